@@ -1,0 +1,441 @@
+// SPDX-License-Identifier: MIT
+/*
+ * core.c - the queue core: registry, ready list, publication, coalescing.
+ * See core.h for the state machine and the locking rule.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "core.h"
+
+#define KEV_TOKEN_GEN_SHIFT	32
+
+static size_t kev_page_round(size_t n)
+{
+	size_t page = 4096;
+
+	return (n + page - 1) & ~(page - 1);
+}
+
+int kev_core_init(struct kev_core *core, unsigned int size,
+		  const struct kev_core_ops *ops)
+{
+	struct kevent_ring *ring;
+	size_t bytes = kev_page_round(KEVENT_RING_BYTES(size));
+
+	memset(core, 0, sizeof(*core));
+	core->ops = ops;
+	core->ready.tail = &core->ready.head;
+	core->recheck.tail = &core->recheck.head;
+	core->free_handle = KEV_NO_HANDLE;
+	ring = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (ring == MAP_FAILED)
+		return -1;
+	ring->size = size;
+	ring->mask = size - 1;
+	ring->version = KEVENT_ABI_VERSION;
+	ring->entry_size = sizeof(struct ukevent);
+	ring->entries_offset = KEVENT_RING_ENTRIES_OFFSET;
+	core->ring = ring;
+	core->ring_bytes = bytes;
+	core->size = size;
+	core->mask = size - 1;
+	core->shadow = calloc(size, sizeof(*core->shadow));
+	core->nbuckets = 64;
+	core->buckets = calloc(core->nbuckets, sizeof(*core->buckets));
+	if (!core->shadow || !core->buckets ||
+	    pthread_mutex_init(&core->lock, NULL)) {
+		free(core->shadow);
+		free(core->buckets);
+		munmap(ring, bytes);
+		errno = ENOMEM;
+		return -1;
+	}
+	return 0;
+}
+
+void kev_core_destroy(struct kev_core *core)
+{
+	struct kev_reg *reg;
+	uint32_t i;
+
+	kev_core_for_each(core, reg, i)
+		free(reg);
+	free(core->handles);
+	free(core->buckets);
+	free(core->shadow);
+	if (core->ring)
+		munmap(core->ring, core->ring_bytes);
+	pthread_mutex_destroy(&core->lock);
+}
+
+/* ---- the registry: a hash of (type, id) and a table of handles */
+
+static inline uint32_t kev_hash(uint32_t type, uint64_t id)
+{
+	uint64_t h = (id ^ ((uint64_t)type << 59)) * 0x9e3779b97f4a7c15ull;
+
+	return (uint32_t)(h >> 32);
+}
+
+struct kev_reg *kev_core_find(struct kev_core *core, uint32_t type,
+			      uint64_t id)
+{
+	struct kev_reg *reg;
+
+	reg = core->buckets[kev_hash(type, id) & (core->nbuckets - 1)];
+	for (; reg; reg = reg->hnext)
+		if (reg->id == id && reg->type == type)
+			return reg;
+	return NULL;
+}
+
+static void kev_hash_grow(struct kev_core *core)
+{
+	uint32_t n = core->nbuckets * 2, i;
+	struct kev_reg **b = calloc(n, sizeof(*b));
+
+	if (!b)
+		return;		/* keep the longer chains */
+	for (i = 0; i < core->nbuckets; i++) {
+		struct kev_reg *reg = core->buckets[i], *next;
+
+		for (; reg; reg = next) {
+			uint32_t h = kev_hash(reg->type, reg->id) & (n - 1);
+
+			next = reg->hnext;
+			reg->hnext = b[h];
+			b[h] = reg;
+		}
+	}
+	free(core->buckets);
+	core->buckets = b;
+	core->nbuckets = n;
+}
+
+static int kev_handle_alloc(struct kev_core *core, struct kev_reg *reg)
+{
+	struct kev_handle *h;
+	uint32_t i;
+
+	if (core->free_handle == KEV_NO_HANDLE) {
+		uint32_t n = core->nhandles ? core->nhandles * 2 : 64;
+
+		if (n > 0x7fffffffu)
+			return -1;
+		h = realloc(core->handles, n * sizeof(*h));
+		if (!h)
+			return -1;
+		for (i = core->nhandles; i < n; i++) {
+			h[i].reg = NULL;
+			h[i].gen = 0;
+			h[i].next_free = i + 1 < n ? i + 1 : KEV_NO_HANDLE;
+		}
+		core->handles = h;
+		core->free_handle = core->nhandles;
+		core->nhandles = n;
+	}
+	i = core->free_handle;
+	h = &core->handles[i];
+	core->free_handle = h->next_free;
+	h->reg = reg;
+	h->gen++;
+	reg->handle = i;
+	reg->gen = h->gen;
+	return 0;
+}
+
+static void kev_handle_free(struct kev_core *core, uint32_t i)
+{
+	core->handles[i].reg = NULL;
+	core->handles[i].next_free = core->free_handle;
+	core->free_handle = i;
+}
+
+uint64_t kev_core_token(const struct kev_reg *reg)
+{
+	return ((uint64_t)reg->gen << KEV_TOKEN_GEN_SHIFT) | reg->handle;
+}
+
+struct kev_reg *kev_core_lookup_token(struct kev_core *core, uint64_t token)
+{
+	uint32_t i = (uint32_t)token;
+	uint32_t gen = (uint32_t)(token >> KEV_TOKEN_GEN_SHIFT);
+
+	if (i >= core->nhandles || core->handles[i].gen != gen)
+		return NULL;
+	return core->handles[i].reg;
+}
+
+struct kev_reg *kev_core_alloc(struct kev_core *core, const struct ukevent *ev)
+{
+	struct kev_reg *reg = calloc(1, sizeof(*reg));
+
+	if (!reg)
+		return NULL;
+	if (kev_handle_alloc(core, reg) < 0) {
+		free(reg);
+		return NULL;
+	}
+	reg->id = ev->id;
+	reg->type = ev->type;
+	reg->event = ev->event;
+	reg->req_flags = ev->req_flags;
+	reg->data = ev->data;
+	reg->user = ev->user;
+	reg->fd = -1;
+	reg->heap_idx = UINT32_MAX;
+	return reg;
+}
+
+void kev_core_free_unlinked(struct kev_core *core, struct kev_reg *reg)
+{
+	kev_handle_free(core, reg->handle);
+	free(reg);
+}
+
+void kev_core_insert(struct kev_core *core, struct kev_reg *reg)
+{
+	uint32_t h;
+
+	if (core->nregs >= core->nbuckets)
+		kev_hash_grow(core);
+	h = kev_hash(reg->type, reg->id) & (core->nbuckets - 1);
+	reg->hnext = core->buckets[h];
+	core->buckets[h] = reg;
+	core->nregs++;
+}
+
+/* ---- the ready and recheck lists (a registration is on one at most) */
+
+static void kev_list_add(struct kev_list *l, struct kev_reg *reg)
+{
+	reg->next = NULL;
+	*l->tail = reg;
+	l->tail = &reg->next;
+}
+
+static void kev_list_del(struct kev_list *l, struct kev_reg *reg)
+{
+	struct kev_reg **pp;
+
+	/* O(length); only on REMOVE or DISABLE of a READY registration. */
+	for (pp = &l->head; *pp; pp = &(*pp)->next) {
+		if (*pp == reg) {
+			*pp = reg->next;
+			if (l->tail == &reg->next)
+				l->tail = pp;
+			reg->next = NULL;
+			return;
+		}
+	}
+}
+
+static struct kev_reg *kev_list_pop(struct kev_list *l)
+{
+	struct kev_reg *reg = l->head;
+
+	if (reg) {
+		l->head = reg->next;
+		if (!l->head)
+			l->tail = &l->head;
+		reg->next = NULL;
+	}
+	return reg;
+}
+
+static void kev_make_ready(struct kev_core *core, struct kev_reg *reg)
+{
+	if (reg->on_recheck) {
+		kev_list_del(&core->recheck, reg);
+		reg->on_recheck = false;
+	}
+	reg->state = KEV_READY;
+	kev_list_add(&core->ready, reg);
+}
+
+static void kev_add_recheck(struct kev_core *core, struct kev_reg *reg)
+{
+	if (!reg->on_recheck && reg->state == KEV_IDLE) {
+		reg->on_recheck = true;
+		kev_list_add(&core->recheck, reg);
+	}
+}
+
+struct kev_reg *kev_core_take_recheck(struct kev_core *core)
+{
+	struct kev_reg *head = core->recheck.head, *reg;
+
+	for (reg = head; reg; reg = reg->next)
+		reg->on_recheck = false;
+	core->recheck.head = NULL;
+	core->recheck.tail = &core->recheck.head;
+	return head;
+}
+
+void kev_core_remove(struct kev_core *core, struct kev_reg *reg)
+{
+	struct kev_reg **pp;
+
+	pp = &core->buckets[kev_hash(reg->type, reg->id) &
+			    (core->nbuckets - 1)];
+	for (; *pp; pp = &(*pp)->hnext) {
+		if (*pp == reg) {
+			*pp = reg->hnext;
+			core->nregs--;
+			break;
+		}
+	}
+	if (reg->state == KEV_READY)
+		kev_list_del(&core->ready, reg);
+	else if (reg->on_recheck)
+		kev_list_del(&core->recheck, reg);
+	else if (reg->state == KEV_QUEUED)
+		core->shadow[reg->slot & core->mask] = NULL;
+	core->ops->release(core, reg);
+	kev_core_free_unlinked(core, reg);
+}
+
+/* ---- firing, enabling, publishing, reaping */
+
+void kev_core_fire(struct kev_core *core, struct kev_reg *reg, uint32_t mask,
+		   uint64_t count)
+{
+	reg->fired |= mask;
+	reg->count += count;
+	if (reg->disabled || reg->state == KEV_QUEUED) {
+		reg->pending = true;
+		return;
+	}
+	if (reg->state == KEV_IDLE)
+		kev_make_ready(core, reg);
+}
+
+void kev_core_disable(struct kev_core *core, struct kev_reg *reg)
+{
+	if (reg->disabled)
+		return;
+	reg->disabled = true;
+	if (reg->state == KEV_READY) {
+		kev_list_del(&core->ready, reg);
+		reg->state = KEV_IDLE;
+		reg->pending = true;
+	} else if (reg->on_recheck) {
+		kev_list_del(&core->recheck, reg);
+		reg->on_recheck = false;
+	}
+}
+
+void kev_core_enable(struct kev_core *core, struct kev_reg *reg)
+{
+	if (!reg->disabled)
+		return;
+	reg->disabled = false;
+	if (reg->state != KEV_IDLE)
+		return;		/* QUEUED: handled when the consumer passes it */
+	if (kev_reg_is_lt_poll(reg)) {
+		reg->pending = false;
+		reg->fired = 0;
+		kev_add_recheck(core, reg);
+	} else if (reg->pending) {
+		reg->pending = false;
+		kev_make_ready(core, reg);
+	}
+}
+
+void kev_core_reap(struct kev_core *core)
+{
+	uint32_t u = kevent_load_acquire(&core->ring->uidx);
+	uint32_t n = u - core->reaped;
+	uint32_t i;
+
+	/* Never trust uidx: it cannot pass what was published. */
+	if (n > core->kidx - core->reaped)
+		n = core->kidx - core->reaped;
+	for (i = 0; i < n; i++) {
+		uint32_t s = (core->reaped + i) & core->mask;
+		struct kev_reg *reg = core->shadow[s];
+
+		if (!reg)
+			continue;
+		core->shadow[s] = NULL;
+		reg->state = KEV_IDLE;
+		if (reg->disabled)
+			continue;	/* pending stays for ENABLE */
+		if (kev_reg_is_lt_poll(reg)) {
+			reg->pending = false;
+			reg->fired = 0;
+			kev_add_recheck(core, reg);
+		} else if (reg->pending) {
+			reg->pending = false;
+			kev_make_ready(core, reg);
+		}
+	}
+	core->reaped += n;
+}
+
+static uint32_t kev_delivered_event(const struct kev_reg *reg)
+{
+	if (reg->type == KEVENT_POLL || reg->type == KEVENT_INODE)
+		return reg->fired;
+	return reg->event | reg->fired;
+}
+
+void kev_core_publish(struct kev_core *core)
+{
+	struct ukevent *entries = kevent_ring_entries(core->ring);
+	uint32_t k = core->kidx;
+	struct kev_reg *reg;
+
+	while (core->ready.head) {
+		struct ukevent *e;
+
+		if (k - core->reaped >= core->size) {
+			core->kidx = k;	/* reap sees what we wrote */
+			kev_core_reap(core);
+			if (k - core->reaped >= core->size) {
+				kevent_store_relaxed(&core->ring->deferred,
+					core->ring->deferred + 1);
+				break;
+			}
+		}
+		reg = kev_list_pop(&core->ready);
+		e = &entries[k & core->mask];
+		e->id = reg->id;
+		e->type = reg->type;
+		e->event = kev_delivered_event(reg);
+		e->req_flags = reg->req_flags;
+		e->ret_flags = reg->ret_flags;
+		e->data = reg->data;
+		e->ret_data = reg->count;
+		e->user = reg->user;
+		e->__reserved[0] = 0;
+		e->__reserved[1] = 0;
+		reg->fired = 0;
+		reg->count = 0;
+		reg->ret_flags = 0;
+		reg->pending = false;
+		if ((reg->req_flags & KEVENT_REQ_ONESHOT) ||
+		    (e->ret_flags & KEVENT_RET_REMOVED)) {
+			e->ret_flags |= KEVENT_RET_REMOVED;
+			reg->state = KEV_IDLE;
+			kev_core_remove(core, reg);
+		} else {
+			reg->state = KEV_QUEUED;
+			reg->slot = k;
+			core->shadow[k & core->mask] = reg;
+			if (reg->req_flags & KEVENT_REQ_DISPATCH)
+				reg->disabled = true;
+		}
+		k++;
+	}
+	if (k != core->kidx || k != kevent_load_relaxed(&core->ring->kidx)) {
+		kevent_store_relaxed(&core->ring->published,
+			core->ring->published + (k - core->ring->kidx));
+		core->kidx = k;
+		kevent_store_release(&core->ring->kidx, k);
+	}
+}

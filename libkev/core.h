@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * core.h - the queue core shared by the user-space backends: the registry,
+ * the ready list, publication into the ring and coalescing.
+ *
+ * A registration is in one of three states:
+ *   IDLE    nothing to report;
+ *   READY   on the FIFO ready list, waiting for room in the ring;
+ *   QUEUED  its entry is in the ring and the consumer has not passed it.
+ * Firings while READY or QUEUED (or disabled) only add to its counters, so
+ * a registration never holds more than one ring slot and nothing is lost.
+ *
+ * Locking: every function here requires core->lock, which is never held
+ * across a sleep.  The consumer reads the ring without it.
+ */
+#ifndef KEV_CORE_H
+#define KEV_CORE_H
+
+#include "internal.h"
+
+enum kev_state { KEV_IDLE, KEV_READY, KEV_QUEUED };
+
+struct kev_reg {
+	/* the registration, as given to kevent_ctl */
+	uint64_t id;
+	uint64_t data;
+	uint64_t user;
+	uint32_t type;
+	uint32_t event;
+	uint32_t req_flags;
+
+	/* core state */
+	uint8_t state;		/* enum kev_state */
+	bool disabled;		/* KEVENT_CTL_DISABLE or DISPATCH */
+	bool pending;		/* fired while QUEUED or disabled */
+	bool on_recheck;	/* on the level-triggered recheck list */
+	uint32_t fired;		/* OR of masks fired since last delivery */
+	uint32_t ret_flags;	/* KEVENT_RET_* to deliver */
+	uint64_t count;		/* ret_data to deliver (counts, status) */
+	uint32_t slot;		/* ring index while QUEUED */
+	uint32_t handle;	/* index in the handle table */
+	uint32_t gen;		/* generation of that handle */
+	struct kev_reg *hnext;	/* hash chain */
+	struct kev_reg *next;	/* ready list or recheck list */
+
+	/* backend state */
+	int fd;			/* POLL: watched fd; PROC: pidfd; INODE: wd */
+	bool always;		/* POLL: epoll refused the file; always ready */
+	bool expired;		/* TIMER: fired once and not periodic */
+	uint32_t heap_idx;	/* TIMER: position in its heap, or UINT32_MAX */
+	uint64_t deadline;	/* TIMER: next expiry, ns on its clock */
+};
+
+struct kev_list {
+	struct kev_reg *head;
+	struct kev_reg **tail;
+};
+
+struct kev_handle {
+	struct kev_reg *reg;	/* NULL when free */
+	uint32_t gen;		/* bumped on every reuse */
+	uint32_t next_free;
+};
+
+struct kev_core;
+
+/* What the core asks of its backend. */
+struct kev_core_ops {
+	/* release the backend resources of a registration being freed */
+	void (*release)(struct kev_core *core, struct kev_reg *reg);
+};
+
+struct kev_core {
+	pthread_mutex_t lock;
+	const struct kev_core_ops *ops;
+	struct kevent_ring *ring;
+	size_t ring_bytes;
+	uint32_t size, mask;
+	uint32_t kidx;			/* producer index (our copy) */
+	uint32_t reaped;		/* entries before this are processed */
+	struct kev_reg **shadow;	/* registration behind each slot */
+
+	struct kev_reg **buckets;	/* hash of (type, id) */
+	uint32_t nbuckets, nregs;
+
+	struct kev_handle *handles;
+	uint32_t nhandles, free_handle;
+
+	struct kev_list ready;		/* FIFO of READY registrations */
+	struct kev_list recheck;	/* LT POLL entries the consumer passed */
+};
+
+#define KEV_NO_HANDLE	UINT32_MAX
+
+int kev_core_init(struct kev_core *core, unsigned int size,
+		  const struct kev_core_ops *ops);
+/* Free everything; with unmap, also the ring. */
+void kev_core_destroy(struct kev_core *core);
+
+struct kev_reg *kev_core_find(struct kev_core *core, uint32_t type,
+			      uint64_t id);
+/* A new registration from an ADD entry, not yet inserted: NULL on ENOMEM. */
+struct kev_reg *kev_core_alloc(struct kev_core *core,
+			       const struct ukevent *ev);
+void kev_core_insert(struct kev_core *core, struct kev_reg *reg);
+/* Unlink and free (calls ops->release). */
+void kev_core_remove(struct kev_core *core, struct kev_reg *reg);
+/* Free a registration that was never inserted. */
+void kev_core_free_unlinked(struct kev_core *core, struct kev_reg *reg);
+
+/* 64-bit token for a registration (epoll data), and its lookup. */
+uint64_t kev_core_token(const struct kev_reg *reg);
+struct kev_reg *kev_core_lookup_token(struct kev_core *core, uint64_t token);
+
+/* The registration fired: OR mask into its event, add count. */
+void kev_core_fire(struct kev_core *core, struct kev_reg *reg,
+		   uint32_t mask, uint64_t count);
+void kev_core_disable(struct kev_core *core, struct kev_reg *reg);
+void kev_core_enable(struct kev_core *core, struct kev_reg *reg);
+
+/* Process entries the consumer has passed. */
+void kev_core_reap(struct kev_core *core);
+/* Move READY registrations into the ring while it has room. */
+void kev_core_publish(struct kev_core *core);
+/* Entries in the ring now. */
+static inline uint32_t kev_core_count(const struct kev_core *core)
+{
+	return core->kidx - kevent_load_acquire(&core->ring->uidx);
+}
+
+static inline bool kev_core_has_ready(const struct kev_core *core)
+{
+	return core->ready.head != NULL;
+}
+
+/* Detach the recheck list (the caller re-fires what is still ready). */
+struct kev_reg *kev_core_take_recheck(struct kev_core *core);
+
+/* Iterate over every registration (for destroy). */
+#define kev_core_for_each(core, reg, i)					\
+	for ((i) = 0; (i) < (core)->nhandles; (i)++)			\
+		if (((reg) = (core)->handles[(i)].reg) != NULL)
+
+static inline bool kev_reg_is_lt_poll(const struct kev_reg *reg)
+{
+	return reg->type == KEVENT_POLL && !(reg->req_flags & KEVENT_REQ_ET);
+}
+
+#endif /* KEV_CORE_H */

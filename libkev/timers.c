@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: MIT
+/*
+ * timers.c - KEVENT_TIMER for the user-space backends.
+ *
+ * Timers sit in one 4-ary min-heap per clock (a 4-ary heap has half the
+ * depth of a binary one and keeps siblings on one cache line).  One timerfd
+ * serves all three clocks: it is a CLOCK_REALTIME timerfd armed with an
+ * absolute time and TFD_TIMER_CANCEL_ON_SET.  The earliest deadline of each
+ * clock is translated to REALTIME when arming.  If REALTIME is set, the
+ * timerfd read fails with ECANCELED and everything is re-translated; after a
+ * suspend, BOOTTIME and REALTIME have moved on and MONOTONIC has not, so a
+ * MONOTONIC timer can only wake us early, and an early wake-up just re-arms.
+ * A timer therefore never fires before its deadline on its own clock.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "timers.h"
+
+static const clockid_t kev_clockids[KEV_NCLOCKS] = {
+	CLOCK_MONOTONIC, CLOCK_REALTIME, CLOCK_BOOTTIME,
+};
+
+uint64_t kev_clock_now(unsigned int clk)
+{
+	struct timespec ts;
+
+	clock_gettime(kev_clockids[clk], &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void kev_timers_init(struct kev_timers *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->tfd = -1;
+}
+
+void kev_timers_destroy(struct kev_timers *t)
+{
+	unsigned int c;
+
+	for (c = 0; c < KEV_NCLOCKS; c++)
+		free(t->heap[c].h);
+	if (t->tfd >= 0)
+		close(t->tfd);
+	t->tfd = -1;
+}
+
+/* ---- 4-ary heap on reg->deadline, positions kept in reg->heap_idx */
+
+static inline void kev_heap_set(struct kev_heap *hp, uint32_t i,
+				struct kev_reg *reg)
+{
+	hp->h[i] = reg;
+	reg->heap_idx = i;
+}
+
+static void kev_heap_up(struct kev_heap *hp, uint32_t i)
+{
+	struct kev_reg *reg = hp->h[i];
+
+	while (i > 0) {
+		uint32_t p = (i - 1) / 4;
+
+		if (hp->h[p]->deadline <= reg->deadline)
+			break;
+		kev_heap_set(hp, i, hp->h[p]);
+		i = p;
+	}
+	kev_heap_set(hp, i, reg);
+}
+
+static void kev_heap_down(struct kev_heap *hp, uint32_t i)
+{
+	struct kev_reg *reg = hp->h[i];
+
+	for (;;) {
+		uint32_t c = i * 4 + 1, best, j, end;
+
+		if (c >= hp->n)
+			break;
+		best = c;
+		end = c + 4 < hp->n ? c + 4 : hp->n;
+		for (j = c + 1; j < end; j++)
+			if (hp->h[j]->deadline < hp->h[best]->deadline)
+				best = j;
+		if (hp->h[best]->deadline >= reg->deadline)
+			break;
+		kev_heap_set(hp, i, hp->h[best]);
+		i = best;
+	}
+	kev_heap_set(hp, i, reg);
+}
+
+static int kev_heap_insert(struct kev_heap *hp, struct kev_reg *reg)
+{
+	if (hp->n == hp->cap) {
+		uint32_t cap = hp->cap ? hp->cap * 2 : 16;
+		struct kev_reg **h = realloc(hp->h, cap * sizeof(*h));
+
+		if (!h) {
+			errno = ENOMEM;
+			return -1;
+		}
+		hp->h = h;
+		hp->cap = cap;
+	}
+	hp->h[hp->n] = reg;
+	kev_heap_up(hp, hp->n++);
+	return 0;
+}
+
+static void kev_heap_delete(struct kev_heap *hp, struct kev_reg *reg)
+{
+	uint32_t i = reg->heap_idx;
+	struct kev_reg *last;
+
+	reg->heap_idx = UINT32_MAX;
+	last = hp->h[--hp->n];
+	if (i == hp->n)
+		return;
+	kev_heap_set(hp, i, last);
+	if (i > 0 && hp->h[(i - 1) / 4]->deadline > last->deadline)
+		kev_heap_up(hp, i);
+	else
+		kev_heap_down(hp, i);
+}
+
+/* ---- timers */
+
+static unsigned int kev_timer_clock(const struct kev_reg *reg)
+{
+	return reg->event & KEVENT_TIMER_CLOCK_MASK;
+}
+
+static bool kev_timer_periodic(const struct kev_reg *reg)
+{
+	return !(reg->event & KEVENT_TIMER_ABSTIME) &&
+	       !(reg->req_flags & KEVENT_REQ_ONESHOT);
+}
+
+int kev_timer_arm(struct kev_timers *t, struct kev_reg *reg)
+{
+	unsigned int clk = kev_timer_clock(reg);
+
+	if (kev_timer_periodic(reg) && reg->data == 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (!(reg->event & KEVENT_TIMER_ABSTIME) &&
+	    reg->data > INT64_MAX / 2) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (t->tfd < 0) {
+		t->tfd = timerfd_create(CLOCK_REALTIME,
+					TFD_NONBLOCK | TFD_CLOEXEC);
+		if (t->tfd < 0)
+			return -1;
+	}
+	if (reg->heap_idx != UINT32_MAX)
+		kev_heap_delete(&t->heap[clk], reg);
+	reg->expired = false;
+	if (reg->event & KEVENT_TIMER_ABSTIME)
+		reg->deadline = reg->data;
+	else
+		reg->deadline = kev_clock_now(clk) + reg->data;
+	if (kev_heap_insert(&t->heap[clk], reg) < 0)
+		return -1;
+	if (reg->heap_idx == 0)
+		return kev_timers_rearm(t);
+	return 0;
+}
+
+void kev_timer_disarm(struct kev_timers *t, struct kev_reg *reg)
+{
+	if (reg->heap_idx != UINT32_MAX)
+		kev_heap_delete(&t->heap[kev_timer_clock(reg)], reg);
+	/* The timerfd may now fire early; that only costs a re-arm. */
+}
+
+void kev_timers_expire(struct kev_timers *t, struct kev_core *core)
+{
+	uint64_t ticks;
+	unsigned int c;
+
+	/* ECANCELED (REALTIME was set) or EAGAIN: re-translate below. */
+	if (read(t->tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN &&
+	    errno != ECANCELED)
+		return;
+	t->armed_rt = 0;
+	for (c = 0; c < KEV_NCLOCKS; c++) {
+		struct kev_heap *hp = &t->heap[c];
+		uint64_t now;
+
+		if (!hp->n)
+			continue;
+		now = kev_clock_now(c);
+		while (hp->n && hp->h[0]->deadline <= now) {
+			struct kev_reg *reg = hp->h[0];
+			uint64_t n = 1;
+
+			if (kev_timer_periodic(reg)) {
+				n += (now - reg->deadline) / reg->data;
+				reg->deadline += n * reg->data;
+				kev_heap_down(hp, 0);
+			} else {
+				kev_heap_delete(hp, reg);
+				reg->expired = true;
+			}
+			kev_core_fire(core, reg, 0, n);
+		}
+	}
+	kev_timers_rearm(t);
+}
+
+int kev_timers_rearm(struct kev_timers *t)
+{
+	struct itimerspec its;
+	int64_t best = 0, now_rt = 0;
+	unsigned int c;
+
+	for (c = 0; c < KEV_NCLOCKS; c++) {
+		int64_t rt;
+
+		if (!t->heap[c].n)
+			continue;
+		if (!now_rt)
+			now_rt = (int64_t)kev_clock_now(1);
+		if (c == 1)
+			rt = (int64_t)t->heap[c].h[0]->deadline;
+		else
+			rt = (int64_t)t->heap[c].h[0]->deadline -
+			     (int64_t)kev_clock_now(c) + now_rt;
+		if (rt <= 0)
+			rt = 1;
+		if (!best || rt < best)
+			best = rt;
+	}
+	/* Already armed at or before the earliest deadline: no syscall. */
+	if (!best || (t->armed_rt && t->armed_rt <= best))
+		return 0;
+	memset(&its, 0, sizeof(its));
+	its.it_value.tv_sec = best / 1000000000;
+	its.it_value.tv_nsec = best % 1000000000;
+	if (timerfd_settime(t->tfd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET,
+			    &its, NULL) < 0)
+		return -1;
+	t->armed_rt = best;
+	return 0;
+}

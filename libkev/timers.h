@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * timers.h - every KEVENT_TIMER of a queue in one 4-ary min-heap per clock,
+ * all armed on a single timerfd (see timers.c for how three clocks share it).
+ */
+#ifndef KEV_TIMERS_H
+#define KEV_TIMERS_H
+
+#include "core.h"
+
+#define KEV_NCLOCKS 3	/* MONOTONIC, REALTIME, BOOTTIME */
+
+struct kev_heap {
+	struct kev_reg **h;
+	uint32_t n, cap;
+};
+
+struct kev_timers {
+	struct kev_heap heap[KEV_NCLOCKS];
+	int tfd;		/* the timerfd, or -1 before the first timer */
+	int64_t armed_rt;	/* REALTIME deadline armed, or 0 */
+};
+
+void kev_timers_init(struct kev_timers *t);
+void kev_timers_destroy(struct kev_timers *t);
+
+uint64_t kev_clock_now(unsigned int clk);
+/* Compute reg->deadline from data/event and insert it; -1 with errno. */
+int kev_timer_arm(struct kev_timers *t, struct kev_reg *reg);
+void kev_timer_disarm(struct kev_timers *t, struct kev_reg *reg);
+/* Fire everything due (called when the timerfd is readable). */
+void kev_timers_expire(struct kev_timers *t, struct kev_core *core);
+/* Make the timerfd cover the earliest deadline; -1 with errno. */
+int kev_timers_rearm(struct kev_timers *t);
+
+#endif /* KEV_TIMERS_H */

@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT */
+/* Helpers shared by the conformance tests: written against <kevent.h> only. */
+#ifndef KEV_TEST_HELPERS_H
+#define KEV_TEST_HELPERS_H
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <kevent.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* The backend under test: $KEVENT_BACKEND, set by meson per run. */
+static inline const char *test_backend(void)
+{
+	const char *b = getenv("KEVENT_BACKEND");
+
+	return b && *b ? b : NULL;
+}
+
+static inline int q_open(struct kevent_ring **ring, unsigned int size)
+{
+	int fd = kevent_init(ring, size, 0);
+
+	cr_assert_geq(fd, 0, "kevent_init: %s", strerror(errno));
+	if (test_backend())
+		cr_assert_str_eq(kevent_backend(fd), test_backend());
+	return fd;
+}
+
+static inline struct ukevent ev_make(uint32_t type, uint64_t id,
+				     uint32_t event, uint32_t req_flags,
+				     uint64_t data, uint64_t user)
+{
+	struct ukevent e;
+
+	memset(&e, 0, sizeof(e));
+	e.type = type;
+	e.id = id;
+	e.event = event;
+	e.req_flags = req_flags;
+	e.data = data;
+	e.user = user;
+	return e;
+}
+
+/* One entry through kevent_ctl: 0, or the entry's errno. */
+static inline int ctl1(int fd, unsigned int cmd, struct ukevent e)
+{
+	int r = kevent_ctl(fd, cmd, 1, &e);
+
+	cr_assert_geq(r, 0, "kevent_ctl: %s", strerror(errno));
+	if (r == 1) {
+		cr_assert_eq(e.ret_flags & KEVENT_RET_ERROR, 0);
+		return 0;
+	}
+	cr_assert(e.ret_flags & KEVENT_RET_ERROR);
+	return (int)e.ret_data;
+}
+
+static inline void add_ok(int fd, struct ukevent e)
+{
+	int err = ctl1(fd, KEVENT_CTL_ADD, e);
+
+	cr_assert_eq(err, 0, "ADD type %u id %llu: %s", e.type,
+		     (unsigned long long)e.id, strerror(err));
+}
+
+static inline struct timespec ms_ts(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	return ts;
+}
+
+/* kevent_wait with a timeout in ms (-1 = forever). */
+static inline int wait_ms(int fd, unsigned int min_nr, long ms)
+{
+	struct timespec ts = ms_ts(ms);
+
+	return kevent_wait(fd, min_nr, ms < 0 ? NULL : &ts);
+}
+
+/* Take one event, waiting up to ms; 1 if taken, 0 on timeout. */
+static inline int take(int fd, struct kevent_ring *ring, struct ukevent *out,
+		       long ms)
+{
+	struct timespec ts = ms_ts(ms);
+
+	if (ukevent_dequeue(fd, ring, out, &ts) == 0)
+		return 1;
+	cr_assert_eq(errno, ETIMEDOUT, "ukevent_dequeue: %s", strerror(errno));
+	return 0;
+}
+
+/* Assert nothing arrives within ms. */
+static inline void expect_none(int fd, struct kevent_ring *ring, long ms)
+{
+	struct ukevent e;
+
+	cr_assert_eq(take(fd, ring, &e, ms), 0,
+		     "unexpected event type %u id %llu event %#x", e.type,
+		     (unsigned long long)e.id, e.event);
+}
+
+static inline uint64_t now_ns(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+#endif

@@ -1,0 +1,618 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Conformance: queue creation, the ring, user events, coalescing, the ready
+ * list, kevent_wait, the queue fd and bad input.  Run once per backend.
+ */
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "helpers.h"
+
+Test(init, returns_cloexec_fd_and_mapped_ring)
+{
+	struct kevent_ring *ring = NULL;
+	int fd = q_open(&ring, 100);
+
+	cr_assert_not_null(ring);
+	cr_assert_eq(ring->size, 128, "size rounds up to a power of two");
+	cr_assert_eq(ring->mask, 127);
+	cr_assert_eq(ring->version, KEVENT_ABI_VERSION);
+	cr_assert_eq(ring->entry_size, sizeof(struct ukevent));
+	cr_assert_eq(ring->entries_offset, KEVENT_RING_ENTRIES_OFFSET);
+	cr_assert_eq(ring->kidx, ring->uidx);
+	cr_assert(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+	cr_assert(kevent_ring_empty(ring));
+	cr_assert_eq(kevent_close(fd), 0);
+}
+
+Test(init, default_size)
+{
+	struct kevent_ring *ring;
+	int fd = q_open(&ring, 0);
+
+	cr_assert_eq(ring->size, KEVENT_RING_DEFAULT);
+	kevent_close(fd);
+}
+
+Test(init, ring_indices_on_separate_cache_lines)
+{
+	cr_assert_eq(sizeof(struct ukevent), 64);
+	cr_assert_eq(offsetof(struct kevent_ring, kidx) / 64, 0);
+	cr_assert_eq(offsetof(struct kevent_ring, uidx) / 64, 1);
+	cr_assert_eq(offsetof(struct kevent_ring, size) / 64, 2);
+	cr_assert_leq(sizeof(struct kevent_ring), KEVENT_RING_ENTRIES_OFFSET);
+}
+
+Test(init, bad_arguments)
+{
+	struct kevent_ring *ring;
+
+	errno = 0;
+	cr_assert_eq(kevent_init(&ring, KEVENT_RING_MAX + 1, 0), -1);
+	cr_assert_eq(errno, EINVAL);
+	cr_assert_eq(kevent_init(&ring, 0, 0x100), -1);
+	cr_assert_eq(errno, EINVAL);
+	cr_assert_eq(kevent_init(&ring, 0, 0x7), -1);
+	cr_assert_eq(errno, EINVAL);
+	cr_assert_eq(kevent_init(NULL, 0, 0), -1);
+	cr_assert_eq(errno, EFAULT);
+}
+
+Test(init, unknown_backend_variable_is_einval)
+{
+	struct kevent_ring *ring;
+
+	setenv("KEVENT_BACKEND", "carrier-pigeon", 1);
+	cr_assert_eq(kevent_init(&ring, 0, 0), -1);
+	cr_assert_eq(errno, EINVAL);
+}
+
+Test(init, forced_backend_never_falls_back)
+{
+	struct kevent_ring *ring;
+	const char *names[] = { "kmod", "uring", "epoll" };
+	const unsigned int flags[] = {
+		KEVENT_BACKEND_KMOD, KEVENT_BACKEND_URING, KEVENT_BACKEND_EPOLL,
+	};
+	unsigned int i;
+
+	for (i = 0; i < 3; i++) {
+		int fd = kevent_init(&ring, 0, flags[i]);
+
+		if (fd >= 0) {
+			cr_assert_str_eq(kevent_backend(fd), names[i]);
+			kevent_close(fd);
+		} else {
+			cr_assert_eq(errno, ENODEV, "%s: %s", names[i],
+				     strerror(errno));
+		}
+		setenv("KEVENT_BACKEND", names[i], 1);
+		fd = kevent_init(&ring, 0, 0);
+		if (fd >= 0) {
+			cr_assert_str_eq(kevent_backend(fd), names[i]);
+			kevent_close(fd);
+		} else {
+			cr_assert_eq(errno, ENODEV);
+		}
+	}
+	/* epoll is always available */
+	{
+		int fd = kevent_init(&ring, 0, KEVENT_BACKEND_EPOLL);
+
+		cr_assert_geq(fd, 0);
+		kevent_close(fd);
+	}
+}
+
+Test(user, coalesces_triggers_into_one_entry)
+{
+	struct kevent_ring *ring;
+	int fd = q_open(&ring, 16);
+	struct ukevent e = ev_make(KEVENT_USER, 7, 0, 0, 0, 0xfeed);
+	struct ukevent out;
+	uint64_t total;
+	int i;
+
+	add_ok(fd, e);
+	for (i = 0; i < 5; i++)
+		cr_assert_eq(ctl1(fd, KEVENT_CTL_READY, e), 0);
+	cr_assert_eq(wait_ms(fd, 1, 1000), 1);
+	cr_assert_eq(kevent_ring_count(ring), 1, "one slot per registration");
+	/* the first trigger may be published at once; the rest coalesce */
+	cr_assert(kevent_ring_consume(ring, &out));
+	cr_assert_eq(out.type, KEVENT_USER);
+	cr_assert_eq(out.id, 7);
+	cr_assert_eq(out.user, 0xfeed);
+	cr_assert_eq(out.ret_flags, 0);
+	total = out.ret_data;
+	if (total < 5) {
+		cr_assert(take(fd, ring, &out, 1000));
+		total += out.ret_data;
+	}
+	cr_assert_eq(total, 5, "five triggers, at most two deliveries");
+	expect_none(fd, ring, 20);
+	kevent_close(fd);
+}
+
+Test(user, triggers_while_queued_are_delivered_next)
+{
+	struct kevent_ring *ring;
+	int fd = q_open(&ring, 16);
+	struct ukevent e = ev_make(KEVENT_USER, 1, 0, 0, 0, 0), out;
+
+	add_ok(fd, e);
+	ctl1(fd, KEVENT_CTL_READY, e);
+	cr_assert_eq(wait_ms(fd, 1, 1000), 1);
+	/* entry still in the ring: more triggers wait for its consumption */
+	ctl1(fd, KEVENT_CTL_READY, e);
+	ctl1(fd, KEVENT_CTL_READY, e);
+	cr_assert_eq(wait_ms(fd, 1, 0), 1);
+	cr_assert(kevent_ring_consume(ring, &out));
+	cr_assert_eq(out.ret_data, 1);
+	cr_assert(take(fd, ring, &out, 1000));
+	cr_assert_eq(out.ret_data, 2);
+	expect_none(fd, ring, 20);
+	kevent_close(fd);
+}
+
+Test(user, ready_event_bits_are_ored)
+{
+	struct kevent_ring *ring;
+	int fd = q_open(&ring, 16);
+	struct ukevent e = ev_make(KEVENT_USER, 1, 0x1, 0, 0, 0), out;
+	uint32_t bits;
+
+	add_ok(fd, e);
+	e.event = 0x10;
+	ctl1(fd, KEVENT_CTL_READY, e);
+	e.event = 0x100;
+	ctl1(fd, KEVENT_CTL_READY, e);
+	cr_assert(take(fd, ring, &out, 1000));
+	cr_assert_eq(out.event & 0x1, 0x1, "registered bits always set");
+	bits = out.event;
+	if (bits != 0x111) {
+		cr_assert(take(fd, ring, &out, 1000));
+		bits |= out.event;
+	}
+	cr_assert_eq(bits, 0x111);
+	kevent_close(fd);
+}
+
+Test(ring, thousand_registrations_through_16_slots)
+{
+	struct kevent_ring *ring;
+	int fd = q_open(&ring, 16);
+	static struct ukevent evs[1000];
+	static unsigned char seen[1000];
+	struct ukevent out;
+	unsigned int i, got = 0;
+
+	for (i = 0; i < 1000; i++)
+		evs[i] = ev_make(KEVENT_USER, i, 0, 0, 0, 1000 + i);
+	cr_assert_eq(kevent_ctl(fd, KEVENT_CTL_ADD, 1000, evs), 1000);
+	cr_assert_eq(kevent_ctl(fd, KEVENT_CTL_READY, 1000, evs), 1000);
+	cr_assert_eq(kevent_ring_count(ring), 16, "ring filled, rest on the ready list");
+	while (got < 1000) {
+		cr_assert(take(fd, ring, &out, 1000), "lost after %u", got);
+		cr_assert_lt(out.id, 1000);
+		cr_assert_eq(seen[out.id], 0, "id %llu twice",
+			     (unsigned long long)out.id);
+		cr_assert_eq(out.user, 1000 + out.id);
+		cr_assert_eq(out.ret_data, 1);
+		seen[out.id] = 1;
+		got++;
+	}
+	cr_assert_gt(ring->deferred, 0, "deferred publication is counted");
+	cr_assert_geq(ring->published, 1000);
+	expect_none(fd, ring, 20);
+	kevent_close(fd);
+}
+
+Test(ring, ready_list_is_fifo)
+{
+	struct kevent_ring *ring;
+	int fd = q_open(&ring, 4);
+	struct ukevent e, out;
+	unsigned int i;
+
+	for (i = 0; i < 10; i++) {
+		e = ev_make(KEVENT_USER, i, 0, 0, 0, 0);
+		add_ok(fd, e);
+	}
+	for (i = 0; i < 10; i++) {
+		e = ev_make(KEVENT_USER, i, 0, 0, 0, 0);
+		ctl1(fd, KEVENT_CTL_READY, e);
+	}
+	for (i = 0; i < 10; i++) {
+		cr_assert(take(fd, ring, &out, 1000));
+		cr_assert_eq(out.id, i, "FIFO order");
+	}
+	kevent_close(fd);
+}
+
+Test(ring, inline_functions)
+{
+	struct kevent_ring *ring;
+	int fd = q_open(&ring, 8);
+	struct ukevent e, out;
+	const struct ukevent *p;
+	unsigned int i;
+
+	cr_assert_null(kevent_ring_peek(ring));
+	cr_assert_eq(kevent_ring_consume(ring, &out), 0);
+	for (i = 0; i < 3; i++) {
+		e = ev_make(KEVENT_USER, i, 0, 0, 0, 0);
+		add_ok(fd, e);
+		ctl1(fd, KEVENT_CTL_READY, e);
+	}
+	cr_assert_eq(wait_ms(fd, 3, 1000), 3);
+	cr_assert_eq(kevent_ring_count(ring), 3);
+	cr_assert_not(kevent_ring_empty(ring));
+	p = kevent_ring_peek(ring);
+	cr_assert_not_null(p);
+	cr_assert_eq(p->id, 0);
+	cr_assert_eq(kevent_ring_peek(ring), p, "peek does not consume");
+	cr_assert_eq(p, &kevent_ring_entries(ring)[ring->uidx & ring->mask]);
+	kevent_ring_advance(ring, 2);
+	cr_assert_eq(kevent_ring_count(ring), 1);
+	cr_assert(kevent_ring_consume(ring, &out));
+	cr_assert_eq(out.id, 2);
+	cr_assert(kevent_ring_empty(ring));
+	kevent_close(fd);
+}
+
+Test(ring, dequeue_times_out)
+{
+	struct kevent_ring *ring;
+	int fd = q_open(&ring, 8);
+	struct ukevent out;
+	struct timespec ts = ms_ts(10);
+
+	cr_assert_eq(ukevent_dequeue(fd, ring, &out, &ts), -1);
+	cr_assert_eq(errno, ETIMEDOUT);
+	kevent_close(fd);
+}
+
+Test(wait, timeout_zero_and_min_nr)
+{
+	struct kevent_ring *ring;
+	int fd = q_open(&ring, 8);
+	struct ukevent e = ev_make(KEVENT_USER, 1, 0, 0, 0, 0);
+	struct timespec zero = { 0, 0 };
+
+	cr_assert_eq(kevent_wait(fd, 0, &zero), 0);
+	add_ok(fd, e);
+	ctl1(fd, KEVENT_CTL_READY, e);
+	cr_assert_eq(kevent_wait(fd, 0, &zero), 1, "0 counts as 1");
+	/* min_nr 2 with one event: times out and reports what is there */
+	cr_assert_eq(wait_ms(fd, 2, 20), 1);
+	cr_assert_eq(kevent_wait(fd, 9, &zero), -1, "min_nr > ring size");
+	cr_assert_eq(errno, EINVAL);
+	zero.tv_nsec = 1000000000;
+	cr_assert_eq(kevent_wait(fd, 1, &zero), -1);
+	cr_assert_eq(errno, EINVAL);
+	kevent_close(fd);
+}
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+}
+
+Test(wait, eintr_on_signal)
+{
+	struct kevent_ring *ring;
+	int fd = q_open(&ring, 8);
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_usr1;
+	sigaction(SIGALRM, &sa, NULL);
+	alarm(1);
+	cr_assert_eq(wait_ms(fd, 1, 5000), -1);
+	cr_assert_eq(errno, EINTR);
+	kevent_close(fd);
+}
+
+Test(wait, pwait_applies_sigmask)
+{
+	struct kevent_ring *ring;
+	int fd = q_open(&ring, 8);
+	struct sigaction sa;
+	sigset_t block, during;
+	struct timespec ts = ms_ts(5000);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_usr1;
+	sigaction(SIGUSR1, &sa, NULL);
+	sigemptyset(&block);
+	sigaddset(&block, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &block, NULL);
+	raise(SIGUSR1);		/* pending while blocked */
+	sigemptyset(&during);	/* unblocked only during the wait */
+	cr_assert_eq(kevent_pwait(fd, 1, &ts, &during), -1);
+	cr_assert_eq(errno, EINTR);
+	kevent_close(fd);
+}
+
+struct trigger_arg {
+	int fd;
+	uint64_t id;
+	int delay_ms;
+};
+
+static void *trigger_thread(void *p)
+{
+	struct trigger_arg *a = p;
+	struct ukevent e = ev_make(KEVENT_USER, a->id, 0, 0, 0, 0);
+	struct timespec d = ms_ts(a->delay_ms);
+
+	nanosleep(&d, NULL);
+	kevent_ctl(a->fd, KEVENT_CTL_READY, 1, &e);
+	return NULL;
+}
+
+Test(user, ready_from_another_thread_wakes_infinite_wait)
+{
+	struct kevent_ring *ring;
+	int fd = q_open(&ring, 8);
+	struct trigger_arg a = { fd, 42, 50 };
+	pthread_t t;
+	struct ukevent out;
+
+	add_ok(fd, ev_make(KEVENT_USER, 42, 0, 0, 0, 0));
+	pthread_create(&t, NULL, trigger_thread, &a);
+	cr_assert_eq(kevent_wait(fd, 1, NULL), 1);
+	pthread_join(t, NULL);
+	cr_assert(kevent_ring_consume(ring, &out));
+	cr_assert_eq(out.id, 42);
+	kevent_close(fd);
+}
+
+Test(user, many_threads_trigger_nothing_lost)
+{
+	struct kevent_ring *ring;
+	int fd = q_open(&ring, 8);
+	struct trigger_arg a[4];
+	pthread_t t[4];
+	struct ukevent out;
+	uint64_t total = 0;
+	int i, j;
+
+	add_ok(fd, ev_make(KEVENT_USER, 1, 0, 0, 0, 0));
+	for (i = 0; i < 4; i++) {
+		a[i] = (struct trigger_arg){ fd, 1, 0 };
+		pthread_create(&t[i], NULL, trigger_thread, &a[i]);
+	}
+	for (i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	for (j = 0; j < 10 && total < 4; j++)
+		if (take(fd, ring, &out, 200))
+			total += out.ret_data;
+	cr_assert_eq(total, 4);
+	kevent_close(fd);
+}
+
+Test(queue_fd, pollable)
+{
+	struct kevent_ring *ring;
+	int fd = q_open(&ring, 8);
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	struct trigger_arg a = { fd, 3, 30 };
+	pthread_t t;
+	int sv[2];
+
+	cr_assert_eq(poll(&pfd, 1, 0), 0, "idle queue is not readable");
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	add_ok(fd, ev_make(KEVENT_POLL, (uint64_t)sv[0], KEVENT_POLL_IN, 0, 0, 0));
+	cr_assert_eq(write(sv[1], "x", 1), 1);
+	cr_assert_eq(poll(&pfd, 1, 1000), 1, "readable with an fd ready");
+	cr_assert_eq(wait_ms(fd, 1, 0), 1);
+	kevent_ring_advance(ring, 1);
+	cr_assert_eq(read(sv[0], (char[4]){0}, 4), 1);
+	cr_assert_eq(wait_ms(fd, 1, 0), 0);
+	/* a trigger from another thread makes it readable */
+	add_ok(fd, ev_make(KEVENT_USER, 3, 0, 0, 0, 0));
+	pthread_create(&t, NULL, trigger_thread, &a);
+	cr_assert_eq(poll(&pfd, 1, 5000), 1, "woken by READY");
+	pthread_join(t, NULL);
+	cr_assert_eq(wait_ms(fd, 1, 0), 1);
+	close(sv[0]);
+	close(sv[1]);
+	kevent_close(fd);
+}
+
+Test(close, queue_gone_after_close)
+{
+	struct kevent_ring *ring;
+	int fd = q_open(&ring, 8);
+	struct ukevent e = ev_make(KEVENT_USER, 1, 0, 0, 0, 0);
+
+	add_ok(fd, e);
+	cr_assert_eq(kevent_close(fd), 0);
+	cr_assert_eq(kevent_ctl(fd, KEVENT_CTL_ADD, 1, &e), -1);
+	cr_assert_eq(errno, EBADF);
+	cr_assert_eq(wait_ms(fd, 1, 0), -1);
+	cr_assert_eq(errno, EBADF);
+	cr_assert_eq(kevent_close(fd), -1);
+	cr_assert_eq(errno, EBADF);
+	cr_assert_null(kevent_backend(fd));
+	cr_assert_eq(errno, EBADF);
+}
+
+static void *close_later(void *p)
+{
+	struct timespec d = ms_ts(50);
+
+	nanosleep(&d, NULL);
+	kevent_close(*(int *)p);
+	return NULL;
+}
+
+Test(close, close_wakes_a_sleeping_waiter)
+{
+	struct kevent_ring *ring;
+	int fd = q_open(&ring, 8);
+	pthread_t t;
+
+	pthread_create(&t, NULL, close_later, &fd);
+	cr_assert_eq(kevent_wait(fd, 1, NULL), -1);
+	cr_assert_eq(errno, EBADF);
+	pthread_join(t, NULL);
+}
+
+Test(close, many_queues)
+{
+	struct kevent_ring *ring;
+	int i;
+
+	for (i = 0; i < 2000; i++) {
+		int fd = q_open(&ring, 4);
+
+		add_ok(fd, ev_make(KEVENT_USER, 1, 0, 0, 0, 0));
+		cr_assert_eq(kevent_close(fd), 0);
+	}
+}
+
+Test(errors, whole_call_errors)
+{
+	struct kevent_ring *ring;
+	int fd = q_open(&ring, 8);
+	struct ukevent e = ev_make(KEVENT_USER, 1, 0, 0, 0, 0);
+	int sv[2];
+
+	cr_assert_eq(kevent_ctl(fd, 99, 1, &e), -1, "unknown cmd");
+	cr_assert_eq(errno, EINVAL);
+	cr_assert_eq(kevent_ctl(fd, KEVENT_CTL_ADD, 1, NULL), -1);
+	cr_assert_eq(errno, EFAULT);
+	cr_assert_eq(kevent_ctl(fd, KEVENT_CTL_ADD, 0, NULL), 0, "num 0");
+	cr_assert_eq(kevent_ctl(fd, KEVENT_CTL_ADD, 0xffffffffu, &e), -1);
+	cr_assert_eq(errno, EINVAL, "huge num");
+	cr_assert_eq(kevent_ctl(-1, KEVENT_CTL_ADD, 1, &e), -1);
+	cr_assert_eq(errno, EBADF);
+	cr_assert_eq(kevent_ctl(1000000, KEVENT_CTL_ADD, 1, &e), -1);
+	cr_assert_eq(errno, EBADF);
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	cr_assert_eq(kevent_ctl(sv[0], KEVENT_CTL_ADD, 1, &e), -1);
+	cr_assert_eq(errno, EINVAL, "open fd that is not a queue");
+	cr_assert_eq(wait_ms(sv[0], 1, 0), -1);
+	cr_assert_eq(errno, EINVAL);
+	cr_assert_eq(kevent_close(sv[0]), -1);
+	cr_assert_eq(errno, EINVAL);
+	cr_assert_eq(fcntl(sv[0], F_GETFD), 0, "kevent_close left it open");
+	close(sv[0]);
+	close(sv[1]);
+	/* still usable */
+	add_ok(fd, e);
+	kevent_close(fd);
+}
+
+Test(errors, per_entry_errors_in_a_batch)
+{
+	struct kevent_ring *ring;
+	int fd = q_open(&ring, 8);
+	int closed = dup(0);
+	struct ukevent b[9];
+
+	close(closed);
+	b[0] = ev_make(KEVENT_USER, 1, 0, 0, 0, 0);
+	b[1] = ev_make(KEVENT_USER, 1, 0, 0, 0, 0);		/* EEXIST */
+	b[2] = ev_make(99, 1, 0, 0, 0, 0);			/* type */
+	b[3] = ev_make(KEVENT_USER, 2, 0, 0x80, 0, 0);		/* flags */
+	b[4] = ev_make(KEVENT_POLL, (uint64_t)closed, KEVENT_POLL_IN, 0, 0, 0);
+	b[5] = ev_make(KEVENT_POLL, 0, 0x8000, 0, 0, 0);	/* mask */
+	b[6] = ev_make(KEVENT_TIMER, 1, 0, 0, 0, 0);		/* interval 0 */
+	b[7] = ev_make(KEVENT_USER, 3, 0,
+		       KEVENT_REQ_ONESHOT | KEVENT_REQ_DISPATCH, 0, 0);
+	b[8] = ev_make(KEVENT_USER, 4, 0, 0, 0, 0);
+	b[8].__reserved[1] = 1;					/* reserved */
+	cr_assert_eq(kevent_ctl(fd, KEVENT_CTL_ADD, 9, b), 1);
+	cr_assert_eq(b[0].ret_flags, 0);
+	cr_assert_eq(b[0].ret_data, 0);
+	cr_assert_eq(b[1].ret_data, EEXIST);
+	cr_assert_eq(b[2].ret_data, EINVAL);
+	cr_assert_eq(b[3].ret_data, EINVAL);
+	cr_assert_eq(b[4].ret_data, EBADF);
+	cr_assert_eq(b[5].ret_data, EINVAL);
+	cr_assert_eq(b[6].ret_data, EINVAL);
+	cr_assert_eq(b[7].ret_data, EINVAL);
+	cr_assert_eq(b[8].ret_data, EINVAL);
+	for (int i = 1; i < 9; i++)
+		cr_assert(b[i].ret_flags & KEVENT_RET_ERROR, "entry %d", i);
+	cr_assert_eq(ctl1(fd, KEVENT_CTL_REMOVE,
+			  ev_make(KEVENT_USER, 77, 0, 0, 0, 0)), ENOENT);
+	cr_assert_eq(ctl1(fd, KEVENT_CTL_READY,
+			  ev_make(KEVENT_USER, 77, 0, 0, 0, 0)), ENOENT);
+	cr_assert_eq(ctl1(fd, KEVENT_CTL_MODIFY,
+			  ev_make(KEVENT_USER, 77, 0, 0, 0, 0)), ENOENT);
+	cr_assert_eq(ctl1(fd, KEVENT_CTL_ENABLE,
+			  ev_make(KEVENT_USER, 77, 0, 0, 0, 0)), ENOENT);
+	cr_assert_eq(ctl1(fd, KEVENT_CTL_DISABLE,
+			  ev_make(KEVENT_USER, 77, 0, 0, 0, 0)), ENOENT);
+	/* the queue still works */
+	cr_assert_eq(ctl1(fd, KEVENT_CTL_READY, b[0]), 0);
+	cr_assert_eq(wait_ms(fd, 1, 1000), 1);
+	kevent_close(fd);
+}
+
+Test(errors, ready_on_non_user_is_einval)
+{
+	struct kevent_ring *ring;
+	int fd = q_open(&ring, 8);
+	struct ukevent t = ev_make(KEVENT_TIMER, 1, 0, 0, 1000000000, 0);
+
+	add_ok(fd, t);
+	cr_assert_eq(ctl1(fd, KEVENT_CTL_READY, t), EINVAL);
+	kevent_close(fd);
+}
+
+Test(errors, queue_inside_itself_is_eloop)
+{
+	struct kevent_ring *ring;
+	int fd = q_open(&ring, 8);
+
+	cr_assert_eq(ctl1(fd, KEVENT_CTL_ADD,
+			  ev_make(KEVENT_POLL, (uint64_t)fd, KEVENT_POLL_IN,
+				  0, 0, 0)), ELOOP);
+	kevent_close(fd);
+}
+
+Test(remove, published_events_stay_in_ring)
+{
+	struct kevent_ring *ring;
+	int fd = q_open(&ring, 8);
+	struct ukevent e = ev_make(KEVENT_USER, 5, 0, 0, 0, 0xabc), out;
+
+	add_ok(fd, e);
+	ctl1(fd, KEVENT_CTL_READY, e);
+	cr_assert_eq(wait_ms(fd, 1, 1000), 1);
+	cr_assert_eq(ctl1(fd, KEVENT_CTL_REMOVE, e), 0);
+	cr_assert(kevent_ring_consume(ring, &out), "stays after REMOVE");
+	cr_assert_eq(out.user, 0xabc);
+	/* re-adding the key starts afresh */
+	add_ok(fd, e);
+	expect_none(fd, ring, 20);
+	kevent_close(fd);
+}
+
+Test(remove, removes_pending_unpublished)
+{
+	struct kevent_ring *ring;
+	int fd = q_open(&ring, 1);
+	struct ukevent a = ev_make(KEVENT_USER, 1, 0, 0, 0, 0);
+	struct ukevent b = ev_make(KEVENT_USER, 2, 0, 0, 0, 0), out;
+
+	add_ok(fd, a);
+	add_ok(fd, b);
+	ctl1(fd, KEVENT_CTL_READY, a);
+	ctl1(fd, KEVENT_CTL_READY, b);	/* b waits on the ready list */
+	cr_assert_eq(ctl1(fd, KEVENT_CTL_REMOVE, b), 0);
+	cr_assert(take(fd, ring, &out, 1000));
+	cr_assert_eq(out.id, 1);
+	expect_none(fd, ring, 20);
+	kevent_close(fd);
+}
