@@ -13,7 +13,8 @@ pcdir=$(dirname "$(find "$stage" -name libkev.pc | head -n1)")
 export PKG_CONFIG_PATH="$pcdir"
 export PKG_CONFIG_SYSROOT_DIR="$stage"
 libdir=$(pkg-config --variable=libdir libkev)
-export LD_LIBRARY_PATH="$stage$libdir"
+case $libdir in "$stage"*) ;; *) libdir="$stage$libdir" ;; esac
+export LD_LIBRARY_PATH="$libdir"
 
 cat >"$stage/use.c" <<'PROG'
 #include <kevent.h>
@@ -65,5 +66,5 @@ step "C++ program compiles (-std=c++17 -Wall -Wextra -Werror -pedantic)" \
 	sh -c "c++ -std=c++17 -Wall -Wextra -Werror -pedantic \"$stage/use.cpp\" -o \"$stage/use-cpp\" \$(pkg-config --cflags --libs libkev)"
 step "C++ program runs" "$stage/use-cpp"
 step "libkev.so.1 carries the KEVENT_1.0 version node" \
-	sh -c "objdump -T \"$stage$libdir/libkev.so.1\" | grep -q 'KEVENT_1.0 *kevent_init'"
+	sh -c "objdump -T \"$libdir/libkev.so.1\" | grep -q 'KEVENT_1.0 *kevent_init'"
 [ "$fail" -eq 0 ]
