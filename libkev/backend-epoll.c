@@ -3,10 +3,13 @@
  * backend-epoll.c - the epoll backend: works on every Linux kernel.
  *
  * One epoll instance holds every event source of the queue:
- *   - each KEVENT_POLL fd, edge-triggered (level-triggered delivery is
- *     re-checked by the core once the consumer passes the entry, so a
- *     readable fd whose entry sits in the ring does not keep epoll_wait
- *     from sleeping);
+ *   - each KEVENT_POLL fd, level- or edge-triggered as registered.  A
+ *     level-triggered fd that epoll reports again while its entry still
+ *     sits in the ring (or while it is disabled) is "muted": switched to
+ *     edge-triggered so that it cannot keep epoll_wait from sleeping.  When
+ *     the consumer passes the entry, it is switched back, and epoll itself
+ *     re-checks it.  The common path (consume, then wait) costs no system
+ *     call beyond epoll_pwait2;
  *   - one timerfd for all timers (timers.c);
  *   - one eventfd to wake a sleeper (KEVENT_CTL_READY, kevent_close).
  * epoll data carries a generation-checked token, never a pointer, so an
@@ -223,6 +226,30 @@ static bool kev_is_queue_loop(struct kev_epoll *be, int fd)
 	return self;
 }
 
+static uint32_t kev_poll_events(const struct kev_reg *reg, bool muted)
+{
+	uint32_t ev = reg->event & KEVENT_POLL_MASK;
+
+	if (muted || (reg->req_flags & KEVENT_REQ_ET))
+		ev |= EPOLLET;
+	return ev;
+}
+
+/* Switch a level-triggered item to edge (mute) or back; see the top. */
+static void kev_poll_mute(struct kev_epoll *be, struct kev_reg *reg,
+			  bool mute)
+{
+	struct epoll_event ev = {
+		.events = kev_poll_events(reg, mute),
+		.data.u64 = kev_core_token(reg),
+	};
+
+	if (epoll_ctl(be->epfd, EPOLL_CTL_MOD, reg->fd, &ev) == 0 || !mute)
+		reg->muted = mute;
+	else
+		reg->muted = false;
+}
+
 static int kev_poll_add(struct kev_epoll *be, struct kev_reg *reg)
 {
 	struct epoll_event ev;
@@ -233,7 +260,7 @@ static int kev_poll_add(struct kev_epoll *be, struct kev_reg *reg)
 	if (kev_is_queue_loop(be, fd))
 		return ELOOP;
 	reg->fd = fd;
-	ev.events = EPOLLET | (reg->event & KEVENT_POLL_MASK);
+	ev.events = kev_poll_events(reg, false);
 	ev.data.u64 = kev_core_token(reg);
 	if (epoll_ctl(be->epfd, EPOLL_CTL_ADD, fd, &ev) == 0)
 		return 0;
@@ -260,73 +287,31 @@ static int kev_poll_modify(struct kev_epoll *be, struct kev_reg *reg)
 
 	if (reg->always)
 		return 0;
-	ev.events = EPOLLET | (reg->event & KEVENT_POLL_MASK);
+	ev.events = kev_poll_events(reg, false);
 	ev.data.u64 = kev_core_token(reg);
+	reg->muted = false;
 	if (epoll_ctl(be->epfd, EPOLL_CTL_MOD, reg->fd, &ev) < 0)
 		return errno == ENOENT ? EBADF : errno;
 	return 0;
 }
 
 /*
- * Level-triggered registrations whose entries the consumer passed: one
- * poll(2) for all of them, re-firing those still ready.
+ * Level-triggered registrations whose entries the consumer passed (or that
+ * were enabled): files epoll refused are ready again at once; muted items
+ * are switched back to level-triggered, which makes epoll re-check them.
+ * The others need nothing: epoll reports them while they are ready.
  */
 static void kev_epoll_recheck(struct kev_epoll *be)
 {
-	struct pollfd small[64], *pfd = small;
-	struct kev_reg *list = kev_core_take_recheck(&be->core), *reg;
-	struct kev_reg **regs, *small_regs[64];
-	size_t n = 0, i;
+	struct kev_reg *reg = kev_core_take_recheck(&be->core), *next;
 
-	if (!list)
-		return;
-	for (reg = list; reg; reg = reg->next)
-		n++;
-	regs = small_regs;
-	if (n > 64) {
-		pfd = malloc(n * sizeof(*pfd));
-		regs = malloc(n * sizeof(*regs));
-		if (!pfd || !regs) {
-			/* Fall back to re-firing: a spurious event, not a loss. */
-			free(pfd);
-			free(regs);
-			pfd = NULL;
-			regs = NULL;
-		}
-	}
-	i = 0;
-	for (reg = list; reg; ) {
-		struct kev_reg *next = reg->next;
-
+	for (; reg; reg = next) {
+		next = reg->next;
 		reg->next = NULL;
-		if (!pfd) {
-			kev_core_fire(&be->core, reg,
-				      reg->event & KEVENT_POLL_MASK, 0);
-		} else if (reg->always) {
+		if (reg->always)
 			kev_core_fire(&be->core, reg, kev_always_mask(reg), 0);
-		} else {
-			pfd[i].fd = reg->fd;
-			pfd[i].events = (short)(reg->event & KEVENT_POLL_MASK);
-			pfd[i].revents = 0;
-			regs[i++] = reg;
-		}
-		reg = next;
-	}
-	if (pfd && i && poll(pfd, i, 0) > 0) {
-		size_t j;
-
-		for (j = 0; j < i; j++) {
-			uint32_t m = (uint32_t)pfd[j].revents &
-				     (regs[j]->event | KEVENT_POLL_ERR |
-				      KEVENT_POLL_HUP);
-
-			if (m && !(pfd[j].revents & POLLNVAL))
-				kev_core_fire(&be->core, regs[j], m, 0);
-		}
-	}
-	if (pfd != small) {
-		free(pfd);
-		free(regs);
+		else if (reg->muted)
+			kev_poll_mute(be, reg, false);
 	}
 }
 
@@ -515,6 +500,10 @@ static void kev_epoll_dispatch(struct kev_epoll *be, struct epoll_event *evs,
 		reg = kev_core_lookup_token(&be->core, tok);
 		if (!reg)
 			continue;	/* removed since epoll_wait harvested it */
+		if (reg->type == KEVENT_POLL && kev_reg_is_lt_poll(reg) &&
+		    !reg->muted &&
+		    (reg->state == KEV_QUEUED || reg->disabled))
+			kev_poll_mute(be, reg, true);
 		if (reg->type == KEVENT_POLL)
 			kev_core_fire(&be->core, reg,
 				      evs[i].events & (reg->event |
@@ -523,6 +512,28 @@ static void kev_epoll_dispatch(struct kev_epoll *be, struct epoll_event *evs,
 		else
 			kev_sources_fire(&be->src, &be->core, reg);
 	}
+}
+
+/* epoll_pwait2 (Linux 5.11) for ns timeouts; epoll_pwait before that. */
+static int kev_epoll_sleep(int epfd, struct epoll_event *evs,
+			   const struct timespec *rel, const sigset_t *sigmask)
+{
+	static int no_pwait2;
+	int ms = -1, n;
+
+	if (!__atomic_load_n(&no_pwait2, __ATOMIC_RELAXED)) {
+		n = epoll_pwait2(epfd, evs, KEV_EPOLL_BATCH, rel, sigmask);
+		if (n >= 0 || errno != ENOSYS)
+			return n;
+		__atomic_store_n(&no_pwait2, 1, __ATOMIC_RELAXED);
+	}
+	if (rel) {
+		int64_t t = (int64_t)rel->tv_sec * 1000 +
+			    (rel->tv_nsec + 999999) / 1000000;
+
+		ms = t > INT32_MAX ? INT32_MAX : (int)t;
+	}
+	return epoll_pwait(epfd, evs, KEV_EPOLL_BATCH, ms, sigmask);
 }
 
 static int64_t kev_ts_ns(const struct timespec *ts)
@@ -581,8 +592,7 @@ static int kev_epoll_wait(struct kev_queue *q, unsigned int min_nr,
 		first = false;
 		be->sleepers++;
 		pthread_mutex_unlock(&be->core.lock);
-		n = epoll_pwait2(be->epfd, evs, KEV_EPOLL_BATCH, relp,
-				 sigmask);
+		n = kev_epoll_sleep(be->epfd, evs, relp, sigmask);
 		pthread_mutex_lock(&be->core.lock);
 		be->sleepers--;
 		if (n < 0) {
