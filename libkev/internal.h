@@ -58,6 +58,7 @@ struct kev_queue {
 	int refs;			/* atomic; table + callers in flight */
 	int closing;			/* atomic; set by kevent_close */
 	unsigned int fork_gen;		/* kev_fork_gen at creation */
+	struct kev_queue *next_free;	/* on the free list (kevent.c) */
 };
 
 extern const struct kev_backend_ops kev_epoll_ops;

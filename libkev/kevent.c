@@ -14,16 +14,20 @@
 
 /*
  * fd -> queue.  Two levels of pages of atomic pointers, allocated on demand
- * and never freed, so a lookup takes no lock: it loads the pointer and then
- * takes a reference under kev_table_lock's read side, which kevent_close
- * takes for writing while it unpublishes the queue.
+ * and never freed, so a lookup takes no lock.  struct kev_queue is
+ * type-stable: a released one goes to a free list and is only ever reused
+ * as a kev_queue, never unmapped.  So a lookup may load a pointer, take a
+ * reference with increment-if-not-zero, and then check that the slot still
+ * holds that queue, even if the queue was closed in between.
+ * kev_table_lock serialises the writers (kevent_init, kevent_close).
  */
 #define KEV_PAGE_SHIFT	10
 #define KEV_PAGE_SIZE	(1u << KEV_PAGE_SHIFT)
 #define KEV_PAGES	(1u << 12)	/* 4M descriptors */
 
 static struct kev_queue **kev_table[KEV_PAGES];
-static pthread_rwlock_t kev_table_lock = PTHREAD_RWLOCK_INITIALIZER;
+static pthread_mutex_t kev_table_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct kev_queue *kev_free_queues;	/* under kev_table_lock */
 static pthread_mutex_t kev_alloc_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Bumped in every forked child; a queue made in another generation is dead. */
@@ -65,10 +69,41 @@ static struct kev_queue **kev_slot(int fd, bool create)
 	return &p[ufd & (KEV_PAGE_SIZE - 1)];
 }
 
+static struct kev_queue *kev_queue_alloc(void)
+{
+	struct kev_queue *q;
+
+	pthread_mutex_lock(&kev_table_lock);
+	q = kev_free_queues;
+	if (q)
+		kev_free_queues = q->next_free;
+	pthread_mutex_unlock(&kev_table_lock);
+	if (!q)
+		return calloc(1, sizeof(*q));
+	/* refs is 0: concurrent lookups of a stale pointer fail on it */
+	q->fd = -1;
+	q->ring = NULL;
+	q->ring_bytes = 0;
+	q->ops = NULL;
+	q->priv = NULL;
+	q->next_free = NULL;
+	__atomic_store_n(&q->closing, 0, __ATOMIC_RELAXED);
+	return q;
+}
+
+/* Back to the free list: the memory stays a kev_queue forever. */
+static void kev_queue_recycle(struct kev_queue *q)
+{
+	pthread_mutex_lock(&kev_table_lock);
+	q->next_free = kev_free_queues;
+	kev_free_queues = q;
+	pthread_mutex_unlock(&kev_table_lock);
+}
+
 static void kev_queue_free(struct kev_queue *q, bool in_child)
 {
 	q->ops->destroy(q, in_child);
-	free(q);
+	kev_queue_recycle(q);
 }
 
 void kev_queue_put(struct kev_queue *q)
@@ -85,12 +120,25 @@ struct kev_queue *kev_queue_get(int fd)
 
 	if (!slot)
 		return NULL;
-	pthread_rwlock_rdlock(&kev_table_lock);
-	q = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-	if (q)
-		__atomic_add_fetch(&q->refs, 1, __ATOMIC_RELAXED);
-	pthread_rwlock_unlock(&kev_table_lock);
-	return q;
+	for (;;) {
+		int r;
+
+		q = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+		if (!q)
+			return NULL;
+		r = __atomic_load_n(&q->refs, __ATOMIC_RELAXED);
+		do {
+			if (r == 0)
+				break;	/* being released: look again */
+		} while (!__atomic_compare_exchange_n(&q->refs, &r, r + 1,
+						      true, __ATOMIC_ACQUIRE,
+						      __ATOMIC_RELAXED));
+		if (r == 0)
+			continue;
+		if (__atomic_load_n(slot, __ATOMIC_ACQUIRE) == q)
+			return q;
+		kev_queue_put(q);	/* recycled for another fd */
+	}
 }
 
 /*
@@ -208,7 +256,7 @@ KEV_EXPORT int kevent_init(struct kevent_ring **ring, unsigned int ring_size,
 			   unsigned int flags)
 {
 	const struct kev_backend_ops *ops;
-	struct kev_queue *q, **slot;
+	struct kev_queue *q, *old, **slot;
 	unsigned int size;
 
 	pthread_once(&kev_atfork_once, kev_atfork_setup);
@@ -225,42 +273,43 @@ KEV_EXPORT int kevent_init(struct kevent_ring **ring, unsigned int ring_size,
 	ops = kev_pick_backend(flags);
 	if (!ops)
 		return -1;
-	q = calloc(1, sizeof(*q));
+	q = kev_queue_alloc();
 	if (!q) {
 		errno = ENOMEM;
 		return -1;
 	}
 	q->ops = ops;
 	q->fd = -1;
-	q->refs = 1;
+	__atomic_store_n(&q->refs, 1, __ATOMIC_RELEASE);
 	q->fork_gen = __atomic_load_n(&kev_fork_gen, __ATOMIC_RELAXED);
 	if (ops->init(q, size) < 0) {
 		int err = errno;
 
-		free(q);
+		kev_queue_recycle(q);
 		errno = err;
 		return -1;
 	}
 	slot = kev_slot(q->fd, true);
 	if (!slot) {
 		kev_queue_free(q, false);
-		errno = slot ? ENOMEM : EMFILE;
+		errno = ENOMEM;
 		return -1;
 	}
-	pthread_rwlock_wrlock(&kev_table_lock);
+	pthread_mutex_lock(&kev_table_lock);
+	old = *slot;
+	__atomic_store_n(slot, q, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&kev_table_lock);
 	/*
 	 * A stale entry means its fd was closed with close(2) instead of
-	 * kevent_close() and the number was reused: drop the stale queue.
+	 * kevent_close() and the number was reused: drop the stale queue,
+	 * without closing the number, which is now ours.
 	 */
-	if (*slot) {
-		struct kev_queue *old = *slot;
-
-		__atomic_store_n(&old->closing, 1, __ATOMIC_RELEASE);
+	if (old) {
 		old->fd = -1;
+		__atomic_store_n(&old->closing, 1, __ATOMIC_RELEASE);
+		old->ops->wake(old);
 		kev_queue_put(old);
 	}
-	__atomic_store_n(slot, q, __ATOMIC_RELEASE);
-	pthread_rwlock_unlock(&kev_table_lock);
 	*ring = q->ring;
 	return q->fd;
 }
@@ -342,11 +391,11 @@ KEV_EXPORT int kevent_close(int fd)
 	bool in_child;
 
 	if (slot) {
-		pthread_rwlock_wrlock(&kev_table_lock);
+		pthread_mutex_lock(&kev_table_lock);
 		q = *slot;
 		if (q)
 			__atomic_store_n(slot, NULL, __ATOMIC_RELEASE);
-		pthread_rwlock_unlock(&kev_table_lock);
+		pthread_mutex_unlock(&kev_table_lock);
 	}
 	if (!q) {
 		errno = fcntl(fd, F_GETFD) < 0 ? EBADF : EINVAL;
