@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <sys/select.h>	/* sigset_t and struct timespec in strict ISO C */
 #include <time.h>
 
 #include <kevent/abi.h>
@@ -23,11 +24,7 @@ extern "C" {
 #define LIBKEV_VERSION_MAJOR	1
 #define LIBKEV_VERSION_MINOR	0
 
-#if defined(__GNUC__) && !defined(__cplusplus)
-#define __KEVENT_NONNULL(...)	__attribute__((nonnull(__VA_ARGS__)))
-#else
-#define __KEVENT_NONNULL(...)
-#endif
+struct timespec;	/* complete in <time.h> from C11 or POSIX on */
 
 /* Queue functions (kevent_init(2), kevent_ctl(2), kevent_wait(2)). */
 int kevent_init(struct kevent_ring **ring, unsigned int ring_size,

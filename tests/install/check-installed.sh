@@ -59,8 +59,8 @@ step() {
 }
 echo "1..6"
 step "pkg-config --cflags --libs libkev" pkg-config --cflags --libs libkev
-step "C program compiles against installed headers (-std=c11 -Wall -Wextra -Werror -pedantic)" \
-	sh -c "cc -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -pedantic \"$stage/use.c\" -o \"$stage/use-c\" \$(pkg-config --cflags --libs libkev)"
+step "C program compiles against installed headers (-std=c99 -Wall -Wextra -Werror -pedantic)" \
+	sh -c "cc -std=c99 -Wall -Wextra -Werror -pedantic \"$stage/use.c\" -o \"$stage/use-c\" \$(pkg-config --cflags --libs libkev)"
 step "C program runs" "$stage/use-c"
 step "C++ program compiles (-std=c++17 -Wall -Wextra -Werror -pedantic)" \
 	sh -c "c++ -std=c++17 -Wall -Wextra -Werror -pedantic \"$stage/use.cpp\" -o \"$stage/use-cpp\" \$(pkg-config --cflags --libs libkev)"
