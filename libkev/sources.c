@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -166,8 +167,9 @@ static int kev_inode_watch(struct kev_sources *src, struct kev_reg *reg,
 	int wd;
 
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", (int)reg->id);
+	/* IN_ATTRIB always: a file's link count falling to 0 is deletion */
 	wd = inotify_add_watch(src->inofd, path,
-			       kev_to_inotify(reg->event) | flags);
+			       kev_to_inotify(reg->event) | IN_ATTRIB | flags);
 	if (wd < 0)
 		return errno == ENOENT ? EBADF : errno;
 	reg->fd = wd;
@@ -198,6 +200,15 @@ static int kev_inode_add(struct kev_sources *src, struct kev_reg *reg)
 	return err;
 }
 
+/* Has the watched file lost its last link?  (Its fd is still open.) */
+static bool kev_inode_unlinked(const struct kev_reg *reg)
+{
+	struct stat st;
+
+	return fstat((int)reg->id, &st) == 0 && !S_ISDIR(st.st_mode) &&
+	       st.st_nlink == 0;
+}
+
 static struct kev_reg *kev_inode_by_wd(struct kev_core *core, int wd)
 {
 	struct kev_reg *reg;
@@ -221,6 +232,7 @@ static void kev_inode_dispatch(struct kev_sources *src, struct kev_core *core)
 		while (p < buf + n) {
 			struct inotify_event *ie = (struct inotify_event *)p;
 			struct kev_reg *reg;
+			uint32_t mask;
 
 			p += sizeof(*ie) + ie->len;
 			if (ie->mask & IN_Q_OVERFLOW) {
@@ -242,14 +254,27 @@ static void kev_inode_dispatch(struct kev_sources *src, struct kev_core *core)
 				reg->ret_flags |= KEVENT_RET_GONE |
 						  KEVENT_RET_REMOVED;
 				reg->fd = -1;
-				kev_core_fire(core, reg, 0, 0);
-				if (reg->disabled || reg->state == KEV_QUEUED)
-					continue;
+				kev_core_fire(core, reg, reg->event &
+					      kev_from_inotify(ie->mask), 0);
 				continue;
 			}
-			kev_core_fire(core, reg,
-				      kev_from_inotify(ie->mask) & reg->event,
-				      0);
+			if ((ie->mask & IN_ATTRIB) && kev_inode_unlinked(reg)) {
+				/*
+				 * Unlinked while a descriptor keeps it alive:
+				 * inotify would say so only at the last close.
+				 */
+				inotify_rm_watch(src->inofd, reg->fd);
+				reg->fd = -1;
+				reg->ret_flags |= KEVENT_RET_GONE |
+						  KEVENT_RET_REMOVED;
+				kev_core_fire(core, reg, reg->event &
+					      (KEVENT_INODE_DELETE_SELF |
+					       kev_from_inotify(ie->mask)), 0);
+				continue;
+			}
+			mask = kev_from_inotify(ie->mask) & reg->event;
+			if (mask)
+				kev_core_fire(core, reg, mask, 0);
 		}
 	}
 }

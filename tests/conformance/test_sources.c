@@ -524,3 +524,43 @@ Test(fork, child_cannot_use_parent_queue_and_close_is_harmless)
 	cr_assert(take(fd, ring, &out, 1000));
 	kevent_close(fd);
 }
+
+Test(inode, unlinked_file_with_open_fd_is_gone)
+{
+	struct kevent_ring *ring;
+	int fd = q_open(&ring, 8);
+	char path[] = "/tmp/kevent-gone-XXXXXX";
+	int f = mkstemp(path);
+	struct ukevent out;
+
+	add_ok(fd, ev_make(KEVENT_INODE, (uint64_t)f,
+			   KEVENT_INODE_DELETE_SELF | KEVENT_INODE_MODIFY, 0,
+			   0, 0));
+	cr_assert_eq(unlink(path), 0);	/* f stays open */
+	cr_assert(take(fd, ring, &out, 1000), "reported while still open");
+	cr_assert_eq(out.event, KEVENT_INODE_DELETE_SELF);
+	cr_assert(out.ret_flags & KEVENT_RET_GONE);
+	cr_assert(out.ret_flags & KEVENT_RET_REMOVED);
+	cr_assert_eq(ctl1(fd, KEVENT_CTL_REMOVE,
+			  ev_make(KEVENT_INODE, (uint64_t)f, 0, 0, 0, 0)),
+		     ENOENT);
+	close(f);
+	expect_none(fd, ring, 30);
+	kevent_close(fd);
+}
+
+Test(inode, attrib_not_requested_is_not_delivered)
+{
+	struct kevent_ring *ring;
+	int fd = q_open(&ring, 8);
+	char path[] = "/tmp/kevent-attr-XXXXXX";
+	int f = mkstemp(path);
+
+	add_ok(fd, ev_make(KEVENT_INODE, (uint64_t)f, KEVENT_INODE_MODIFY, 0,
+			   0, 0));
+	cr_assert_eq(fchmod(f, 0640), 0);
+	expect_none(fd, ring, 30);
+	unlink(path);
+	close(f);
+	kevent_close(fd);
+}
