@@ -49,6 +49,8 @@ struct kev_epoll {
 	int in_wait;		/* threads inside kevent_wait */
 	bool wake_pending;	/* wakefd written and not yet drained */
 	bool timer_watched;	/* the timerfd is in the epoll set */
+	bool has_consumer;	/* consumer is valid */
+	pthread_t consumer;	/* the thread that last called kevent_wait */
 	struct kev_timers timers;
 	struct kev_sources src;
 };
@@ -183,7 +185,9 @@ static void kev_epoll_destroy(struct kev_queue *q, bool in_child)
  * eventfd is written only when a thread sleeps in kevent_wait, or when no
  * thread is in kevent_wait at all (the consumer may be asleep in poll(2) on
  * the queue fd) and no wake-up is pending yet.  A thread inside kevent_wait
- * and awake holds or will take the lock and see the events itself.  The
+ * and awake holds or will take the lock and see the events itself, and so
+ * does the thread that last called kevent_wait when it triggers its own
+ * events.  The
  * decision is made under the lock that kevent_wait holds while it decides
  * to sleep, so no wake-up is lost.
  */
@@ -192,6 +196,10 @@ static void kev_epoll_kick(struct kev_epoll *be)
 	uint64_t one = 1;
 
 	if (be->wake_pending || (be->sleepers == 0 && be->in_wait > 0))
+		return;
+	/* The consumer itself, running this call, sleeps nowhere. */
+	if (be->sleepers == 0 && be->has_consumer &&
+	    pthread_equal(pthread_self(), be->consumer))
 		return;
 	be->wake_pending = true;
 	if (write(be->wakefd, &one, sizeof(one)) < 0) {
@@ -561,6 +569,8 @@ static int kev_epoll_wait(struct kev_queue *q, unsigned int min_nr,
 	}
 	pthread_mutex_lock(&be->core.lock);
 	be->in_wait++;
+	be->consumer = pthread_self();
+	be->has_consumer = true;
 	for (;;) {
 		struct timespec rel, *relp = NULL;
 		uint32_t count;
