@@ -564,3 +564,22 @@ Test(inode, attrib_not_requested_is_not_delivered)
 	close(f);
 	kevent_close(fd);
 }
+
+Test(nest, loop_through_three_queues_is_eloop)
+{
+	struct kevent_ring *r;
+	int a = q_open(&r, 8), b = q_open(&r, 8), c = q_open(&r, 8);
+
+	add_ok(a, ev_make(KEVENT_POLL, (uint64_t)b, KEVENT_POLL_IN, 0, 0, 0));
+	add_ok(b, ev_make(KEVENT_POLL, (uint64_t)c, KEVENT_POLL_IN, 0, 0, 0));
+	cr_assert_eq(ctl1(c, KEVENT_CTL_ADD,
+			  ev_make(KEVENT_POLL, (uint64_t)a, KEVENT_POLL_IN, 0,
+				  0, 0)), ELOOP);
+	/* after removing a link, the same ADD is fine */
+	cr_assert_eq(ctl1(b, KEVENT_CTL_REMOVE,
+			  ev_make(KEVENT_POLL, (uint64_t)c, 0, 0, 0, 0)), 0);
+	add_ok(c, ev_make(KEVENT_POLL, (uint64_t)a, KEVENT_POLL_IN, 0, 0, 0));
+	kevent_close(a);
+	kevent_close(b);
+	kevent_close(c);
+}

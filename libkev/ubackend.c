@@ -1,82 +1,88 @@
 // SPDX-License-Identifier: MIT
 /*
- * backend-epoll.c - the epoll backend: works on every Linux kernel.
+ * ubackend.c - the user-space backends (epoll, uring): the library stands
+ * in for the kernel module as the ring's producer.
  *
- * One epoll instance holds every event source of the queue:
+ * One waitset (waitset.h: epoll or io_uring) holds every event source of
+ * the queue:
  *   - each KEVENT_POLL fd, level- or edge-triggered as registered.  A
- *     level-triggered fd that epoll reports again while its entry still
- *     sits in the ring (or while it is disabled) is "muted": switched to
- *     edge-triggered so that it cannot keep epoll_wait from sleeping.  When
- *     the consumer passes the entry, it is switched back, and epoll itself
- *     re-checks it.  The common path (consume, then wait) costs no system
- *     call beyond epoll_pwait2;
+ *     level-triggered fd reported while its entry still sits in the ring
+ *     (or while it is disabled) is muted, so that it cannot keep the wait
+ *     from sleeping, and rearmed when the consumer passes the entry;
  *   - one timerfd for all timers (timers.c);
+ *   - the signalfd, the inotify fd and the pidfds (sources.c);
  *   - one eventfd to wake a sleeper (KEVENT_CTL_READY, kevent_close).
- * epoll data carries a generation-checked token, never a pointer, so an
+ * The waitset reports a generation-checked token, never a pointer, so an
  * event harvested just before another thread removed its registration is
  * recognised as stale.
  *
- * Locking: be->core.lock protects everything here.  It is dropped around
- * epoll_pwait2(), the only place this backend sleeps.
+ * Locking: ub->core.lock protects everything here.  It is dropped around
+ * the waitset's wait(), the only place this backend sleeps.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "core.h"
 #include "sources.h"
 #include "timers.h"
+#include "waitset.h"
 
 /* Tokens of the internal fds: handles that the core never hands out. */
 #define TOK_WAKE	0xffffffffull
 #define TOK_TIMER	0xfffffffeull
 #define TOK_SIGNAL	0xfffffffdull
 #define TOK_INODE	0xfffffffcull
+#define TOK_IGNORE	0xfffffffbull	/* completions of our own requests */
 
-#define KEV_EPOLL_BATCH	256
+#define KEV_WAIT_BATCH	256
 
-struct kev_epoll {
+struct kev_ub {
 	struct kev_core core;
 	struct kev_queue *q;
-	int epfd;
+	struct kev_waitset *ws;
 	int wakefd;
-	int sleepers;		/* threads in epoll_pwait2 */
+	int sleepers;		/* threads in the waitset's wait() */
 	int in_wait;		/* threads inside kevent_wait */
 	bool wake_pending;	/* wakefd written and not yet drained */
-	bool timer_watched;	/* the timerfd is in the epoll set */
+	bool timer_watched;	/* the timerfd is in the waitset */
 	bool has_consumer;	/* consumer is valid */
 	pthread_t consumer;	/* the thread that last called kevent_wait */
+	int *nest;		/* kevent queue fds we watch (kev_nest_lock) */
+	uint32_t nnest, nestcap;
 	struct kev_timers timers;
 	struct kev_sources src;
 };
 
-static inline struct kev_epoll *kev_epoll(struct kev_queue *q)
+static inline struct kev_ub *kev_ub(struct kev_queue *q)
 {
 	return q->priv;
 }
 
-static int kev_epoll_probe(void)
-{
-	return 0;
-}
+static void kev_nest_forget(struct kev_ub *be, struct kev_reg *reg);
 
-static void kev_epoll_release(struct kev_core *core, struct kev_reg *reg)
+static void kev_ub_release(struct kev_core *core, struct kev_reg *reg)
 {
-	struct kev_epoll *be = (struct kev_epoll *)core;
+	struct kev_ub *be = (struct kev_ub *)core;
 
 	switch (reg->type) {
 	case KEVENT_POLL:
-		/* Fails harmlessly if the caller already closed the fd. */
 		if (!reg->always && reg->fd >= 0)
-			epoll_ctl(be->epfd, EPOLL_CTL_DEL, reg->fd, NULL);
+			be->ws->ops->del(be->ws, reg->fd, kev_core_token(reg));
+		kev_nest_forget(be, reg);
 		break;
 	case KEVENT_TIMER:
 		kev_timer_disarm(&be->timers, reg);
+		break;
+	case KEVENT_PROC:
+		if (reg->fd >= 0)
+			be->ws->ops->del(be->ws, reg->fd, kev_core_token(reg));
+		kev_sources_release(&be->src, reg);
 		break;
 	default:
 		kev_sources_release(&be->src, reg);
@@ -84,42 +90,41 @@ static void kev_epoll_release(struct kev_core *core, struct kev_reg *reg)
 	}
 }
 
-static const struct kev_core_ops kev_epoll_core_ops = {
-	.release = kev_epoll_release,
+static const struct kev_core_ops kev_ub_core_ops = {
+	.release = kev_ub_release,
 };
 
-static int kev_epoll_add_internal(struct kev_epoll *be, int fd, uint64_t tok)
+static int kev_ub_add_internal(struct kev_ub *be, int fd, uint64_t tok)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tok };
+	int err = be->ws->ops->add(be->ws, fd, tok, POLLIN, KEV_W_LEVEL);
 
-	return epoll_ctl(be->epfd, EPOLL_CTL_ADD, fd, &ev);
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return 0;
 }
 
 /* Called by the sources (signal, inode) when they create their fd. */
-static int kev_epoll_watch_source(void *ctx, int fd, unsigned int which)
+static int kev_ub_watch_source(void *ctx, int fd, unsigned int which)
 {
 	static const uint64_t toks[] = {
 		[KEV_SRC_SIGNAL] = TOK_SIGNAL,
 		[KEV_SRC_INODE] = TOK_INODE,
 	};
 
-	return kev_epoll_add_internal(ctx, fd, toks[which]);
+	return kev_ub_add_internal(ctx, fd, toks[which]);
 }
 
-static int kev_epoll_watch_reg(void *ctx, int fd, struct kev_reg *reg)
+static int kev_ub_watch_reg(void *ctx, int fd, struct kev_reg *reg)
 {
-	struct kev_epoll *be = ctx;
-	struct epoll_event ev = {
-		.events = EPOLLIN,
-		.data.u64 = kev_core_token(reg),
-	};
-
-	return epoll_ctl(be->epfd, EPOLL_CTL_ADD, fd, &ev);
+	return kev_ub_add_internal(ctx, fd, kev_core_token(reg));
 }
 
-static int kev_epoll_init(struct kev_queue *q, unsigned int size)
+static int kev_ub_init(struct kev_queue *q, unsigned int size,
+		       const struct kev_waitset_ops *wsops)
 {
-	struct kev_epoll *be = calloc(1, sizeof(*be));
+	struct kev_ub *be = calloc(1, sizeof(*be));
 	int err;
 
 	if (!be) {
@@ -127,27 +132,28 @@ static int kev_epoll_init(struct kev_queue *q, unsigned int size)
 		return -1;
 	}
 	be->q = q;
-	be->epfd = be->wakefd = -1;
+	be->wakefd = -1;
 	kev_timers_init(&be->timers);
-	if (kev_core_init(&be->core, size, &kev_epoll_core_ops) < 0) {
+	if (kev_core_init(&be->core, size, &kev_ub_core_ops) < 0) {
 		err = errno;
 		free(be);
 		errno = err;
 		return -1;
 	}
-	kev_sources_init(&be->src, be, kev_epoll_watch_source,
-			 kev_epoll_watch_reg);
-	be->epfd = epoll_create1(EPOLL_CLOEXEC);
-	be->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (be->epfd < 0 || be->wakefd < 0 ||
-	    kev_epoll_add_internal(be, be->wakefd, TOK_WAKE) < 0)
+	kev_sources_init(&be->src, be, kev_ub_watch_source, kev_ub_watch_reg);
+	be->ws = wsops->create();
+	if (!be->ws)
 		goto fail;
+	be->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (be->wakefd < 0 || kev_ub_add_internal(be, be->wakefd, TOK_WAKE) < 0)
+		goto fail;
+	be->ws->ops->flush(be->ws);
 	/*
-	 * The caller's fd is a second descriptor of the same epoll file, so
+	 * The caller's fd is a second descriptor of the waitset's file, so
 	 * that a caller who wrongly close(2)s it cannot make us act on a
 	 * reused descriptor number.
 	 */
-	q->fd = fcntl(be->epfd, F_DUPFD_CLOEXEC, 3);
+	q->fd = fcntl(be->ws->fd, F_DUPFD_CLOEXEC, 3);
 	if (q->fd < 0)
 		goto fail;
 	q->priv = be;
@@ -156,8 +162,8 @@ static int kev_epoll_init(struct kev_queue *q, unsigned int size)
 	return 0;
 fail:
 	err = errno;
-	if (be->epfd >= 0)
-		close(be->epfd);
+	if (be->ws)
+		be->ws->ops->destroy(be->ws, false);
 	if (be->wakefd >= 0)
 		close(be->wakefd);
 	kev_core_destroy(&be->core);
@@ -166,17 +172,23 @@ fail:
 	return -1;
 }
 
-static void kev_epoll_destroy(struct kev_queue *q, bool in_child)
+static int kev_epoll_init(struct kev_queue *q, unsigned int size)
 {
-	struct kev_epoll *be = kev_epoll(q);
+	return kev_ub_init(q, size, &kev_waitset_epoll);
+}
+
+static void kev_ub_destroy(struct kev_queue *q, bool in_child)
+{
+	struct kev_ub *be = kev_ub(q);
 
 	kev_sources_destroy(&be->src, &be->core, in_child);
 	kev_timers_destroy(&be->timers);
 	kev_core_destroy(&be->core);
-	close(be->epfd);
+	be->ws->ops->destroy(be->ws, in_child);
 	close(be->wakefd);
 	if (q->fd >= 0)
 		close(q->fd);
+	free(be->nest);
 	free(be);
 }
 
@@ -191,7 +203,7 @@ static void kev_epoll_destroy(struct kev_queue *q, bool in_child)
  * decision is made under the lock that kevent_wait holds while it decides
  * to sleep, so no wake-up is lost.
  */
-static void kev_epoll_kick(struct kev_epoll *be)
+static void kev_ub_kick(struct kev_ub *be)
 {
 	uint64_t one = 1;
 
@@ -207,9 +219,9 @@ static void kev_epoll_kick(struct kev_epoll *be)
 	}
 }
 
-static void kev_epoll_wake(struct kev_queue *q)
+static void kev_ub_wake(struct kev_queue *q)
 {
-	struct kev_epoll *be = kev_epoll(q);
+	struct kev_ub *be = kev_ub(q);
 	uint64_t one = 1;
 
 	pthread_mutex_lock(&be->core.lock);
@@ -220,68 +232,135 @@ static void kev_epoll_wake(struct kev_queue *q)
 	pthread_mutex_unlock(&be->core.lock);
 }
 
-/* ---- KEVENT_POLL */
+/* ---- nesting: kevent queues watched by kevent queues */
 
-static bool kev_is_queue_loop(struct kev_epoll *be, int fd)
+/*
+ * Every user-space queue lists the kevent queues it watches (as fds).  An
+ * ADD of a queue fd is refused with ELOOP if the watched queue reaches the
+ * watcher through these lists, or if the nesting gets deeper than epoll
+ * allows.  kev_nest_lock guards all the lists; it nests inside core locks.
+ */
+#define KEV_MAX_NESTS	4
+
+static pthread_mutex_t kev_nest_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool kev_is_ub(const struct kev_queue *q)
 {
-	struct kev_queue *other = kev_queue_get(fd);
-	bool self;
+	return q->ops == &kev_epoll_ops
+#ifdef KEV_HAVE_URING
+	       || q->ops == &kev_uring_ops
+#endif
+	       ;
+}
+
+/* Does the queue behind fd reach target, within depth more levels? */
+static bool kev_nest_reaches(int fd, const struct kev_queue *target,
+			     int depth)
+{
+	struct kev_queue *q = kev_queue_get(fd);
+	bool hit = false;
+	uint32_t i;
+
+	if (!q)
+		return false;
+	if (q == target || depth <= 0) {
+		hit = true;
+	} else if (kev_is_ub(q)) {
+		struct kev_ub *ub = kev_ub(q);
+
+		for (i = 0; i < ub->nnest && !hit; i++)
+			hit = kev_nest_reaches(ub->nest[i], target, depth - 1);
+	}
+	kev_queue_put(q);
+	return hit;
+}
+
+/* 0, ELOOP, or ENOMEM; remembers fd if it is a kevent queue. */
+static int kev_nest_check(struct kev_ub *be, struct kev_reg *reg)
+{
+	struct kev_queue *other = kev_queue_get(reg->fd);
+	int err = 0;
 
 	if (!other)
-		return false;
-	self = other == be->q;
-	kev_queue_put(other);
-	return self;
-}
-
-static uint32_t kev_poll_events(const struct kev_reg *reg, bool muted)
-{
-	uint32_t ev = reg->event & KEVENT_POLL_MASK;
-
-	if (muted || (reg->req_flags & KEVENT_REQ_ET))
-		ev |= EPOLLET;
-	return ev;
-}
-
-/* Switch a level-triggered item to edge (mute) or back; see the top. */
-static void kev_poll_mute(struct kev_epoll *be, struct kev_reg *reg,
-			  bool mute)
-{
-	struct epoll_event ev = {
-		.events = kev_poll_events(reg, mute),
-		.data.u64 = kev_core_token(reg),
-	};
-
-	if (epoll_ctl(be->epfd, EPOLL_CTL_MOD, reg->fd, &ev) == 0 || !mute)
-		reg->muted = mute;
-	else
-		reg->muted = false;
-}
-
-static int kev_poll_add(struct kev_epoll *be, struct kev_reg *reg)
-{
-	struct epoll_event ev;
-	int fd = (int)reg->id;
-
-	if (fcntl(fd, F_GETFD) < 0)
-		return EBADF;
-	if (kev_is_queue_loop(be, fd))
-		return ELOOP;
-	reg->fd = fd;
-	ev.events = kev_poll_events(reg, false);
-	ev.data.u64 = kev_core_token(reg);
-	if (epoll_ctl(be->epfd, EPOLL_CTL_ADD, fd, &ev) == 0)
 		return 0;
-	if (errno == EPERM) {
-		/* A regular file or the like: always ready, as poll(2) says. */
+	pthread_mutex_lock(&kev_nest_lock);
+	if (other == be->q ||
+	    kev_nest_reaches(reg->fd, be->q, KEV_MAX_NESTS)) {
+		err = ELOOP;
+	} else if (be->nnest == be->nestcap) {
+		uint32_t cap = be->nestcap ? be->nestcap * 2 : 4;
+		int *n = realloc(be->nest, cap * sizeof(*n));
+
+		if (n) {
+			be->nest = n;
+			be->nestcap = cap;
+		} else {
+			err = ENOMEM;
+		}
+	}
+	if (!err) {
+		be->nest[be->nnest++] = reg->fd;
+		reg->nested = true;
+	}
+	pthread_mutex_unlock(&kev_nest_lock);
+	kev_queue_put(other);
+	return err;
+}
+
+static void kev_nest_forget(struct kev_ub *be, struct kev_reg *reg)
+{
+	uint32_t i;
+
+	if (!reg->nested)
+		return;
+	pthread_mutex_lock(&kev_nest_lock);
+	for (i = 0; i < be->nnest; i++) {
+		if (be->nest[i] == reg->fd) {
+			be->nest[i] = be->nest[--be->nnest];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&kev_nest_lock);
+	reg->nested = false;
+}
+
+/* ---- KEVENT_POLL */
+
+static uint32_t kev_poll_mask(const struct kev_reg *reg)
+{
+	return reg->event & KEVENT_POLL_MASK;
+}
+
+static enum kev_wmode kev_poll_mode(const struct kev_reg *reg)
+{
+	return reg->req_flags & KEVENT_REQ_ET ? KEV_W_EDGE : KEV_W_LEVEL;
+}
+
+static int kev_poll_add(struct kev_ub *be, struct kev_reg *reg)
+{
+	int fd = (int)reg->id, err;
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return EBADF;
+	reg->fd = fd;
+	err = kev_nest_check(be, reg);
+	if (err)
+		return err;
+	if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) {
+		/* Always ready, as poll(2) says: no waitset can wait on it. */
 		reg->always = true;
 		return 0;
 	}
-	if (errno == EINVAL && kev_queue_get(fd)) {
-		/* epoll refuses an epoll fd inside itself */
-		return ELOOP;
+	err = be->ws->ops->add(be->ws, fd, kev_core_token(reg),
+			       kev_poll_mask(reg), kev_poll_mode(reg));
+	if (err == EPERM) {
+		reg->always = true;
+		err = 0;
 	}
-	return errno;
+	if (err)
+		kev_nest_forget(be, reg);
+	return err;
 }
 
 static uint32_t kev_always_mask(const struct kev_reg *reg)
@@ -289,55 +368,60 @@ static uint32_t kev_always_mask(const struct kev_reg *reg)
 	return reg->event & (KEVENT_POLL_IN | KEVENT_POLL_OUT);
 }
 
-static int kev_poll_modify(struct kev_epoll *be, struct kev_reg *reg)
+static int kev_poll_modify(struct kev_ub *be, struct kev_reg *reg)
 {
-	struct epoll_event ev;
-
 	if (reg->always)
 		return 0;
-	ev.events = kev_poll_events(reg, false);
-	ev.data.u64 = kev_core_token(reg);
 	reg->muted = false;
-	if (epoll_ctl(be->epfd, EPOLL_CTL_MOD, reg->fd, &ev) < 0)
-		return errno == ENOENT ? EBADF : errno;
-	return 0;
+	return be->ws->ops->mod(be->ws, reg->fd, kev_core_token(reg),
+				kev_poll_mask(reg), kev_poll_mode(reg));
+}
+
+/* A level-triggered item reported while its registration cannot take it. */
+static void kev_poll_mute(struct kev_ub *be, struct kev_reg *reg)
+{
+	reg->muted = be->ws->ops->mute(be->ws, reg->fd, kev_core_token(reg),
+				       kev_poll_mask(reg));
 }
 
 /*
  * Level-triggered registrations whose entries the consumer passed (or that
- * were enabled): files epoll refused are ready again at once; muted items
- * are switched back to level-triggered, which makes epoll re-check them.
- * The others need nothing: epoll reports them while they are ready.
+ * were enabled): files no waitset can wait on are ready again at once;
+ * muted items are rearmed, which makes the kernel re-check them.  The
+ * others need nothing: the waitset reports them while they are ready.
  */
-static void kev_epoll_recheck(struct kev_epoll *be)
+static void kev_ub_recheck(struct kev_ub *be)
 {
 	struct kev_reg *reg = kev_core_take_recheck(&be->core), *next;
 
 	for (; reg; reg = next) {
 		next = reg->next;
 		reg->next = NULL;
-		if (reg->always)
+		if (reg->always) {
 			kev_core_fire(&be->core, reg, kev_always_mask(reg), 0);
-		else if (reg->muted)
-			kev_poll_mute(be, reg, false);
+		} else if (reg->muted) {
+			reg->muted = false;
+			be->ws->ops->rearm(be->ws, reg->fd, kev_core_token(reg),
+					   kev_poll_mask(reg));
+		}
 	}
 }
 
 /* ---- kevent_ctl */
 
-static int kev_epoll_timer_arm(struct kev_epoll *be, struct kev_reg *reg)
+static int kev_ub_timer_arm(struct kev_ub *be, struct kev_reg *reg)
 {
 	if (kev_timer_arm(&be->timers, reg) < 0)
 		return errno;
 	if (!be->timer_watched) {
-		if (kev_epoll_add_internal(be, be->timers.tfd, TOK_TIMER) < 0)
+		if (kev_ub_add_internal(be, be->timers.tfd, TOK_TIMER) < 0)
 			return errno;
 		be->timer_watched = true;
 	}
 	return 0;
 }
 
-static int kev_epoll_add(struct kev_epoll *be, struct ukevent *ev)
+static int kev_ub_add(struct kev_ub *be, struct ukevent *ev)
 {
 	struct kev_reg *reg;
 	int err = 0;
@@ -352,7 +436,7 @@ static int kev_epoll_add(struct kev_epoll *be, struct ukevent *ev)
 		err = kev_poll_add(be, reg);
 		break;
 	case KEVENT_TIMER:
-		err = kev_epoll_timer_arm(be, reg);
+		err = kev_ub_timer_arm(be, reg);
 		break;
 	case KEVENT_USER:
 		break;
@@ -371,7 +455,7 @@ static int kev_epoll_add(struct kev_epoll *be, struct ukevent *ev)
 	return 0;
 }
 
-static int kev_epoll_modify(struct kev_epoll *be, struct kev_reg *reg,
+static int kev_ub_modify(struct kev_ub *be, struct kev_reg *reg,
 			    const struct ukevent *ev)
 {
 	struct kev_reg old = *reg;
@@ -388,7 +472,7 @@ static int kev_epoll_modify(struct kev_epoll *be, struct kev_reg *reg,
 			kev_core_fire(&be->core, reg, kev_always_mask(reg), 0);
 		break;
 	case KEVENT_TIMER:
-		err = kev_epoll_timer_arm(be, reg);
+		err = kev_ub_timer_arm(be, reg);
 		break;
 	case KEVENT_USER:
 		break;
@@ -414,7 +498,7 @@ static int kev_epoll_modify(struct kev_epoll *be, struct kev_reg *reg,
 	return 0;
 }
 
-static int kev_epoll_ctl_one(struct kev_epoll *be, unsigned int cmd,
+static int kev_ub_ctl_one(struct kev_ub *be, unsigned int cmd,
 			     struct ukevent *ev)
 {
 	struct kev_reg *reg;
@@ -423,7 +507,7 @@ static int kev_epoll_ctl_one(struct kev_epoll *be, unsigned int cmd,
 	if (err)
 		return err;
 	if (cmd == KEVENT_CTL_ADD)
-		return kev_epoll_add(be, ev);
+		return kev_ub_add(be, ev);
 	reg = kev_core_find(&be->core, ev->type, ev->id);
 	if (!reg)
 		return ENOENT;
@@ -432,7 +516,7 @@ static int kev_epoll_ctl_one(struct kev_epoll *be, unsigned int cmd,
 		kev_core_remove(&be->core, reg);
 		return 0;
 	case KEVENT_CTL_MODIFY:
-		return kev_epoll_modify(be, reg, ev);
+		return kev_ub_modify(be, reg, ev);
 	case KEVENT_CTL_ENABLE:
 		kev_core_enable(&be->core, reg);
 		return 0;
@@ -448,16 +532,16 @@ static int kev_epoll_ctl_one(struct kev_epoll *be, unsigned int cmd,
 	return EINVAL;
 }
 
-static int kev_epoll_ctl(struct kev_queue *q, unsigned int cmd,
+static int kev_ub_ctl(struct kev_queue *q, unsigned int cmd,
 			 unsigned int num, struct ukevent *events)
 {
-	struct kev_epoll *be = kev_epoll(q);
+	struct kev_ub *be = kev_ub(q);
 	unsigned int i;
 	int ok = 0;
 
 	pthread_mutex_lock(&be->core.lock);
 	for (i = 0; i < num; i++) {
-		int err = kev_epoll_ctl_one(be, cmd, &events[i]);
+		int err = kev_ub_ctl_one(be, cmd, &events[i]);
 
 		kev_entry_result(&events[i], err);
 		if (!err)
@@ -468,7 +552,7 @@ static int kev_epoll_ctl(struct kev_queue *q, unsigned int cmd,
 
 		kev_core_publish(&be->core);
 		if (be->core.kidx != before || kev_core_has_ready(&be->core))
-			kev_epoll_kick(be);
+			kev_ub_kick(be);
 	}
 	pthread_mutex_unlock(&be->core.lock);
 	return ok;
@@ -476,13 +560,12 @@ static int kev_epoll_ctl(struct kev_queue *q, unsigned int cmd,
 
 /* ---- kevent_wait */
 
-static void kev_epoll_dispatch(struct kev_epoll *be, struct epoll_event *evs,
-			       int n)
+static void kev_ub_dispatch(struct kev_ub *be, struct kev_wevent *evs, int n)
 {
 	int i;
 
 	for (i = 0; i < n; i++) {
-		uint64_t tok = evs[i].data.u64;
+		uint64_t tok = evs[i].tok;
 		struct kev_reg *reg;
 
 		switch (tok) {
@@ -504,44 +587,27 @@ static void kev_epoll_dispatch(struct kev_epoll *be, struct epoll_event *evs,
 					     tok == TOK_SIGNAL ?
 					     KEV_SRC_SIGNAL : KEV_SRC_INODE);
 			continue;
+		case TOK_IGNORE:
+			continue;
 		}
 		reg = kev_core_lookup_token(&be->core, tok);
 		if (!reg)
-			continue;	/* removed since epoll_wait harvested it */
-		if (reg->type == KEVENT_POLL && kev_reg_is_lt_poll(reg) &&
-		    !reg->muted &&
-		    (reg->state == KEV_QUEUED || reg->disabled))
-			kev_poll_mute(be, reg, true);
-		if (reg->type == KEVENT_POLL)
-			kev_core_fire(&be->core, reg,
-				      evs[i].events & (reg->event |
-						       KEVENT_POLL_ERR |
-						       KEVENT_POLL_HUP), 0);
-		else
+			continue;	/* removed since the wait harvested it */
+		if (reg->type != KEVENT_POLL) {
 			kev_sources_fire(&be->src, &be->core, reg);
+			continue;
+		}
+		if (kev_reg_is_lt_poll(reg)) {
+			if (be->ws->lt_disarms)
+				reg->muted = true;	/* fired: disarmed */
+			else if (!reg->muted && (reg->state == KEV_QUEUED ||
+						 reg->disabled))
+				kev_poll_mute(be, reg);
+		}
+		kev_core_fire(&be->core, reg, evs[i].events &
+			      (reg->event | KEVENT_POLL_ERR | KEVENT_POLL_HUP),
+			      0);
 	}
-}
-
-/* epoll_pwait2 (Linux 5.11) for ns timeouts; epoll_pwait before that. */
-static int kev_epoll_sleep(int epfd, struct epoll_event *evs,
-			   const struct timespec *rel, const sigset_t *sigmask)
-{
-	static int no_pwait2;
-	int ms = -1, n;
-
-	if (!__atomic_load_n(&no_pwait2, __ATOMIC_RELAXED)) {
-		n = epoll_pwait2(epfd, evs, KEV_EPOLL_BATCH, rel, sigmask);
-		if (n >= 0 || errno != ENOSYS)
-			return n;
-		__atomic_store_n(&no_pwait2, 1, __ATOMIC_RELAXED);
-	}
-	if (rel) {
-		int64_t t = (int64_t)rel->tv_sec * 1000 +
-			    (rel->tv_nsec + 999999) / 1000000;
-
-		ms = t > INT32_MAX ? INT32_MAX : (int)t;
-	}
-	return epoll_pwait(epfd, evs, KEV_EPOLL_BATCH, ms, sigmask);
 }
 
 static int64_t kev_ts_ns(const struct timespec *ts)
@@ -551,12 +617,11 @@ static int64_t kev_ts_ns(const struct timespec *ts)
 	return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
 }
 
-static int kev_epoll_wait(struct kev_queue *q, unsigned int min_nr,
-			  const struct timespec *timeout,
-			  const sigset_t *sigmask)
+static int kev_ub_wait(struct kev_queue *q, unsigned int min_nr,
+		       const struct timespec *timeout, const sigset_t *sigmask)
 {
-	struct kev_epoll *be = kev_epoll(q);
-	struct epoll_event evs[KEV_EPOLL_BATCH];
+	struct kev_ub *be = kev_ub(q);
+	struct kev_wevent evs[KEV_WAIT_BATCH];
 	int64_t deadline = 0;
 	bool first = true;
 	int ret;
@@ -577,7 +642,7 @@ static int kev_epoll_wait(struct kev_queue *q, unsigned int min_nr,
 		int n;
 
 		kev_core_reap(&be->core);
-		kev_epoll_recheck(be);
+		kev_ub_recheck(be);
 		kev_core_publish(&be->core);
 		count = kev_core_count(&be->core);
 		if (count >= min_nr ||
@@ -600,36 +665,61 @@ static int kev_epoll_wait(struct kev_queue *q, unsigned int min_nr,
 			relp = &rel;
 		}
 		first = false;
+		be->ws->ops->flush(be->ws);
 		be->sleepers++;
 		pthread_mutex_unlock(&be->core.lock);
-		n = kev_epoll_sleep(be->epfd, evs, relp, sigmask);
+		n = be->ws->ops->wait(be->ws, evs, KEV_WAIT_BATCH, relp,
+				      sigmask);
 		pthread_mutex_lock(&be->core.lock);
 		be->sleepers--;
 		if (n < 0) {
 			int err = errno;
 
-			if (err == EINTR) {
-				/* Publish what is ready; report the signal. */
-				kev_core_publish(&be->core);
-			}
 			be->in_wait--;
 			pthread_mutex_unlock(&be->core.lock);
 			errno = err;
 			return -1;
 		}
-		kev_epoll_dispatch(be, evs, n);
+		kev_ub_dispatch(be, evs, n);
 	}
 	be->in_wait--;
 	pthread_mutex_unlock(&be->core.lock);
 	return ret;
 }
 
+static int kev_epoll_probe(void)
+{
+	return kev_waitset_epoll.probe();
+}
+
 const struct kev_backend_ops kev_epoll_ops = {
 	.name = "epoll",
 	.probe = kev_epoll_probe,
 	.init = kev_epoll_init,
-	.ctl = kev_epoll_ctl,
-	.wait = kev_epoll_wait,
-	.wake = kev_epoll_wake,
-	.destroy = kev_epoll_destroy,
+	.ctl = kev_ub_ctl,
+	.wait = kev_ub_wait,
+	.wake = kev_ub_wake,
+	.destroy = kev_ub_destroy,
 };
+
+#ifdef KEV_HAVE_URING
+static int kev_uring_probe(void)
+{
+	return kev_waitset_uring.probe();
+}
+
+static int kev_uring_init(struct kev_queue *q, unsigned int size)
+{
+	return kev_ub_init(q, size, &kev_waitset_uring);
+}
+
+const struct kev_backend_ops kev_uring_ops = {
+	.name = "uring",
+	.probe = kev_uring_probe,
+	.init = kev_uring_init,
+	.ctl = kev_ub_ctl,
+	.wait = kev_ub_wait,
+	.wake = kev_ub_wake,
+	.destroy = kev_ub_destroy,
+};
+#endif
