@@ -94,9 +94,10 @@ static const struct kev_core_ops kev_ub_core_ops = {
 	.release = kev_ub_release,
 };
 
+/* Internal fds are edge-triggered: their handlers always drain them. */
 static int kev_ub_add_internal(struct kev_ub *be, int fd, uint64_t tok)
 {
-	int err = be->ws->ops->add(be->ws, fd, tok, POLLIN, KEV_W_LEVEL);
+	int err = be->ws->ops->add(be->ws, fd, tok, POLLIN, KEV_W_EDGE);
 
 	if (err) {
 		errno = err;
@@ -147,7 +148,7 @@ static int kev_ub_init(struct kev_queue *q, unsigned int size,
 	be->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (be->wakefd < 0 || kev_ub_add_internal(be, be->wakefd, TOK_WAKE) < 0)
 		goto fail;
-	be->ws->ops->flush(be->ws);
+	be->ws->ops->flush(be->ws, true);
 	/*
 	 * The caller's fd is a second descriptor of the waitset's file, so
 	 * that a caller who wrongly close(2)s it cannot make us act on a
@@ -547,6 +548,8 @@ static int kev_ub_ctl(struct kev_queue *q, unsigned int cmd,
 		if (!err)
 			ok++;
 	}
+	/* One hand-over to the kernel for the whole batch (io_uring). */
+	be->ws->ops->flush(be->ws, true);
 	if (kev_core_has_ready(&be->core)) {
 		uint32_t before = be->core.kidx;
 
@@ -560,6 +563,32 @@ static int kev_ub_ctl(struct kev_queue *q, unsigned int cmd,
 
 /* ---- kevent_wait */
 
+/*
+ * An internal fd's watch ended (io_uring ends a multishot poll when it
+ * cannot post more completions): watch it again.
+ */
+static void kev_ub_rewatch(struct kev_ub *be, uint64_t tok)
+{
+	int fd = -1;
+
+	switch (tok) {
+	case TOK_WAKE:
+		fd = be->wakefd;
+		break;
+	case TOK_TIMER:
+		fd = be->timers.tfd;
+		break;
+	case TOK_SIGNAL:
+		fd = be->src.sigfd;
+		break;
+	case TOK_INODE:
+		fd = be->src.inofd;
+		break;
+	}
+	if (fd >= 0)
+		kev_ub_add_internal(be, fd, tok);
+}
+
 static void kev_ub_dispatch(struct kev_ub *be, struct kev_wevent *evs, int n)
 {
 	int i;
@@ -568,6 +597,8 @@ static void kev_ub_dispatch(struct kev_ub *be, struct kev_wevent *evs, int n)
 		uint64_t tok = evs[i].tok;
 		struct kev_reg *reg;
 
+		if (evs[i].ended)
+			kev_ub_rewatch(be, tok);
 		switch (tok) {
 		case TOK_WAKE: {
 			uint64_t v;
@@ -665,7 +696,7 @@ static int kev_ub_wait(struct kev_queue *q, unsigned int min_nr,
 			relp = &rel;
 		}
 		first = false;
-		be->ws->ops->flush(be->ws);
+		be->ws->ops->flush(be->ws, false);
 		be->sleepers++;
 		pthread_mutex_unlock(&be->core.lock);
 		n = be->ws->ops->wait(be->ws, evs, KEV_WAIT_BATCH, relp,

@@ -99,9 +99,10 @@ static void kev_wse_rearm(struct kev_waitset *ws, int fd, uint64_t tok,
 	kev_wse_mod(ws, fd, tok, events, KEV_W_LEVEL);
 }
 
-static void kev_wse_flush(struct kev_waitset *ws)
+static void kev_wse_flush(struct kev_waitset *ws, bool now)
 {
 	(void)ws;	/* epoll_ctl took effect at once */
+	(void)now;
 }
 
 /* epoll_pwait2 (Linux 5.11) for ns timeouts; epoll_pwait before that. */
@@ -132,6 +133,7 @@ done:
 	for (i = 0; i < n; i++) {
 		out[i].tok = evs[i].data.u64;
 		out[i].events = evs[i].events;
+		out[i].ended = false;
 	}
 	return n;
 }

@@ -21,6 +21,7 @@ enum kev_wmode {
 struct kev_wevent {
 	uint64_t tok;
 	uint32_t events;	/* POLLIN ... (the same values as KEVENT_POLL_*) */
+	bool ended;		/* an edge item stopped being watched (io_uring) */
 };
 
 struct kev_waitset;
@@ -49,8 +50,12 @@ struct kev_waitset_ops {
 		     uint32_t events);
 	void (*rearm)(struct kev_waitset *ws, int fd, uint64_t tok,
 		      uint32_t events);
-	/* Hand queued changes to the kernel (end of a batch). */
-	void (*flush)(struct kev_waitset *ws);
+	/*
+	 * Hand queued changes to the kernel: at once (end of a kevent_ctl
+	 * batch), or, with now false, as part of the coming wait() (called
+	 * under the lock right before it).
+	 */
+	void (*flush)(struct kev_waitset *ws, bool now);
 	/* Sleep; the number of events, or -1 with errno (EINTR ...). */
 	int (*wait)(struct kev_waitset *ws, struct kev_wevent *evs, int max,
 		    const struct timespec *rel, const sigset_t *sigmask);

@@ -1,0 +1,293 @@
+// SPDX-License-Identifier: MIT
+/*
+ * waitset-uring.c - the io_uring waitset, for the uring backend.
+ *
+ * Edge-triggered items and the queue's internal fds are multishot poll
+ * requests; level-triggered items are single-shot polls, which disarm
+ * themselves when they complete (lt_disarms) and are rearmed when the
+ * consumer passes the entry: a single-shot poll completes at once if the
+ * fd is still ready, which is exactly level-triggered delivery.  Changes
+ * are queued as SQEs under the queue lock and handed to the kernel in one
+ * io_uring_enter per kevent_ctl batch (flush), so registering N fds costs
+ * one system call.
+ *
+ * Locking: the SQ is touched only under the queue's core lock (add, mod,
+ * del, rearm, flush).  wait() runs without it and touches only the CQ,
+ * under cq_lock; with IORING_FEAT_EXT_ARG, waiting with a timeout and a
+ * signal mask needs no SQE.
+ */
+#include <errno.h>
+#include <liburing.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "waitset.h"
+
+#define KEV_URING_ENTRIES	256
+#define KEV_URING_CQ		4096
+/* user_data of our own POLL_REMOVE requests: never a registration token */
+#define KEV_URING_IGNORE	0xfffffffbull
+
+struct kev_ws_uring {
+	struct kev_waitset ws;
+	struct io_uring ring;
+	unsigned int queued;		/* SQEs not yet submitted */
+	unsigned int to_submit;		/* published for the next wait() */
+	pthread_mutex_t cq_lock;	/* one waiter reaps the CQ at a time */
+};
+
+static struct kev_ws_uring *kev_wsu(struct kev_waitset *ws)
+{
+	return (struct kev_ws_uring *)ws;
+}
+
+static int kev_wsu_setup(struct io_uring *ring)
+{
+	struct io_uring_params p;
+	int ret;
+
+	memset(&p, 0, sizeof(p));
+	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
+	p.cq_entries = KEV_URING_CQ;
+	ret = io_uring_queue_init_params(KEV_URING_ENTRIES, ring, &p);
+	if (ret < 0)
+		return ret;
+	/*
+	 * EXT_ARG (5.11): timeouts without an SQE; NODROP: no lost
+	 * completions; CQE_SKIP (5.17) stands for a kernel whose multishot
+	 * poll (5.13) we rely on.
+	 */
+	if (!(p.features & IORING_FEAT_EXT_ARG) ||
+	    !(p.features & IORING_FEAT_NODROP) ||
+	    !(p.features & IORING_FEAT_CQE_SKIP)) {
+		io_uring_queue_exit(ring);
+		return -ENODEV;
+	}
+	return 0;
+}
+
+static int kev_wsu_probe(void)
+{
+	static int cached;	/* 0 unknown, 1 yes, -1 no */
+	struct io_uring ring;
+	int c = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+
+	if (!c) {
+		c = kev_wsu_setup(&ring) == 0 ? 1 : -1;
+		if (c > 0)
+			io_uring_queue_exit(&ring);
+		__atomic_store_n(&cached, c, __ATOMIC_RELAXED);
+	}
+	if (c < 0) {
+		errno = ENODEV;
+		return -1;
+	}
+	return 0;
+}
+
+static struct kev_waitset *kev_wsu_create(void)
+{
+	struct kev_ws_uring *w = calloc(1, sizeof(*w));
+	int ret;
+
+	if (!w) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	ret = kev_wsu_setup(&w->ring);
+	if (ret < 0) {
+		free(w);
+		errno = ret == -ENODEV ? ENODEV : -ret;
+		return NULL;
+	}
+	pthread_mutex_init(&w->cq_lock, NULL);
+	w->ws.ops = &kev_waitset_uring;
+	w->ws.fd = w->ring.ring_fd;
+	w->ws.lt_disarms = true;
+	return &w->ws;
+}
+
+static void kev_wsu_destroy(struct kev_waitset *ws, bool in_child)
+{
+	struct kev_ws_uring *w = kev_wsu(ws);
+
+	(void)in_child;	/* unmapping and closing our copies is all it does */
+	io_uring_queue_exit(&w->ring);
+	pthread_mutex_destroy(&w->cq_lock);
+	free(w);
+}
+
+/* An SQE, submitting what is queued if the SQ is full. */
+static struct io_uring_sqe *kev_wsu_sqe(struct kev_ws_uring *w)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+
+	if (!sqe) {
+		io_uring_submit(&w->ring);
+		w->queued = 0;
+		sqe = io_uring_get_sqe(&w->ring);
+	}
+	if (sqe)
+		w->queued++;
+	return sqe;
+}
+
+static int kev_wsu_poll(struct kev_ws_uring *w, int fd, uint64_t tok,
+			uint32_t events, enum kev_wmode mode)
+{
+	struct io_uring_sqe *sqe = kev_wsu_sqe(w);
+
+	if (!sqe)
+		return ENOMEM;
+	if (mode == KEV_W_EDGE)
+		io_uring_prep_poll_multishot(sqe, fd, events);
+	else
+		io_uring_prep_poll_add(sqe, fd, events);
+	io_uring_sqe_set_data64(sqe, tok);
+	return 0;
+}
+
+static int kev_wsu_add(struct kev_waitset *ws, int fd, uint64_t tok,
+		       uint32_t events, enum kev_wmode mode)
+{
+	return kev_wsu_poll(kev_wsu(ws), fd, tok, events, mode);
+}
+
+static void kev_wsu_del(struct kev_waitset *ws, int fd, uint64_t tok)
+{
+	struct kev_ws_uring *w = kev_wsu(ws);
+	struct io_uring_sqe *sqe = kev_wsu_sqe(w);
+
+	(void)fd;
+	if (!sqe)
+		return;		/* a stale completion is filtered by its token */
+	io_uring_prep_poll_remove(sqe, tok);
+	io_uring_sqe_set_data64(sqe, KEV_URING_IGNORE);
+}
+
+static int kev_wsu_mod(struct kev_waitset *ws, int fd, uint64_t tok,
+		       uint32_t events, enum kev_wmode mode)
+{
+	/* Removal first: the SQ is processed in order. */
+	kev_wsu_del(ws, fd, tok);
+	return kev_wsu_add(ws, fd, tok, events, mode);
+}
+
+static bool kev_wsu_mute(struct kev_waitset *ws, int fd, uint64_t tok,
+			 uint32_t events)
+{
+	(void)ws;
+	(void)fd;
+	(void)tok;
+	(void)events;
+	return true;	/* single-shot: already disarmed */
+}
+
+static void kev_wsu_rearm(struct kev_waitset *ws, int fd, uint64_t tok,
+			  uint32_t events)
+{
+	kev_wsu_poll(kev_wsu(ws), fd, tok, events, KEV_W_LEVEL);
+}
+
+static void kev_wsu_flush(struct kev_waitset *ws, bool now)
+{
+	struct kev_ws_uring *w = kev_wsu(ws);
+	struct io_uring_sq *sq = &w->ring.sq;
+
+	if (!w->queued)
+		return;
+	w->queued = 0;
+	if (now) {
+		io_uring_submit(&w->ring);
+		return;
+	}
+	/*
+	 * Make the SQEs visible to the kernel (what io_uring_submit does
+	 * before entering), under the lock; wait() then submits them in the
+	 * same io_uring_enter that sleeps.  If another thread submits first,
+	 * the kernel finds fewer to take: harmless.
+	 */
+	if (sq->sqe_head != sq->sqe_tail) {
+		sq->sqe_head = sq->sqe_tail;
+		io_uring_smp_store_release(sq->ktail, sq->sqe_tail);
+	}
+	w->to_submit = sq->sqe_tail - io_uring_smp_load_acquire(sq->khead);
+}
+
+static int kev_wsu_wait(struct kev_waitset *ws, struct kev_wevent *out,
+			int max, const struct timespec *rel,
+			const sigset_t *sigmask)
+{
+	struct kev_ws_uring *w = kev_wsu(ws);
+	struct __kernel_timespec kts, *ktsp = NULL;
+	struct io_uring_getevents_arg arg;
+	struct io_uring_cqe *cqes[256];
+	unsigned int n, i, submit;
+	int ret, got = 0;
+
+	if (rel) {
+		kts.tv_sec = rel->tv_sec;
+		kts.tv_nsec = rel->tv_nsec;
+		ktsp = &kts;
+	}
+	if (max > 256)
+		max = 256;
+	arg.sigmask = (uint64_t)(uintptr_t)sigmask;
+	arg.sigmask_sz = _NSIG / 8;
+	arg.pad = 0;
+	arg.ts = (uint64_t)(uintptr_t)ktsp;
+	submit = __atomic_exchange_n(&w->to_submit, 0, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&w->cq_lock);
+	if (io_uring_cq_ready(&w->ring) == 0) {
+		/* submit and sleep in one system call */
+		ret = io_uring_enter2((unsigned int)w->ring.ring_fd, submit, 1,
+				      IORING_ENTER_GETEVENTS |
+				      IORING_ENTER_EXT_ARG,
+				      (sigset_t *)&arg, sizeof(arg));
+		if (ret == -1)
+			ret = -errno;
+		if (ret < 0 && ret != -ETIME && ret != -EBUSY) {
+			pthread_mutex_unlock(&w->cq_lock);
+			errno = -ret;
+			return -1;
+		}
+	}
+	n = io_uring_peek_batch_cqe(&w->ring, cqes, (unsigned int)max);
+	for (i = 0; i < n; i++) {
+		uint64_t tok = io_uring_cqe_get_data64(cqes[i]);
+		int res = cqes[i]->res;
+		bool more = cqes[i]->flags & IORING_CQE_F_MORE;
+
+		/*
+		 * Our own removals, cancelled polls, and polls that failed
+		 * (the fd was closed: epoll would drop it silently too).
+		 */
+		if (tok == KEV_URING_IGNORE || res < 0)
+			continue;
+		out[got].tok = tok;
+		out[got].events = (uint32_t)res;
+		out[got].ended = !more;
+		got++;
+	}
+	io_uring_cq_advance(&w->ring, n);
+	pthread_mutex_unlock(&w->cq_lock);
+	return got;
+}
+
+const struct kev_waitset_ops kev_waitset_uring = {
+	.name = "uring",
+	.probe = kev_wsu_probe,
+	.create = kev_wsu_create,
+	.destroy = kev_wsu_destroy,
+	.add = kev_wsu_add,
+	.mod = kev_wsu_mod,
+	.del = kev_wsu_del,
+	.mute = kev_wsu_mute,
+	.rearm = kev_wsu_rearm,
+	.flush = kev_wsu_flush,
+	.wait = kev_wsu_wait,
+};
