@@ -226,7 +226,7 @@ static int kev_wsu_wait(struct kev_waitset *ws, struct kev_wevent *out,
 	struct __kernel_timespec kts, *ktsp = NULL;
 	struct io_uring_getevents_arg arg;
 	struct io_uring_cqe *cqes[256];
-	unsigned int n, i, submit;
+	unsigned int n, i, submit, ready;
 	int ret, got = 0;
 
 	if (rel) {
@@ -242,9 +242,14 @@ static int kev_wsu_wait(struct kev_waitset *ws, struct kev_wevent *out,
 	arg.ts = (uint64_t)(uintptr_t)ktsp;
 	submit = __atomic_exchange_n(&w->to_submit, 0, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&w->cq_lock);
-	if (io_uring_cq_ready(&w->ring) == 0) {
-		/* submit and sleep in one system call */
-		ret = io_uring_enter2((unsigned int)w->ring.ring_fd, submit, 1,
+	ready = io_uring_cq_ready(&w->ring);
+	if (!ready || submit) {
+		/*
+		 * Submit what flush() published and sleep, in one system
+		 * call; with completions already waiting, only submit.
+		 */
+		ret = io_uring_enter2((unsigned int)w->ring.ring_fd, submit,
+				      ready ? 0 : 1,
 				      IORING_ENTER_GETEVENTS |
 				      IORING_ENTER_EXT_ARG,
 				      (sigset_t *)&arg, sizeof(arg));

@@ -2,6 +2,7 @@
 /* Conformance: KEVENT_POLL - level, edge, oneshot, regular files. */
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -207,4 +208,66 @@ Test(poll, many_fds_in_one_batch)
 		close(sv[i][1]);
 	}
 	kevent_close(fd);
+}
+
+static void burst(uint32_t flags)
+{
+	enum { N = 1000 };
+	struct kevent_ring *ring;
+	struct rlimit rl;
+	int fd, i, (*sv)[2] = calloc(N, sizeof(*sv));
+	struct ukevent *evs = calloc(N, sizeof(*evs)), out;
+	unsigned char seen[N] = { 0 };
+
+	getrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur < 2 * N + 64) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur < 2 * N + 64)
+		cr_skip_test("RLIMIT_NOFILE %llu is too small for %d socket pairs",
+			     (unsigned long long)rl.rlim_cur, N);
+	fd = q_open(&ring, 1024);
+	for (i = 0; i < N; i++) {
+		cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv[i]), 0);
+		evs[i] = ev_make(KEVENT_POLL, (uint64_t)sv[i][0], KEVENT_POLL_IN,
+				 flags, 0, (uint64_t)i);
+	}
+	cr_assert_eq(kevent_ctl(fd, KEVENT_CTL_ADD, N, evs), N);
+	for (i = 0; i < N; i++)
+		cr_assert_eq(write(sv[i][1], "x", 1), 1);
+	/* all of them at once: min_nr = N */
+	cr_assert_eq(wait_ms(fd, N, 10000), N, "all %d ready fds published", N);
+	for (i = 0; i < N; i++) {
+		cr_assert(kevent_ring_consume(ring, &out));
+		cr_assert_eq(seen[out.user], 0);
+		seen[out.user] = 1;
+	}
+	if (!(flags & KEVENT_REQ_ET)) {
+		/* nothing was read: every fd is delivered again, all at once */
+		cr_assert_eq(wait_ms(fd, N, 10000), N, "all %d redelivered", N);
+		kevent_ring_advance(ring, N);
+	}
+	/* new data on each: both modes deliver all of them once more */
+	for (i = 0; i < N; i++)
+		cr_assert_eq(write(sv[i][1], "y", 1), 1);
+	cr_assert_eq(wait_ms(fd, N, 10000), N, "all %d after new data", N);
+	kevent_ring_advance(ring, N);
+	for (i = 0; i < N; i++) {
+		close(sv[i][0]);
+		close(sv[i][1]);
+	}
+	kevent_close(fd);
+	free(sv);
+	free(evs);
+}
+
+Test(poll, burst_level_all_at_once)
+{
+	burst(0);
+}
+
+Test(poll, burst_edge_all_at_once)
+{
+	burst(KEVENT_REQ_ET);
 }

@@ -144,12 +144,17 @@ Test(timer, ordering_of_many_timers)
 	unsigned int i, n = 300;
 	uint64_t last = 0;
 
-	/* deadlines in a scrambled order; one-shot; delivered by deadline */
+	/*
+	 * Absolute deadlines from one base, added in a scrambled order:
+	 * delivered by deadline however long the adds take.
+	 */
+	uint64_t base = now_ns(CLOCK_MONOTONIC) + 50 * MS;
+
 	for (i = 0; i < n; i++) {
 		uint64_t k = (i * 7919u) % n;
 
-		add_ok(fd, ev_make(KEVENT_TIMER, k, 0, KEVENT_REQ_ONESHOT,
-				   20 * MS + k * 200000ull, 0));
+		add_ok(fd, ev_make(KEVENT_TIMER, k, KEVENT_TIMER_ABSTIME,
+				   KEVENT_REQ_ONESHOT, base + k * 200000ull, 0));
 	}
 	/* cancel a third */
 	for (i = 0; i < n; i += 3)
