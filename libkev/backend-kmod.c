@@ -56,6 +56,12 @@ static int kev_kmod_init(struct kev_queue *q, unsigned int ring_size)
 		    MAP_SHARED, fd, 0);
 	if (ring == MAP_FAILED)
 		goto fail;
+	/*
+	 * The mapping is shared with the kernel: a forked child that
+	 * consumed from it would steal the parent's events.  It is not
+	 * inherited at all.
+	 */
+	madvise(ring, (size_t)s.ring_bytes, MADV_DONTFORK);
 	q->fd = fd;
 	q->ring = ring;
 	q->ring_bytes = (size_t)s.ring_bytes;

@@ -1,0 +1,1708 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * /dev/kevent: event queues delivering into a ring shared with user
+ * space.  See kevent(4) and include/kevent/abi.h.
+ *
+ * Each open() of /dev/kevent is one queue.  KEVENT_IOC_SETUP allocates the
+ * ring (mapped by mmap() at offset 0), KEVENT_IOC_CTL applies a batch of
+ * registrations and KEVENT_IOC_WAIT sleeps until the ring holds events.
+ *
+ * A registration is keyed by (type, id) and is in one state:
+ *   IDLE    nothing to deliver (or disabled);
+ *   CHECK   on q->check: to be evaluated in process context (POLL: the file
+ *           is polled; PROC: exit status; INODE: the changes collected);
+ *   READY   on q->ready: to be published when the ring has room;
+ *   QUEUED  its entry is in the ring, not yet passed by the consumer;
+ *   DEAD    removed (ONESHOT delivered: on q->zombies until freed).
+ * Firings while READY, QUEUED or disabled are coalesced.  The consumer's
+ * index is read, validated against the kernel copies and only then used to
+ * move QUEUED registrations back to IDLE.
+ *
+ * Locking:
+ *   q->mtx   the registration tree, ctl, setup, polling of watched files;
+ *   q->lock  (irq-safe spinlock) states, lists, the ring and its indices.
+ * Order: q->mtx -> target wait queue lock (or an inode mark's lock) ->
+ * q->lock -> q->wq lock.  The queue's poll_wait is woken without q->lock
+ * held.  hrtimer_cancel() is never called with q->lock held: the timer
+ * callback takes it.
+ *
+ * Who publishes: TIMER and USER firings go into the ring at once (from the
+ * hrtimer and from KEVENT_CTL_READY).  POLL, PROC and INODE activity only
+ * queues the registration on q->check and wakes the queue; the file is then
+ * polled (as epoll's ep_send_events() does, since the wake-up key may be
+ * missing or wider than the real state) and the entry published by the next
+ * KEVENT_IOC_WAIT or KEVENT_IOC_CTL; poll() reports the queue readable
+ * meanwhile.  Signals are dequeued by the thread making one of those calls,
+ * as a signalfd read.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/fsnotify_backend.h>
+#include <linux/hrtimer.h>
+#include <linux/log2.h>
+#include <linux/miscdevice.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/poll.h>
+#include <linux/rbtree.h>
+#include <linux/rcupdate.h>
+#include <linux/sched/signal.h>
+#include <linux/signal.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+#include <linux/uaccess.h>
+#include <linux/vmalloc.h>
+#include <linux/wait.h>
+
+#include <kevent/abi.h>
+
+static unsigned int max_registrations = 1 << 20;
+module_param(max_registrations, uint, 0644);
+MODULE_PARM_DESC(max_registrations,
+		 "Registrations allowed per queue (ENOSPC past it)");
+
+/* Live registrations and queues of all queues, for leak checks. */
+static atomic_long_t kevent_nr_regs = ATOMIC_LONG_INIT(0);
+static atomic_long_t kevent_nr_queues = ATOMIC_LONG_INIT(0);
+
+static int kevent_get_count(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%ld\n", atomic_long_read(kp->arg));
+}
+
+static const struct kernel_param_ops kevent_count_ops = {
+	.get = kevent_get_count,
+};
+
+module_param_cb(registrations, &kevent_count_ops, &kevent_nr_regs, 0444);
+MODULE_PARM_DESC(registrations, "Registrations in all queues (read-only)");
+module_param_cb(queues, &kevent_count_ops, &kevent_nr_queues, 0444);
+MODULE_PARM_DESC(queues, "Open queues (read-only)");
+
+/* Depth of kevent queues nested in each other, as epoll's EP_MAX_NESTS. */
+#define KEVENT_MAX_NESTS	4
+
+enum kevent_state {
+	KREG_IDLE,
+	KREG_CHECK,
+	KREG_READY,
+	KREG_QUEUED,
+	KREG_DEAD,
+};
+
+struct kevent_reg;
+
+/* One wait queue a watched file put us on (as epoll's eppoll_entry). */
+struct kevent_pwq {
+	wait_queue_entry_t wait;
+	wait_queue_head_t *whead;	/* NULL once POLLFREE was seen */
+	struct kevent_reg *reg;		/* POLL, PROC */
+	struct kevent_queue *q;		/* SIGNAL: the queue's sighand entry */
+	struct kevent_pwq *next;
+};
+
+struct kevent_queue;
+
+struct kevent_reg {
+	struct rb_node node;		/* q->regs; q->mtx */
+	struct list_head link;		/* q->ready, q->check, q->zombies */
+	struct list_head nest_link;	/* q->children; kevent_nest_mutex */
+	struct kevent_queue *q;
+	u64 id;
+	u32 type;
+	u32 event;
+	u32 req_flags;
+	u64 data;
+	u64 user;
+
+	/* q->lock */
+	enum kevent_state state;
+	bool disabled;
+	bool pending;			/* POLL: activity not yet checked */
+	bool nested;			/* on a children list */
+	bool timer_stopped;		/* periodic timer paused while busy */
+	bool timer_off;			/* being re-armed or removed */
+	bool final;			/* PROC: exited; removed on delivery */
+	u32 fired;			/* POLL: mask to deliver; USER: bits */
+	u32 extra_flags;		/* PROC: KEVENT_RET_NOSTATUS */
+	u64 count;			/* coalesced firings; PROC: status */
+	u32 slot;			/* ring index while QUEUED */
+
+	/* KEVENT_POLL */
+	struct file *file;
+	struct kevent_pwq *pwqlist;
+	bool pwq_failed;
+
+	/* KEVENT_PROC */
+	struct pid *pid;
+
+	/* KEVENT_INODE */
+	struct kevent_mark *mark;
+
+	/* KEVENT_TIMER */
+	struct hrtimer timer;
+	ktime_t interval;		/* 0 unless periodic */
+};
+
+struct kevent_queue {
+	struct mutex mtx;		/* registrations, ctl, setup, checks */
+	spinlock_t lock;		/* states, lists, ring (irq-safe) */
+	wait_queue_head_t wq;		/* KEVENT_IOC_WAIT sleepers */
+	wait_queue_head_t poll_wait;	/* poll()/epoll on the queue fd */
+	struct rb_root regs;
+	unsigned int nregs;
+	struct list_head ready;
+	struct list_head check;
+	struct list_head zombies;
+	struct list_head children;	/* regs watching a kevent queue */
+	u64 sigbits;			/* registered signals, bit signo - 1 */
+	struct kevent_pwq *sigpwq;	/* on the sighand's signalfd_wqh */
+	bool sig_check;			/* a signal may be pending */
+	struct kevent_ring *ring;
+	struct kevent_reg **owner;	/* registration behind each slot */
+	struct page **pages;		/* the ring's pages, charged to memcg */
+	unsigned int npages;
+	u32 size;
+	u32 mask;
+	u32 kidx;			/* kernel copy of ring->kidx */
+	u32 uidx;			/* last validated ring->uidx */
+	u64 ring_bytes;
+	bool closing;
+};
+
+/* A KEVENT_INODE watch: an fsnotify mark of kevent_group. */
+struct kevent_mark {
+	struct fsnotify_mark fsn;
+	spinlock_t lock;		/* protects reg against its freeing */
+	struct kevent_reg *reg;		/* NULL once detached */
+	bool isdir;
+};
+
+static DEFINE_MUTEX(kevent_nest_mutex);
+static struct fsnotify_group *kevent_group;
+static const struct file_operations kevent_fops;
+
+/* The ring once KEVENT_IOC_SETUP has completed, else NULL. */
+static struct kevent_ring *kevent_ring_of(struct kevent_queue *q)
+{
+	/* paired with smp_store_release() in kevent_ioc_setup() */
+	return smp_load_acquire(&q->ring);
+}
+
+static struct ukevent *kevent_entries(struct kevent_queue *q)
+{
+	return (struct ukevent *)((char *)q->ring + KEVENT_RING_ENTRIES_OFFSET);
+}
+
+/* Called after q->lock was dropped. */
+static void kevent_wake(struct kevent_queue *q)
+{
+	/*
+	 * Sleepers add themselves to the wait queue before taking q->lock to
+	 * test their condition, and the state changed under q->lock, so the
+	 * lock orders this lockless waitqueue_active().
+	 */
+	if (waitqueue_active(&q->wq))
+		wake_up(&q->wq);
+	/* as above: poll_wait() precedes the test under q->lock */
+	if (waitqueue_active(&q->poll_wait))
+		wake_up_poll(&q->poll_wait, EPOLLIN | EPOLLRDNORM);
+}
+
+static struct kevent_reg *kevent_find(struct kevent_queue *q, u32 type,
+				      u64 id);
+static bool kevent_fire(struct kevent_queue *q, struct kevent_reg *reg,
+			u64 n);
+
+/* ---- state machine (q->lock held) */
+
+static void kevent_make_ready(struct kevent_queue *q, struct kevent_reg *reg)
+{
+	reg->state = KREG_READY;
+	list_add_tail(&reg->link, &q->ready);
+}
+
+static void kevent_make_check(struct kevent_queue *q, struct kevent_reg *reg)
+{
+	reg->pending = false;
+	reg->state = KREG_CHECK;
+	list_add_tail(&reg->link, &q->check);
+}
+
+/*
+ * A periodic timer that expired while its registration could not take a
+ * delivery was left stopped; count what it missed and run it again.
+ */
+static void kevent_timer_resume(struct kevent_reg *reg)
+{
+	if (!reg->timer_stopped || reg->timer_off)
+		return;
+	reg->timer_stopped = false;
+	reg->count += hrtimer_forward_now(&reg->timer, reg->interval);
+	hrtimer_start_expires(&reg->timer, HRTIMER_MODE_ABS);
+}
+
+/* The registration may take a delivery again: IDLE and enabled. */
+static void kevent_rearm(struct kevent_queue *q, struct kevent_reg *reg)
+{
+	if (reg->disabled || reg->state != KREG_IDLE)
+		return;
+	if (reg->type == KEVENT_POLL) {
+		if (reg->pending || !(reg->req_flags & KEVENT_REQ_ET))
+			kevent_make_check(q, reg);
+		return;
+	}
+	if (reg->type == KEVENT_PROC) {
+		if (reg->final)
+			kevent_make_ready(q, reg);
+		else if (reg->pending)
+			kevent_make_check(q, reg);
+		return;
+	}
+	if (reg->type == KEVENT_INODE) {
+		/* published by the next wait, so that changes coalesce */
+		if (reg->fired || reg->final)
+			kevent_make_check(q, reg);
+		return;
+	}
+	if (reg->type == KEVENT_TIMER)
+		kevent_timer_resume(reg);
+	if (reg->count || reg->final)
+		kevent_make_ready(q, reg);
+}
+
+/*
+ * Read the consumer's index, validate it against the kernel copies and
+ * release the registrations of the entries it passed.  A value outside
+ * [q->uidx, q->kidx] is ignored.  Returns the free slots.
+ */
+static u32 kevent_reap(struct kevent_queue *q)
+{
+	/* the consumer has finished reading the entries before uidx */
+	u32 u = smp_load_acquire(&q->ring->uidx);
+
+	if (u - q->uidx <= q->kidx - q->uidx) {
+		while (q->uidx != u) {
+			u32 slot = q->uidx & q->mask;
+			struct kevent_reg *reg = q->owner[slot];
+
+			q->owner[slot] = NULL;
+			q->uidx++;
+			if (reg && reg->state == KREG_QUEUED) {
+				reg->state = KREG_IDLE;
+				kevent_rearm(q, reg);
+			}
+		}
+	}
+	return q->size - (q->kidx - q->uidx);
+}
+
+/* Move ready registrations into the ring while it has room. */
+static bool kevent_publish(struct kevent_queue *q)
+{
+	struct ukevent *entries;
+	u32 start = q->kidx, room;
+
+	if (!q->ring)
+		return false;
+	entries = kevent_entries(q);
+	/* first: consumed entries may make registrations ready again */
+	room = kevent_reap(q);
+	while (!list_empty(&q->ready)) {
+		struct kevent_reg *reg;
+		struct ukevent ev = {};
+
+		if (!room) {
+			room = kevent_reap(q);
+			if (!room) {
+				WRITE_ONCE(q->ring->deferred,
+					   q->ring->deferred + 1);
+				break;
+			}
+		}
+		room--;
+		reg = list_first_entry(&q->ready, struct kevent_reg, link);
+		list_del_init(&reg->link);
+
+		ev.id = reg->id;
+		ev.type = reg->type;
+		ev.event = reg->event;
+		ev.ret_data = reg->count;
+		if (reg->type == KEVENT_POLL) {
+			ev.event = reg->fired;
+			ev.ret_data = 0;
+		} else if (reg->type == KEVENT_USER) {
+			ev.event |= reg->fired;
+		} else if (reg->type == KEVENT_PROC) {
+			ev.event = KEVENT_PROC_EXIT;
+			ev.ret_flags = reg->extra_flags;
+		} else if (reg->type == KEVENT_INODE) {
+			ev.event = reg->fired;
+			ev.ret_data = 0;
+			ev.ret_flags = reg->extra_flags;
+		}
+		ev.req_flags = reg->req_flags;
+		ev.data = reg->data;
+		ev.user = reg->user;
+		reg->fired = 0;
+		reg->count = 0;
+		if ((reg->req_flags & KEVENT_REQ_ONESHOT) || reg->final) {
+			ev.ret_flags |= KEVENT_RET_REMOVED;
+			reg->state = KREG_DEAD;
+			list_add_tail(&reg->link, &q->zombies);
+			q->owner[q->kidx & q->mask] = NULL;
+		} else {
+			reg->state = KREG_QUEUED;
+			reg->slot = q->kidx;
+			q->owner[q->kidx & q->mask] = reg;
+			if (reg->req_flags & KEVENT_REQ_DISPATCH)
+				reg->disabled = true;
+		}
+		memcpy(&entries[q->kidx & q->mask], &ev, sizeof(ev));
+		q->kidx++;
+	}
+	if (q->kidx == start)
+		return false;
+	WRITE_ONCE(q->ring->published,
+		   q->ring->published + (u32)(q->kidx - start));
+	/* entries before kidx are written: the consumer load-acquires kidx */
+	smp_store_release(&q->ring->kidx, q->kidx);
+	return true;
+}
+
+/* n more firings of a non-POLL registration. */
+static bool kevent_fire(struct kevent_queue *q, struct kevent_reg *reg, u64 n)
+{
+	reg->count += n;
+	if (reg->disabled || reg->state != KREG_IDLE)
+		return false;
+	kevent_make_ready(q, reg);
+	kevent_publish(q);
+	return true;
+}
+
+/* ---- KEVENT_POLL */
+
+/* As ep_poll_callback(): hard/soft irq, target's wait queue lock held. */
+static int kevent_poll_wake(wait_queue_entry_t *wait, unsigned int mode,
+			    int sync, void *key)
+{
+	struct kevent_pwq *pwq = container_of(wait, struct kevent_pwq, wait);
+	struct kevent_reg *reg = pwq->reg;
+	struct kevent_queue *q = reg->q;
+	__poll_t pollflags = key_to_poll(key);
+	unsigned long flags;
+	bool wake = false;
+
+	spin_lock_irqsave(&q->lock, flags);
+	if (pollflags &&
+	    !(pollflags & (reg->event | EPOLLERR | EPOLLHUP)))
+		goto out_unlock;
+	switch (reg->state) {
+	case KREG_IDLE:
+		if (reg->disabled) {
+			reg->pending = true;
+		} else {
+			kevent_make_check(q, reg);
+			wake = true;
+		}
+		break;
+	case KREG_READY:
+		reg->fired |= pollflags & (reg->event | EPOLLERR | EPOLLHUP);
+		break;
+	case KREG_QUEUED:
+		reg->pending = true;
+		break;
+	default:
+		break;
+	}
+out_unlock:
+	spin_unlock_irqrestore(&q->lock, flags);
+	if (wake)
+		kevent_wake(q);
+
+	if (pollflags & POLLFREE) {
+		/*
+		 * The wait queue head is being freed (signalfd of an exiting
+		 * task).  As in fs/eventpoll.c: unlink ourselves and clear
+		 * whead; after the release store nothing protects reg or
+		 * even pwq, so touch nothing more.
+		 */
+		list_del_init(&wait->entry);
+		/* paired with smp_load_acquire() in unregister_pollwait */
+		smp_store_release(&pwq->whead, NULL);
+	}
+	return 1;
+}
+
+struct kevent_pqueue {
+	poll_table pt;
+	struct kevent_reg *reg;
+};
+
+/* As ep_ptable_queue_proc(): called by the file's poll method. */
+static void kevent_ptable_queue_proc(struct file *file,
+				     wait_queue_head_t *whead, poll_table *pt)
+{
+	struct kevent_pqueue *pq = container_of(pt, struct kevent_pqueue, pt);
+	struct kevent_reg *reg = pq->reg;
+	struct kevent_pwq *pwq;
+
+	if (reg->pwq_failed)
+		return;
+	pwq = kzalloc(sizeof(*pwq), GFP_KERNEL_ACCOUNT);
+	if (!pwq) {
+		reg->pwq_failed = true;
+		return;
+	}
+	init_waitqueue_func_entry(&pwq->wait, kevent_poll_wake);
+	pwq->whead = whead;
+	pwq->reg = reg;
+	add_wait_queue(whead, &pwq->wait);
+	pwq->next = reg->pwqlist;
+	reg->pwqlist = pwq;
+}
+
+/* As ep_remove_wait_queue(): the head may have gone with POLLFREE. */
+static void kevent_pwq_remove(struct kevent_pwq *pwq)
+{
+	wait_queue_head_t *whead;
+
+	rcu_read_lock();
+	/* paired with smp_store_release() on POLLFREE */
+	whead = smp_load_acquire(&pwq->whead);
+	if (whead)
+		remove_wait_queue(whead, &pwq->wait);
+	rcu_read_unlock();
+	kfree(pwq);
+}
+
+static void kevent_unregister_pollwait(struct kevent_reg *reg)
+{
+	struct kevent_pwq *pwq;
+
+	while ((pwq = reg->pwqlist)) {
+		reg->pwqlist = pwq->next;
+		kevent_pwq_remove(pwq);
+	}
+}
+
+static __poll_t kevent_poll_revents(struct kevent_reg *reg, poll_table *pt)
+{
+	return vfs_poll(reg->file, pt) & (reg->event | EPOLLERR | EPOLLHUP);
+}
+
+/*
+ * KEVENT_PROC: has the process exited?  If so, its wait status when it is a
+ * zombie child of the caller (left unreaped, as WNOWAIT), else NOSTATUS.
+ */
+static bool kevent_proc_exited(struct kevent_reg *reg, u64 *status,
+			       u32 *flags)
+{
+	struct task_struct *task;
+	bool exited;
+
+	rcu_read_lock();
+	task = pid_task(reg->pid, PIDTYPE_TGID);
+	exited = !task || (READ_ONCE(task->exit_state) &&
+			   thread_group_empty(task));
+	*flags = KEVENT_RET_NOSTATUS;
+	*status = 0;
+	if (task && exited && task->exit_state == EXIT_ZOMBIE &&
+	    same_thread_group(rcu_dereference(task->real_parent), current)) {
+		*status = (task->signal->flags & SIGNAL_GROUP_EXIT) ?
+			  task->signal->group_exit_code : task->exit_code;
+		*flags = 0;
+	}
+	rcu_read_unlock();
+	return exited;
+}
+
+/* Consume pending registered signals of the caller (as signalfd read). */
+static void kevent_harvest_signals(struct kevent_queue *q)
+{
+	u32 counts[_NSIG] = {};
+	kernel_siginfo_t info;
+	enum pid_type type;
+	sigset_t mask;
+	int sig;
+
+	WRITE_ONCE(q->sig_check, false);
+	if (!q->sigbits)
+		return;
+	sigemptyset(&mask);
+	for (sig = 1; sig <= _NSIG; sig++)
+		if (q->sigbits & (1ULL << (sig - 1)))
+			sigaddset(&mask, sig);
+	signotset(&mask);	/* dequeue_signal() takes the signals to skip */
+	spin_lock_irq(&current->sighand->siglock);
+	while ((sig = dequeue_signal(current, &mask, &info, &type)) > 0)
+		if (sig <= _NSIG)
+			counts[sig - 1]++;
+	spin_unlock_irq(&current->sighand->siglock);
+
+	for (sig = 1; sig <= _NSIG; sig++) {
+		struct kevent_reg *reg;
+
+		if (!counts[sig - 1])
+			continue;
+		reg = kevent_find(q, KEVENT_SIGNAL, sig);
+		if (!reg)
+			continue;
+		spin_lock_irq(&q->lock);
+		kevent_fire(q, reg, counts[sig - 1]);
+		spin_unlock_irq(&q->lock);
+	}
+}
+
+/* Poll the files on q->check; q->mtx held, q->lock not held. */
+static void kevent_run_checks(struct kevent_queue *q)
+{
+	struct kevent_reg *reg;
+	LIST_HEAD(list);
+	bool wake;
+
+	if (READ_ONCE(q->sig_check))
+		kevent_harvest_signals(q);
+	spin_lock_irq(&q->lock);
+	list_splice_init(&q->check, &list);
+	while (!list_empty(&list)) {
+		__poll_t revents;
+		u64 status = 0;
+		u32 flags = 0;
+
+		reg = list_first_entry(&list, struct kevent_reg, link);
+		list_del_init(&reg->link);
+		reg->state = KREG_IDLE;
+		spin_unlock_irq(&q->lock);
+
+		revents = 0;
+		if (reg->type == KEVENT_PROC)
+			revents = kevent_proc_exited(reg, &status, &flags);
+		else if (reg->type == KEVENT_POLL)
+			revents = kevent_poll_revents(reg, NULL);
+
+		spin_lock_irq(&q->lock);
+		if (reg->type == KEVENT_INODE)
+			revents = reg->fired || reg->final;
+		if (revents && reg->type == KEVENT_PROC) {
+			reg->final = true;
+			reg->count = status;
+			reg->extra_flags = flags;
+			if (reg->disabled)
+				continue;
+		}
+		if (!revents || reg->disabled)
+			continue;
+		if (reg->state == KREG_CHECK) {
+			/* woken again meanwhile: this poll covers it */
+			list_del_init(&reg->link);
+			reg->state = KREG_IDLE;
+		}
+		if (reg->state == KREG_IDLE) {
+			if (reg->type == KEVENT_POLL)
+				reg->fired = revents;
+			kevent_make_ready(q, reg);
+		}
+	}
+	wake = kevent_publish(q);
+	spin_unlock_irq(&q->lock);
+	if (wake)
+		kevent_wake(q);
+}
+
+/* Would watching @target from @q make a loop (or nest too deep)? */
+static bool kevent_loop_check(struct kevent_queue *q,
+			      struct kevent_queue *target, int depth)
+{
+	struct kevent_reg *reg;
+
+	if (target == q || depth >= KEVENT_MAX_NESTS)
+		return true;
+	list_for_each_entry(reg, &target->children, nest_link) {
+		if (kevent_loop_check(q, reg->file->private_data, depth + 1))
+			return true;
+	}
+	return false;
+}
+
+static int kevent_poll_add(struct kevent_queue *q, struct kevent_reg *reg)
+{
+	struct kevent_pqueue pq;
+	__poll_t revents;
+
+	reg->file = fget((unsigned int)reg->id);
+	if (!reg->file)
+		return -EBADF;
+	if (reg->file->f_op == &kevent_fops) {
+		int err = 0;
+
+		mutex_lock(&kevent_nest_mutex);
+		if (kevent_loop_check(q, reg->file->private_data, 0)) {
+			err = -ELOOP;
+		} else {
+			list_add(&reg->nest_link, &q->children);
+			reg->nested = true;
+		}
+		mutex_unlock(&kevent_nest_mutex);
+		if (err)
+			return err;
+	}
+
+	pq.reg = reg;
+	init_poll_funcptr(&pq.pt, kevent_ptable_queue_proc);
+	pq.pt._key = reg->event | EPOLLERR | EPOLLHUP;
+	revents = kevent_poll_revents(reg, &pq.pt);
+	if (reg->pwq_failed)
+		return -ENOMEM;
+
+	spin_lock_irq(&q->lock);
+	if (revents) {
+		if (reg->state == KREG_CHECK)
+			list_del_init(&reg->link);
+		reg->fired = revents;
+		kevent_make_ready(q, reg);
+	}
+	spin_unlock_irq(&q->lock);
+	return 0;
+}
+
+/* ---- KEVENT_SIGNAL and KEVENT_PROC */
+
+/* The sighand's signalfd_wqh: a signal was sent to the registering process. */
+static int kevent_signal_wake(wait_queue_entry_t *wait, unsigned int mode,
+			      int sync, void *key)
+{
+	struct kevent_pwq *pwq = container_of(wait, struct kevent_pwq, wait);
+	struct kevent_queue *q = pwq->q;
+
+	WRITE_ONCE(q->sig_check, true);
+	kevent_wake(q);
+	if (key_to_poll(key) & POLLFREE) {
+		/* the process exited: as kevent_poll_wake() */
+		list_del_init(&wait->entry);
+		/* paired with smp_load_acquire() in kevent_pwq_remove() */
+		smp_store_release(&pwq->whead, NULL);
+	}
+	return 1;
+}
+
+static int kevent_signal_add(struct kevent_queue *q, struct kevent_reg *reg)
+{
+	int sig = (int)reg->id;
+
+	if (!sigismember(&current->blocked, sig))
+		return -EINVAL;	/* it would go to a handler instead */
+	if (!q->sigpwq) {
+		struct kevent_pwq *pwq;
+
+		pwq = kzalloc(sizeof(*pwq), GFP_KERNEL_ACCOUNT);
+		if (!pwq)
+			return -ENOMEM;
+		init_waitqueue_func_entry(&pwq->wait, kevent_signal_wake);
+		pwq->q = q;
+		pwq->whead = &current->sighand->signalfd_wqh;
+		add_wait_queue(pwq->whead, &pwq->wait);
+		q->sigpwq = pwq;
+	}
+	q->sigbits |= 1ULL << (sig - 1);
+	WRITE_ONCE(q->sig_check, true);	/* may be pending already */
+	return 0;
+}
+
+static int kevent_proc_add(struct kevent_queue *q, struct kevent_reg *reg)
+{
+	struct kevent_pwq *pwq;
+
+	reg->event = KEVENT_PROC_EXIT;
+	reg->pid = reg->id <= INT_MAX ? find_get_pid((pid_t)reg->id) : NULL;
+	if (!reg->pid)
+		return -ESRCH;
+	if (!pid_has_task(reg->pid, PIDTYPE_TGID))
+		return -ESRCH;
+	pwq = kzalloc(sizeof(*pwq), GFP_KERNEL_ACCOUNT);
+	if (!pwq)
+		return -ENOMEM;
+	/* woken by do_notify_pidfd() when the process exits */
+	init_waitqueue_func_entry(&pwq->wait, kevent_poll_wake);
+	pwq->reg = reg;
+	pwq->whead = &reg->pid->wait_pidfd;
+	reg->pwqlist = pwq;
+	add_wait_queue(pwq->whead, &pwq->wait);
+	/* it may have exited already */
+	spin_lock_irq(&q->lock);
+	if (reg->state == KREG_IDLE)
+		kevent_make_check(q, reg);
+	spin_unlock_irq(&q->lock);
+	return 0;
+}
+
+/* ---- KEVENT_INODE */
+
+static const struct {
+	u32 fs, kev;
+} kevent_inode_map[] = {
+	{ FS_CREATE, KEVENT_INODE_CREATE },
+	{ FS_DELETE, KEVENT_INODE_DELETE },
+	{ FS_MODIFY, KEVENT_INODE_MODIFY },
+	{ FS_ATTRIB, KEVENT_INODE_ATTRIB },
+	{ FS_MOVED_FROM | FS_MOVED_TO, KEVENT_INODE_MOVE },
+	{ FS_DELETE_SELF, KEVENT_INODE_DELETE_SELF },
+	{ FS_MOVE_SELF, KEVENT_INODE_MOVE_SELF },
+};
+
+static u32 kevent_inode_to_fs(u32 kev)
+{
+	u32 fs = 0;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(kevent_inode_map); i++)
+		if (kev & kevent_inode_map[i].kev)
+			fs |= kevent_inode_map[i].fs;
+	return fs;
+}
+
+static u32 kevent_inode_from_fs(u32 fs)
+{
+	u32 kev = 0;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(kevent_inode_map); i++)
+		if (fs & kevent_inode_map[i].fs)
+			kev |= kevent_inode_map[i].kev;
+	return kev;
+}
+
+/* Process context, from fsnotify() in the task changing the inode. */
+static int kevent_inode_event(struct fsnotify_mark *fsn, u32 mask,
+			      struct inode *inode, struct inode *dir,
+			      const struct qstr *name, u32 cookie)
+{
+	struct kevent_mark *m = container_of(fsn, struct kevent_mark, fsn);
+	struct kevent_reg *reg;
+	struct kevent_queue *q = NULL;
+	unsigned long flags;
+	u32 bits;
+
+	spin_lock(&m->lock);
+	reg = m->reg;
+	if (reg) {
+		bool gone = false;
+
+		bits = kevent_inode_from_fs(mask) & reg->event;
+		/*
+		 * A file unlinked while a descriptor keeps it open: deletion
+		 * would be reported only at the last close.  The link count
+		 * change (FS_ATTRIB, always watched) ends the watch now.
+		 */
+		if ((mask & FS_ATTRIB) && !m->isdir && inode &&
+		    !READ_ONCE(inode->i_nlink)) {
+			gone = true;
+			bits |= reg->event & KEVENT_INODE_DELETE_SELF;
+			m->reg = NULL;
+		}
+		if (bits || gone) {
+			q = reg->q;
+			spin_lock_irqsave(&q->lock, flags);
+			reg->fired |= bits;
+			if (gone) {
+				reg->final = true;
+				reg->extra_flags = KEVENT_RET_GONE;
+			}
+			kevent_rearm(q, reg);
+			spin_unlock_irqrestore(&q->lock, flags);
+		}
+	}
+	spin_unlock(&m->lock);
+	if (q)
+		kevent_wake(q);
+	return 0;
+}
+
+/*
+ * The mark is being destroyed: by kevent_inode_detach(), or by the kernel
+ * because the inode was deleted or its filesystem unmounted.  In the latter
+ * case the registration ends: delivered with RET_GONE and removed.
+ */
+static void kevent_inode_freeing(struct fsnotify_mark *fsn,
+				 struct fsnotify_group *group)
+{
+	struct kevent_mark *m = container_of(fsn, struct kevent_mark, fsn);
+	struct kevent_reg *reg;
+	struct kevent_queue *q = NULL;
+	unsigned long flags;
+
+	spin_lock(&m->lock);
+	reg = m->reg;
+	m->reg = NULL;
+	if (reg) {
+		q = reg->q;
+		spin_lock_irqsave(&q->lock, flags);
+		reg->final = true;
+		reg->extra_flags = KEVENT_RET_GONE;
+		kevent_rearm(q, reg);
+		spin_unlock_irqrestore(&q->lock, flags);
+	}
+	spin_unlock(&m->lock);
+	if (q)
+		kevent_wake(q);
+}
+
+static void kevent_inode_free_mark(struct fsnotify_mark *fsn)
+{
+	kfree(container_of(fsn, struct kevent_mark, fsn));
+}
+
+static const struct fsnotify_ops kevent_fsnotify_ops = {
+	.handle_inode_event	= kevent_inode_event,
+	.freeing_mark		= kevent_inode_freeing,
+	.free_mark		= kevent_inode_free_mark,
+};
+
+/* Watch the inode of fd reg->id (the file itself is not kept open). */
+static int kevent_inode_attach(struct kevent_reg *reg)
+{
+	struct kevent_mark *m;
+	struct inode *inode;
+	struct file *file;
+	int err;
+
+	if (!reg->event)
+		return -EINVAL;
+	file = fget((unsigned int)reg->id);
+	if (!file)
+		return -EBADF;
+	m = kzalloc(sizeof(*m), GFP_KERNEL_ACCOUNT);
+	if (!m) {
+		fput(file);
+		return -ENOMEM;
+	}
+	inode = file_inode(file);
+	spin_lock_init(&m->lock);
+	fsnotify_init_mark(&m->fsn, kevent_group);
+	/* FS_ATTRIB always: a file's link count falling to 0 is deletion */
+	m->fsn.mask = kevent_inode_to_fs(reg->event) | FS_ATTRIB;
+	m->isdir = S_ISDIR(inode->i_mode);
+	if (m->isdir)
+		m->fsn.mask |= FS_EVENT_ON_CHILD;
+	m->reg = reg;
+	err = fsnotify_add_inode_mark(&m->fsn, inode, 0);
+	fput(file);
+	if (err) {
+		spin_lock(&m->lock);
+		m->reg = NULL;
+		spin_unlock(&m->lock);
+		fsnotify_put_mark(&m->fsn);
+		return err;
+	}
+	reg->mark = m;
+	return 0;
+}
+
+static void kevent_inode_detach(struct kevent_reg *reg)
+{
+	struct kevent_mark *m = reg->mark;
+
+	if (!m)
+		return;
+	reg->mark = NULL;
+	spin_lock(&m->lock);
+	m->reg = NULL;
+	spin_unlock(&m->lock);
+	fsnotify_destroy_mark(&m->fsn, kevent_group);
+	fsnotify_put_mark(&m->fsn);	/* the reference of fsnotify_init_mark */
+}
+
+/* ---- KEVENT_TIMER */
+
+static enum hrtimer_restart kevent_timer_fn(struct hrtimer *timer)
+{
+	struct kevent_reg *reg = container_of(timer, struct kevent_reg, timer);
+	struct kevent_queue *q = reg->q;
+	enum hrtimer_restart ret = HRTIMER_NORESTART;
+	unsigned long flags;
+	bool wake = false;
+
+	spin_lock_irqsave(&q->lock, flags);
+	if (reg->state == KREG_DEAD || reg->timer_off)
+		goto out_unlock;
+	if (!reg->interval) {
+		wake = kevent_fire(q, reg, 1);
+	} else if (reg->disabled || reg->state != KREG_IDLE) {
+		/*
+		 * Busy: stop rather than fire at every period (a 1 ns period
+		 * would starve the CPU); kevent_timer_resume() counts the
+		 * expirations missed meanwhile.
+		 */
+		reg->timer_stopped = true;
+	} else {
+		wake = kevent_fire(q, reg,
+				   hrtimer_forward_now(timer, reg->interval));
+		ret = HRTIMER_RESTART;
+	}
+out_unlock:
+	spin_unlock_irqrestore(&q->lock, flags);
+	if (wake)
+		kevent_wake(q);
+	return ret;
+}
+
+static const clockid_t kevent_clocks[] = {
+	[KEVENT_TIMER_MONOTONIC] = CLOCK_MONOTONIC,
+	[KEVENT_TIMER_REALTIME] = CLOCK_REALTIME,
+	[KEVENT_TIMER_BOOTTIME] = CLOCK_BOOTTIME,
+};
+
+static int kevent_timer_check(const struct ukevent *ev)
+{
+	bool abs = ev->event & KEVENT_TIMER_ABSTIME;
+
+	if ((ev->event & KEVENT_TIMER_CLOCK_MASK) > KEVENT_TIMER_BOOTTIME)
+		return -EINVAL;
+	if (!abs && ev->data > S64_MAX / 2)
+		return -EINVAL;
+	if (!abs && !(ev->req_flags & KEVENT_REQ_ONESHOT) && !ev->data)
+		return -EINVAL;
+	return 0;
+}
+
+/* Arm reg->timer from event/data/req_flags; the timer is not running. */
+static void kevent_timer_arm(struct kevent_reg *reg)
+{
+	bool abs = reg->event & KEVENT_TIMER_ABSTIME;
+	clockid_t clock = kevent_clocks[reg->event & KEVENT_TIMER_CLOCK_MASK];
+	enum hrtimer_mode mode = abs ? HRTIMER_MODE_ABS : HRTIMER_MODE_REL;
+	ktime_t t = (ktime_t)min_t(u64, reg->data, KTIME_MAX);
+
+	hrtimer_init(&reg->timer, clock, mode);
+	reg->timer.function = kevent_timer_fn;
+	reg->interval = 0;
+	if (!abs && !(reg->req_flags & KEVENT_REQ_ONESHOT))
+		reg->interval = t;
+	reg->timer_stopped = false;
+	reg->timer_off = false;
+	hrtimer_start(&reg->timer, t, mode);
+}
+
+/* ---- registrations (q->mtx held) */
+
+static struct kevent_reg *kevent_find(struct kevent_queue *q, u32 type,
+				      u64 id)
+{
+	struct rb_node *n = q->regs.rb_node;
+
+	while (n) {
+		struct kevent_reg *reg = rb_entry(n, struct kevent_reg, node);
+
+		if (type < reg->type || (type == reg->type && id < reg->id))
+			n = n->rb_left;
+		else if (type > reg->type || id > reg->id)
+			n = n->rb_right;
+		else
+			return reg;
+	}
+	return NULL;
+}
+
+static void kevent_insert(struct kevent_queue *q, struct kevent_reg *new)
+{
+	struct rb_node **p = &q->regs.rb_node, *parent = NULL;
+
+	while (*p) {
+		struct kevent_reg *reg = rb_entry(*p, struct kevent_reg, node);
+
+		parent = *p;
+		if (new->type < reg->type ||
+		    (new->type == reg->type && new->id < reg->id))
+			p = &(*p)->rb_left;
+		else
+			p = &(*p)->rb_right;
+	}
+	rb_link_node(&new->node, parent, p);
+	rb_insert_color(&new->node, &q->regs);
+	q->nregs++;
+}
+
+/* Tear down a registration no longer in the tree (or never inserted). */
+static void kevent_free_reg(struct kevent_queue *q, struct kevent_reg *reg)
+{
+	spin_lock_irq(&q->lock);
+	if (reg->state == KREG_READY || reg->state == KREG_CHECK ||
+	    reg->state == KREG_DEAD)
+		list_del_init(&reg->link);
+	if (reg->state == KREG_QUEUED &&
+	    q->owner[reg->slot & q->mask] == reg)
+		q->owner[reg->slot & q->mask] = NULL;
+	reg->state = KREG_DEAD;
+	spin_unlock_irq(&q->lock);
+
+	if (reg->type == KEVENT_TIMER)
+		hrtimer_cancel(&reg->timer);
+	if (reg->pwqlist)
+		kevent_unregister_pollwait(reg);
+	if (reg->nested) {
+		mutex_lock(&kevent_nest_mutex);
+		list_del(&reg->nest_link);
+		mutex_unlock(&kevent_nest_mutex);
+	}
+	if (reg->file)
+		fput(reg->file);
+	if (reg->pid)
+		put_pid(reg->pid);
+	kevent_inode_detach(reg);
+	kfree(reg);
+	atomic_long_dec(&kevent_nr_regs);
+}
+
+static void kevent_remove(struct kevent_queue *q, struct kevent_reg *reg)
+{
+	rb_erase(&reg->node, &q->regs);
+	q->nregs--;
+	if (reg->type == KEVENT_SIGNAL)
+		q->sigbits &= ~(1ULL << (reg->id - 1));
+	kevent_free_reg(q, reg);
+}
+
+/* Free ONESHOT registrations delivered since the last call. */
+static void kevent_reap_zombies(struct kevent_queue *q)
+{
+	struct kevent_reg *reg;
+
+	for (;;) {
+		spin_lock_irq(&q->lock);
+		reg = list_first_entry_or_null(&q->zombies, struct kevent_reg,
+					       link);
+		spin_unlock_irq(&q->lock);
+		if (!reg)
+			break;
+		kevent_remove(q, reg);
+	}
+}
+
+static int kevent_check_entry(unsigned int cmd, const struct ukevent *ev)
+{
+	static const u32 masks[KEVENT_TYPE_MAX] = {
+		[KEVENT_POLL] = KEVENT_POLL_MASK,
+		[KEVENT_TIMER] = KEVENT_TIMER_MASK,
+		[KEVENT_USER] = 0xffffffffu,	/* caller-defined bits */
+		[KEVENT_INODE] = KEVENT_INODE_MASK,
+		[KEVENT_PROC] = KEVENT_PROC_MASK,
+	};
+
+	if (ev->type >= KEVENT_TYPE_MAX)
+		return -EINVAL;
+	if (cmd != KEVENT_CTL_ADD && cmd != KEVENT_CTL_MODIFY)
+		return 0;
+	if (ev->__reserved[0] || ev->__reserved[1])
+		return -EINVAL;
+	if (ev->event & ~masks[ev->type])
+		return -EINVAL;
+	if (ev->req_flags & ~KEVENT_REQ_MASK)
+		return -EINVAL;
+	if ((ev->req_flags & KEVENT_REQ_ONESHOT) &&
+	    (ev->req_flags & KEVENT_REQ_DISPATCH))
+		return -EINVAL;
+	if ((ev->req_flags & KEVENT_REQ_ET) && ev->type != KEVENT_POLL)
+		return -EINVAL;
+	switch (ev->type) {
+	case KEVENT_POLL:
+		if (ev->id > INT_MAX)
+			return -EBADF;
+		return 0;
+	case KEVENT_TIMER:
+		return kevent_timer_check(ev);
+	case KEVENT_USER:
+	case KEVENT_PROC:
+		return 0;
+	case KEVENT_INODE:
+		if (ev->id > INT_MAX)
+			return -EBADF;
+		return 0;
+	case KEVENT_SIGNAL:
+		if (!ev->id || ev->id > _NSIG || ev->id == SIGKILL ||
+		    ev->id == SIGSTOP)
+			return -EINVAL;
+		return 0;
+	default:
+		return -EOPNOTSUPP;
+	}
+}
+
+static int kevent_add(struct kevent_queue *q, const struct ukevent *ev)
+{
+	struct kevent_reg *reg;
+	bool wake;
+	int err = 0;
+
+	if (kevent_find(q, ev->type, ev->id))
+		return -EEXIST;
+	if (q->nregs >= READ_ONCE(max_registrations))
+		return -ENOSPC;
+	reg = kzalloc(sizeof(*reg), GFP_KERNEL_ACCOUNT);
+	if (!reg)
+		return -ENOMEM;
+	atomic_long_inc(&kevent_nr_regs);
+	INIT_LIST_HEAD(&reg->link);
+	INIT_LIST_HEAD(&reg->nest_link);
+	reg->q = q;
+	reg->id = ev->id;
+	reg->type = ev->type;
+	reg->event = ev->event;
+	reg->req_flags = ev->req_flags;
+	reg->data = ev->data;
+	reg->user = ev->user;
+	reg->state = KREG_IDLE;
+
+	switch (reg->type) {
+	case KEVENT_POLL:
+		err = kevent_poll_add(q, reg);
+		break;
+	case KEVENT_TIMER:
+		kevent_timer_arm(reg);
+		break;
+	case KEVENT_SIGNAL:
+		err = kevent_signal_add(q, reg);
+		break;
+	case KEVENT_PROC:
+		err = kevent_proc_add(q, reg);
+		break;
+	case KEVENT_INODE:
+		err = kevent_inode_attach(reg);
+		break;
+	default:
+		break;
+	}
+	if (err) {
+		kevent_free_reg(q, reg);
+		return err;
+	}
+	kevent_insert(q, reg);
+
+	spin_lock_irq(&q->lock);
+	wake = kevent_publish(q);
+	spin_unlock_irq(&q->lock);
+	if (wake)
+		kevent_wake(q);
+	return 0;
+}
+
+static int kevent_modify(struct kevent_queue *q, struct kevent_reg *reg,
+			 const struct ukevent *ev)
+{
+	if (reg->type == KEVENT_INODE && !ev->event)
+		return -EINVAL;
+	if (reg->type == KEVENT_TIMER) {
+		spin_lock_irq(&q->lock);
+		reg->timer_off = true;
+		spin_unlock_irq(&q->lock);
+		hrtimer_cancel(&reg->timer);
+	}
+	spin_lock_irq(&q->lock);
+	reg->event = reg->type == KEVENT_PROC ? KEVENT_PROC_EXIT : ev->event;
+	reg->req_flags = ev->req_flags;
+	reg->data = ev->data;
+	reg->user = ev->user;
+	spin_unlock_irq(&q->lock);
+
+	if (reg->type == KEVENT_INODE && !reg->final) {
+		/* a new mark with the new mask on the inode of the fd */
+		kevent_inode_detach(reg);
+		return kevent_inode_attach(reg);
+	}
+	if (reg->type == KEVENT_TIMER) {
+		spin_lock_irq(&q->lock);
+		kevent_timer_arm(reg);
+		spin_unlock_irq(&q->lock);
+	} else if (reg->type == KEVENT_POLL) {
+		spin_lock_irq(&q->lock);
+		if (reg->state == KREG_READY) {
+			list_del_init(&reg->link);
+			reg->state = KREG_IDLE;
+			reg->pending = true;
+		}
+		if (reg->state == KREG_IDLE && !reg->disabled)
+			kevent_make_check(q, reg);
+		spin_unlock_irq(&q->lock);
+		kevent_run_checks(q);
+	}
+	return 0;
+}
+
+static void kevent_enable(struct kevent_queue *q, struct kevent_reg *reg,
+			  bool enable)
+{
+	spin_lock_irq(&q->lock);
+	if (enable && reg->disabled) {
+		reg->disabled = false;
+		if (reg->type == KEVENT_POLL)
+			reg->pending = true;	/* re-check on ENABLE */
+		kevent_rearm(q, reg);
+	} else if (!enable && !reg->disabled) {
+		reg->disabled = true;
+		if (reg->state == KREG_READY || reg->state == KREG_CHECK) {
+			list_del_init(&reg->link);
+			reg->state = KREG_IDLE;
+			reg->pending = true;
+		}
+	}
+	spin_unlock_irq(&q->lock);
+}
+
+static int kevent_ctl_one(struct kevent_queue *q, unsigned int cmd,
+			  const struct ukevent *ev)
+{
+	struct kevent_reg *reg;
+	int err;
+
+	err = kevent_check_entry(cmd, ev);
+	if (err)
+		return err;
+	/* delivered ONESHOT registrations no longer exist */
+	kevent_reap_zombies(q);
+	if (cmd == KEVENT_CTL_ADD)
+		return kevent_add(q, ev);
+	reg = kevent_find(q, ev->type, ev->id);
+	if (!reg)
+		return -ENOENT;
+	switch (cmd) {
+	case KEVENT_CTL_REMOVE:
+		kevent_remove(q, reg);
+		return 0;
+	case KEVENT_CTL_MODIFY:
+		return kevent_modify(q, reg, ev);
+	case KEVENT_CTL_ENABLE:
+	case KEVENT_CTL_DISABLE:
+		kevent_enable(q, reg, cmd == KEVENT_CTL_ENABLE);
+		return 0;
+	case KEVENT_CTL_READY:
+		if (reg->type != KEVENT_USER)
+			return -EINVAL;
+		spin_lock_irq(&q->lock);
+		reg->fired |= ev->event;
+		kevent_fire(q, reg, 1);
+		spin_unlock_irq(&q->lock);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* ---- ioctls */
+
+static void kevent_ring_free(void *ring, struct page **pages,
+			     unsigned int npages)
+{
+	unsigned int i;
+
+	if (ring)
+		vunmap(ring);
+	for (i = 0; i < npages && pages; i++)
+		if (pages[i])
+			__free_page(pages[i]);
+	kvfree(pages);
+}
+
+/*
+ * The ring: pages allocated with GFP_KERNEL_ACCOUNT (vmalloc_user() is not
+ * charged to the caller's memory cgroup), mapped contiguously in the kernel
+ * with vmap() and into user space with vm_map_pages().
+ */
+static struct kevent_ring *kevent_ring_alloc(u32 size, struct page ***pagesp,
+					     unsigned int *npagesp)
+{
+	unsigned int i, npages = PAGE_ALIGN(KEVENT_RING_BYTES(size)) >>
+				 PAGE_SHIFT;
+	struct page **pages;
+	void *ring;
+
+	pages = kvcalloc(npages, sizeof(*pages), GFP_KERNEL_ACCOUNT);
+	if (!pages)
+		return NULL;
+	for (i = 0; i < npages; i++) {
+		pages[i] = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
+		if (!pages[i]) {
+			kevent_ring_free(NULL, pages, npages);
+			return NULL;
+		}
+	}
+	ring = vmap(pages, npages, VM_MAP, PAGE_KERNEL);
+	if (!ring) {
+		kevent_ring_free(NULL, pages, npages);
+		return NULL;
+	}
+	*pagesp = pages;
+	*npagesp = npages;
+	return ring;
+}
+
+static long kevent_ioc_setup(struct kevent_queue *q,
+			     struct kevent_setup __user *uarg)
+{
+	struct kevent_setup s;
+	struct kevent_ring *ring;
+	struct kevent_reg **owner;
+	struct page **pages = NULL;
+	unsigned int npages = 0;
+	u32 usize, size;
+	int err;
+
+	if (get_user(usize, &uarg->size))
+		return -EFAULT;
+	err = copy_struct_from_user(&s, sizeof(s), uarg, usize);
+	if (err)
+		return err;
+	if (s.flags || s.__reserved[0] || s.__reserved[1] ||
+	    s.__reserved[2] || s.__reserved[3])
+		return -EINVAL;
+	if (s.ring_size > KEVENT_RING_MAX)
+		return -EINVAL;
+	size = s.ring_size ? roundup_pow_of_two(s.ring_size) :
+			     KEVENT_RING_DEFAULT;
+
+	ring = kevent_ring_alloc(size, &pages, &npages);
+	if (!ring)
+		return -ENOMEM;
+	owner = kvcalloc(size, sizeof(*owner), GFP_KERNEL_ACCOUNT);
+	if (!owner) {
+		kevent_ring_free(ring, pages, npages);
+		return -ENOMEM;
+	}
+	ring->size = size;
+	ring->mask = size - 1;
+	ring->version = KEVENT_ABI_VERSION;
+	ring->entry_size = sizeof(struct ukevent);
+	ring->entries_offset = KEVENT_RING_ENTRIES_OFFSET;
+
+	mutex_lock(&q->mtx);
+	if (q->ring) {
+		mutex_unlock(&q->mtx);
+		kvfree(owner);
+		kevent_ring_free(ring, pages, npages);
+		return -EBUSY;
+	}
+	spin_lock_irq(&q->lock);
+	q->pages = pages;
+	q->npages = npages;
+	q->owner = owner;
+	q->size = size;
+	q->mask = size - 1;
+	q->ring_bytes = KEVENT_RING_BYTES(size);
+	/* publishes the initialised ring: paired with kevent_ring_of() */
+	smp_store_release(&q->ring, ring);
+	spin_unlock_irq(&q->lock);
+	mutex_unlock(&q->mtx);
+
+	s.ring_size = size;
+	s.abi_version = KEVENT_ABI_VERSION;
+	s.ring_bytes = KEVENT_RING_BYTES(size);
+	if (copy_to_user(uarg, &s, min_t(size_t, usize, sizeof(s))))
+		return -EFAULT;
+	return 0;
+}
+
+static long kevent_ioc_ctl(struct kevent_queue *q,
+			   struct kevent_ctl_args __user *uarg)
+{
+	struct kevent_ctl_args a;
+	struct ukevent __user *uev;
+	u32 usize, i;
+	long done = 0;
+	int err;
+
+	if (get_user(usize, &uarg->size))
+		return -EFAULT;
+	err = copy_struct_from_user(&a, sizeof(a), uarg, usize);
+	if (err)
+		return err;
+	if (a.__pad || a.__reserved[0] || a.__reserved[1])
+		return -EINVAL;
+	if (a.cmd >= KEVENT_CTL_MAX || a.num > KEVENT_CTL_BATCH_MAX)
+		return -EINVAL;
+	if (!a.num)
+		return 0;
+	if (!a.events)
+		return -EFAULT;
+	if (!kevent_ring_of(q))
+		return -EINVAL;
+	uev = u64_to_user_ptr(a.events);
+
+	mutex_lock(&q->mtx);
+	for (i = 0; i < a.num; i++) {
+		struct ukevent ev;
+
+		if (copy_from_user(&ev, &uev[i], sizeof(ev))) {
+			err = -EFAULT;
+			break;
+		}
+		err = kevent_ctl_one(q, a.cmd, &ev);
+		ev.ret_flags = err ? KEVENT_RET_ERROR : 0;
+		ev.ret_data = err ? -err : 0;
+		if (put_user(ev.ret_flags, &uev[i].ret_flags) ||
+		    put_user(ev.ret_data, &uev[i].ret_data)) {
+			err = -EFAULT;
+			break;
+		}
+		if (!err)
+			done++;
+		err = 0;
+		if (need_resched()) {
+			mutex_unlock(&q->mtx);
+			cond_resched();
+			mutex_lock(&q->mtx);
+		}
+	}
+	kevent_run_checks(q);
+	mutex_unlock(&q->mtx);
+	kevent_wake(q);
+	if (err && !done && !i)
+		return err;
+	return done;
+}
+
+static long kevent_ioc_wait(struct kevent_queue *q,
+			    struct kevent_wait_args __user *uarg)
+{
+	struct kevent_wait_args a;
+	sigset_t ksig, saved = {};
+	DEFINE_WAIT(wait);
+	ktime_t expires = 0;
+	bool timed, timed_out = false;
+	u32 usize, n, min_nr;
+	long ret = 0;
+	int err;
+
+	if (get_user(usize, &uarg->size))
+		return -EFAULT;
+	err = copy_struct_from_user(&a, sizeof(a), uarg, usize);
+	if (err)
+		return err;
+	if (a.__reserved[0] || a.__reserved[1] || a.timeout_ns < -1)
+		return -EINVAL;
+	if (!kevent_ring_of(q))
+		return -EINVAL;
+	min_nr = clamp_t(u32, a.min_nr, 1, q->size);
+	timed = a.timeout_ns >= 0;
+	if (timed)
+		expires = ktime_add_safe(ktime_get(), ns_to_ktime(a.timeout_ns));
+
+	if (a.sigmask) {
+		if (a.sigsetsize != sizeof(sigset_t))
+			return -EINVAL;
+		if (copy_from_user(&ksig, u64_to_user_ptr(a.sigmask),
+				   sizeof(ksig)))
+			return -EFAULT;
+		sigdelsetmask(&ksig, sigmask(SIGKILL) | sigmask(SIGSTOP));
+		sigprocmask(SIG_SETMASK, &ksig, &saved);
+	}
+
+	if (mutex_lock_interruptible(&q->mtx)) {
+		ret = -EINTR;
+		goto out;
+	}
+	kevent_reap_zombies(q);
+	kevent_run_checks(q);
+	mutex_unlock(&q->mtx);
+
+	for (;;) {
+		bool checks;
+
+		prepare_to_wait(&q->wq, &wait, TASK_INTERRUPTIBLE);
+		spin_lock_irq(&q->lock);
+		kevent_publish(q);
+		n = q->kidx - q->uidx;
+		checks = !list_empty(&q->check) || READ_ONCE(q->sig_check);
+		spin_unlock_irq(&q->lock);
+		if (n >= min_nr) {
+			ret = n;
+			break;
+		}
+		if (READ_ONCE(q->closing)) {
+			ret = -EBADF;
+			break;
+		}
+		if (checks) {
+			finish_wait(&q->wq, &wait);
+			if (mutex_lock_interruptible(&q->mtx)) {
+				ret = -EINTR;
+				break;
+			}
+			kevent_run_checks(q);
+			mutex_unlock(&q->mtx);
+			continue;
+		}
+		if (signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
+		if (timed_out || (timed && !a.timeout_ns)) {
+			ret = n;
+			break;
+		}
+		if (!timed)
+			schedule();
+		else if (!schedule_hrtimeout_range(&expires, 0,
+						   HRTIMER_MODE_ABS))
+			timed_out = true;
+	}
+	finish_wait(&q->wq, &wait);
+	/* repair a kidx scribbled over by user space */
+	smp_store_release(&q->ring->kidx, READ_ONCE(q->kidx));
+out:
+	if (a.sigmask) {
+		if (ret == -EINTR) {
+			/* restored after the handler runs, as epoll_pwait */
+			current->saved_sigmask = saved;
+			set_restore_sigmask();
+		} else {
+			sigprocmask(SIG_SETMASK, &saved, NULL);
+		}
+	}
+	return ret;
+}
+
+static long kevent_ioctl(struct file *file, unsigned int cmd,
+			 unsigned long arg)
+{
+	struct kevent_queue *q = file->private_data;
+	void __user *uarg = (void __user *)arg;
+
+	switch (cmd) {
+	case KEVENT_IOC_SETUP:
+		return kevent_ioc_setup(q, uarg);
+	case KEVENT_IOC_CTL:
+		return kevent_ioc_ctl(q, uarg);
+	case KEVENT_IOC_WAIT:
+		return kevent_ioc_wait(q, uarg);
+	case KEVENT_IOC_WAKE:
+		WRITE_ONCE(q->closing, true);
+		wake_up_all(&q->wq);
+		return 0;
+	}
+	return -ENOTTY;
+}
+
+/* ---- file operations */
+
+static __poll_t kevent_fpoll(struct file *file, poll_table *pt)
+{
+	struct kevent_queue *q = file->private_data;
+	unsigned long flags;
+	__poll_t mask = 0;
+	bool wake;
+
+	poll_wait(file, &q->poll_wait, pt);
+	if (!kevent_ring_of(q))
+		return 0;
+	spin_lock_irqsave(&q->lock, flags);
+	wake = kevent_publish(q);
+	if (q->kidx != q->uidx || !list_empty(&q->ready) ||
+	    !list_empty(&q->check) || READ_ONCE(q->sig_check))
+		mask = EPOLLIN | EPOLLRDNORM;
+	spin_unlock_irqrestore(&q->lock, flags);
+	if (wake)
+		kevent_wake(q);
+	return mask;
+}
+
+static int kevent_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct kevent_queue *q = file->private_data;
+	struct kevent_ring *ring = kevent_ring_of(q);
+
+	if (!ring || vma->vm_pgoff || vma_pages(vma) > q->npages)
+		return -EINVAL;
+	if (!(vma->vm_flags & VM_SHARED))
+		return -EINVAL;	/* a private copy would never see kidx move */
+	vma->vm_flags |= VM_DONTEXPAND | VM_DONTDUMP;
+	return vm_map_pages(vma, q->pages, q->npages);
+}
+
+static int kevent_open(struct inode *inode, struct file *file)
+{
+	struct kevent_queue *q;
+
+	q = kzalloc(sizeof(*q), GFP_KERNEL_ACCOUNT);
+	if (!q)
+		return -ENOMEM;
+	mutex_init(&q->mtx);
+	spin_lock_init(&q->lock);
+	init_waitqueue_head(&q->wq);
+	init_waitqueue_head(&q->poll_wait);
+	q->regs = RB_ROOT;
+	INIT_LIST_HEAD(&q->ready);
+	INIT_LIST_HEAD(&q->check);
+	INIT_LIST_HEAD(&q->zombies);
+	INIT_LIST_HEAD(&q->children);
+	file->private_data = q;
+	atomic_long_inc(&kevent_nr_queues);
+	return stream_open(inode, file);
+}
+
+static int kevent_release(struct inode *inode, struct file *file)
+{
+	struct kevent_queue *q = file->private_data;
+	struct rb_node *node;
+
+	mutex_lock(&q->mtx);
+	kevent_reap_zombies(q);
+	while ((node = rb_first(&q->regs)))
+		kevent_remove(q, rb_entry(node, struct kevent_reg, node));
+	mutex_unlock(&q->mtx);
+	if (q->sigpwq)
+		kevent_pwq_remove(q->sigpwq);
+	kvfree(q->owner);
+	kevent_ring_free(q->ring, q->pages, q->npages);
+	kfree(q);
+	atomic_long_dec(&kevent_nr_queues);
+	return 0;
+}
+
+static const struct file_operations kevent_fops = {
+	.owner		= THIS_MODULE,
+	.open		= kevent_open,
+	.release	= kevent_release,
+	.poll		= kevent_fpoll,
+	.mmap		= kevent_mmap,
+	.unlocked_ioctl	= kevent_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+	.llseek		= no_llseek,
+};
+
+static struct miscdevice kevent_misc = {
+	.minor	= MISC_DYNAMIC_MINOR,
+	.name	= "kevent",
+	.fops	= &kevent_fops,
+	.mode	= 0666,
+};
+
+static int __init kevent_init(void)
+{
+	int err;
+
+	kevent_group = fsnotify_alloc_group(&kevent_fsnotify_ops,
+					    FSNOTIFY_GROUP_USER |
+					    FSNOTIFY_GROUP_DUPS);
+	if (IS_ERR(kevent_group))
+		return PTR_ERR(kevent_group);
+	err = misc_register(&kevent_misc);
+	if (err)
+		fsnotify_put_group(kevent_group);
+	return err;
+}
+
+static void __exit kevent_exit(void)
+{
+	misc_deregister(&kevent_misc);
+	/* marks are freed by a worker calling kevent_inode_free_mark() */
+	fsnotify_wait_marks_destroyed();
+	fsnotify_put_group(kevent_group);
+}
+
+module_init(kevent_init);
+module_exit(kevent_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_AUTHOR("libkev developers");
+MODULE_DESCRIPTION("kevent: event queues with a ring shared with user space");
