@@ -27,13 +27,15 @@
  * callback takes it.
  *
  * Who publishes: TIMER and USER firings go into the ring at once (from the
- * hrtimer and from KEVENT_CTL_READY).  POLL, PROC and INODE activity only
- * queues the registration on q->check and wakes the queue; the file is then
- * polled (as epoll's ep_send_events() does, since the wake-up key may be
- * missing or wider than the real state) and the entry published by the next
- * KEVENT_IOC_WAIT or KEVENT_IOC_CTL; poll() reports the queue readable
- * meanwhile.  Signals are dequeued by the thread making one of those calls,
- * as a signalfd read.
+ * hrtimer and from KEVENT_CTL_READY), and so does a POLL wake-up whose key
+ * names what became ready (kevent_poll_wake(), under the target's wait
+ * queue lock).  A wake-up without a key, and PROC and INODE activity, only
+ * queue the registration on q->check and wake the queue; the file is then
+ * polled (as epoll's ep_send_events() does) and the entry published by the
+ * next KEVENT_IOC_WAIT or KEVENT_IOC_CTL; poll() reports the queue readable
+ * meanwhile.  Level-triggered fds are always polled again, in process
+ * context, once the consumer passes their entry.  Signals are dequeued by
+ * the thread making one of those calls, as a signalfd read.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -405,7 +407,21 @@ static int kevent_poll_wake(wait_queue_entry_t *wait, unsigned int mode,
 	case KREG_IDLE:
 		if (reg->disabled) {
 			reg->pending = true;
+		} else if (pollflags) {
+			/*
+			 * The key says what became ready: publish it now, from
+			 * the wake-up, so that the consumer finds it in the
+			 * ring without a system call.  Level-triggered ones are
+			 * polled again when the consumer passes the entry.
+			 */
+			reg->pending = false;
+			reg->fired = pollflags & (reg->event | EPOLLERR |
+						  EPOLLHUP);
+			kevent_make_ready(q, reg);
+			kevent_publish(q);
+			wake = true;
 		} else {
+			/* no key: poll the file in process context */
 			kevent_make_check(q, reg);
 			wake = true;
 		}

@@ -398,6 +398,40 @@ static int t_close_then_remove(void)
 }
 
 /* A signalfd whose owning task exits: its wait queue goes (POLLFREE). */
+/*
+ * The point of the module: a wake-up with a key publishes the entry from
+ * the wake-up itself, so the consumer sees it in the ring with no system
+ * call.  Spin on the ring only (bounded), never calling wait or ctl.
+ */
+static int t_published_by_wakeup(void)
+{
+	struct kq q;
+	struct ukevent out = { 0 };
+	struct timespec t0, t;
+	int p[2];
+
+	CHECK(kq_open(&q, 8) == 0, "open");
+	CHECK(pipe(p) == 0, "pipe");
+	CHECK(ctl1(q.fd, KEVENT_CTL_ADD, mk(KEVENT_POLL, (unsigned)p[0],
+		KEVENT_POLL_IN, KEVENT_REQ_ET, 0)) == 0, "add");
+	CHECK(kevent_ring_empty(q.ring), "ring not empty before the write");
+	CHECK(write(p[1], "x", 1) == 1, "write");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		if (kevent_ring_consume(q.ring, &out))
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		CHECK(t.tv_sec - t0.tv_sec < 5,
+		      "no entry in the ring 5 s after the write");
+	}
+	CHECK(out.type == KEVENT_POLL && out.id == (unsigned)p[0] &&
+	      (out.event & KEVENT_POLL_IN), "entry event %#x", out.event);
+	close(p[0]);
+	close(p[1]);
+	kq_close(&q);
+	return 0;
+}
+
 static int t_pollfree(void)
 {
 	struct kq q;
@@ -1051,6 +1085,7 @@ static const struct {
 	{ "poll", t_poll },
 	{ "close_then_remove", t_close_then_remove },
 	{ "pollfree", t_pollfree },
+	{ "published_by_wakeup", t_published_by_wakeup },
 	{ "timer", t_timer },
 	{ "ring_full", t_ring_full },
 	{ "hostile_uidx", t_hostile },
