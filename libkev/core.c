@@ -45,6 +45,7 @@ int kev_core_init(struct kev_core *core, unsigned int size,
 	core->mask = size - 1;
 	core->shadow = calloc(size, sizeof(*core->shadow));
 	core->nbuckets = 64;
+	core->hash_bits = 6;
 	core->buckets = calloc(core->nbuckets, sizeof(*core->buckets));
 	if (!core->shadow || !core->buckets ||
 	    pthread_mutex_init(&core->lock, NULL)) {
@@ -64,6 +65,10 @@ void kev_core_destroy(struct kev_core *core)
 
 	kev_core_for_each(core, reg, i)
 		free(reg);
+	while ((reg = core->free_regs)) {
+		core->free_regs = reg->next;
+		free(reg);
+	}
 	free(core->handles);
 	free(core->buckets);
 	free(core->shadow);
@@ -74,11 +79,16 @@ void kev_core_destroy(struct kev_core *core)
 
 /* ---- the registry: a hash of (type, id) and a table of handles */
 
-static inline uint32_t kev_hash(uint32_t type, uint64_t id)
+/*
+ * Fibonacci hashing: the top bits of the product are the well-mixed ones
+ * (sequential ids, such as fds and timer ids, spread evenly).
+ */
+static inline uint32_t kev_bucket(const struct kev_core *core, uint32_t type,
+				  uint64_t id)
 {
 	uint64_t h = (id ^ ((uint64_t)type << 59)) * 0x9e3779b97f4a7c15ull;
 
-	return (uint32_t)(h >> 32);
+	return (uint32_t)(h >> (64 - core->hash_bits));
 }
 
 struct kev_reg *kev_core_find(struct kev_core *core, uint32_t type,
@@ -86,7 +96,7 @@ struct kev_reg *kev_core_find(struct kev_core *core, uint32_t type,
 {
 	struct kev_reg *reg;
 
-	reg = core->buckets[kev_hash(type, id) & (core->nbuckets - 1)];
+	reg = core->buckets[kev_bucket(core, type, id)];
 	for (; reg; reg = reg->hnext)
 		if (reg->id == id && reg->type == type)
 			return reg;
@@ -95,25 +105,27 @@ struct kev_reg *kev_core_find(struct kev_core *core, uint32_t type,
 
 static void kev_hash_grow(struct kev_core *core)
 {
-	uint32_t n = core->nbuckets * 2, i;
+	uint32_t n = core->nbuckets * 2, i, old = core->nbuckets;
+	struct kev_reg **ob = core->buckets;
 	struct kev_reg **b = calloc(n, sizeof(*b));
 
 	if (!b)
 		return;		/* keep the longer chains */
-	for (i = 0; i < core->nbuckets; i++) {
-		struct kev_reg *reg = core->buckets[i], *next;
+	core->buckets = b;
+	core->nbuckets = n;
+	core->hash_bits++;
+	for (i = 0; i < old; i++) {
+		struct kev_reg *reg = ob[i], *next;
 
 		for (; reg; reg = next) {
-			uint32_t h = kev_hash(reg->type, reg->id) & (n - 1);
+			uint32_t h = kev_bucket(core, reg->type, reg->id);
 
 			next = reg->hnext;
 			reg->hnext = b[h];
 			b[h] = reg;
 		}
 	}
-	free(core->buckets);
-	core->buckets = b;
-	core->nbuckets = n;
+	free(ob);
 }
 
 static int kev_handle_alloc(struct kev_core *core, struct kev_reg *reg)
@@ -172,10 +184,17 @@ struct kev_reg *kev_core_lookup_token(struct kev_core *core, uint64_t token)
 
 struct kev_reg *kev_core_alloc(struct kev_core *core, const struct ukevent *ev)
 {
-	struct kev_reg *reg = calloc(1, sizeof(*reg));
+	struct kev_reg *reg = core->free_regs;
 
-	if (!reg)
-		return NULL;
+	/* Reuse a freed registration: no allocator call on the hot path. */
+	if (reg) {
+		core->free_regs = reg->next;
+		memset(reg, 0, sizeof(*reg));
+	} else {
+		reg = calloc(1, sizeof(*reg));
+		if (!reg)
+			return NULL;
+	}
 	if (kev_handle_alloc(core, reg) < 0) {
 		free(reg);
 		return NULL;
@@ -194,7 +213,8 @@ struct kev_reg *kev_core_alloc(struct kev_core *core, const struct ukevent *ev)
 void kev_core_free_unlinked(struct kev_core *core, struct kev_reg *reg)
 {
 	kev_handle_free(core, reg->handle);
-	free(reg);
+	reg->next = core->free_regs;
+	core->free_regs = reg;
 }
 
 void kev_core_insert(struct kev_core *core, struct kev_reg *reg)
@@ -203,7 +223,7 @@ void kev_core_insert(struct kev_core *core, struct kev_reg *reg)
 
 	if (core->nregs >= core->nbuckets)
 		kev_hash_grow(core);
-	h = kev_hash(reg->type, reg->id) & (core->nbuckets - 1);
+	h = kev_bucket(core, reg->type, reg->id);
 	reg->hnext = core->buckets[h];
 	core->buckets[h] = reg;
 	core->nregs++;
@@ -280,8 +300,7 @@ void kev_core_remove(struct kev_core *core, struct kev_reg *reg)
 {
 	struct kev_reg **pp;
 
-	pp = &core->buckets[kev_hash(reg->type, reg->id) &
-			    (core->nbuckets - 1)];
+	pp = &core->buckets[kev_bucket(core, reg->type, reg->id)];
 	for (; *pp; pp = &(*pp)->hnext) {
 		if (*pp == reg) {
 			*pp = reg->hnext;
@@ -366,9 +385,14 @@ void kev_core_reap(struct kev_core *core)
 		if (reg->disabled)
 			continue;	/* pending stays for ENABLE */
 		if (kev_reg_is_lt_poll(reg)) {
+			/*
+			 * Level-triggered: the waitset reports it again while
+			 * ready, unless it was muted (or cannot be waited for).
+			 */
 			reg->pending = false;
 			reg->fired = 0;
-			kev_add_recheck(core, reg);
+			if (reg->muted || reg->always)
+				kev_add_recheck(core, reg);
 		} else if (reg->pending) {
 			reg->pending = false;
 			kev_make_ready(core, reg);

@@ -83,7 +83,8 @@ struct kev_core {
 	struct kev_reg **shadow;	/* registration behind each slot */
 
 	struct kev_reg **buckets;	/* hash of (type, id) */
-	uint32_t nbuckets, nregs;
+	uint32_t nbuckets, nregs, hash_bits;
+	struct kev_reg *free_regs;	/* freed registrations, for reuse */
 
 	struct kev_handle *handles;
 	uint32_t nhandles, free_handle;

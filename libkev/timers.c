@@ -49,33 +49,33 @@ void kev_timers_destroy(struct kev_timers *t)
 	t->tfd = -1;
 }
 
-/* ---- 4-ary heap on reg->deadline, positions kept in reg->heap_idx */
+/* ---- 4-ary heap on deadline, positions kept in reg->heap_idx */
 
 static inline void kev_heap_set(struct kev_heap *hp, uint32_t i,
-				struct kev_reg *reg)
+				struct kev_hnode node)
 {
-	hp->h[i] = reg;
-	reg->heap_idx = i;
+	hp->h[i] = node;
+	node.reg->heap_idx = i;
 }
 
 static void kev_heap_up(struct kev_heap *hp, uint32_t i)
 {
-	struct kev_reg *reg = hp->h[i];
+	struct kev_hnode node = hp->h[i];
 
 	while (i > 0) {
 		uint32_t p = (i - 1) / 4;
 
-		if (hp->h[p]->deadline <= reg->deadline)
+		if (hp->h[p].deadline <= node.deadline)
 			break;
 		kev_heap_set(hp, i, hp->h[p]);
 		i = p;
 	}
-	kev_heap_set(hp, i, reg);
+	kev_heap_set(hp, i, node);
 }
 
 static void kev_heap_down(struct kev_heap *hp, uint32_t i)
 {
-	struct kev_reg *reg = hp->h[i];
+	struct kev_hnode node = hp->h[i];
 
 	for (;;) {
 		uint32_t c = i * 4 + 1, best, j, end;
@@ -85,21 +85,21 @@ static void kev_heap_down(struct kev_heap *hp, uint32_t i)
 		best = c;
 		end = c + 4 < hp->n ? c + 4 : hp->n;
 		for (j = c + 1; j < end; j++)
-			if (hp->h[j]->deadline < hp->h[best]->deadline)
+			if (hp->h[j].deadline < hp->h[best].deadline)
 				best = j;
-		if (hp->h[best]->deadline >= reg->deadline)
+		if (hp->h[best].deadline >= node.deadline)
 			break;
 		kev_heap_set(hp, i, hp->h[best]);
 		i = best;
 	}
-	kev_heap_set(hp, i, reg);
+	kev_heap_set(hp, i, node);
 }
 
 static int kev_heap_insert(struct kev_heap *hp, struct kev_reg *reg)
 {
 	if (hp->n == hp->cap) {
 		uint32_t cap = hp->cap ? hp->cap * 2 : 16;
-		struct kev_reg **h = realloc(hp->h, cap * sizeof(*h));
+		struct kev_hnode *h = realloc(hp->h, cap * sizeof(*h));
 
 		if (!h) {
 			errno = ENOMEM;
@@ -108,7 +108,8 @@ static int kev_heap_insert(struct kev_heap *hp, struct kev_reg *reg)
 		hp->h = h;
 		hp->cap = cap;
 	}
-	hp->h[hp->n] = reg;
+	hp->h[hp->n].deadline = reg->deadline;
+	hp->h[hp->n].reg = reg;
 	kev_heap_up(hp, hp->n++);
 	return 0;
 }
@@ -116,14 +117,14 @@ static int kev_heap_insert(struct kev_heap *hp, struct kev_reg *reg)
 static void kev_heap_delete(struct kev_heap *hp, struct kev_reg *reg)
 {
 	uint32_t i = reg->heap_idx;
-	struct kev_reg *last;
+	struct kev_hnode last;
 
 	reg->heap_idx = UINT32_MAX;
 	last = hp->h[--hp->n];
 	if (i == hp->n)
 		return;
 	kev_heap_set(hp, i, last);
-	if (i > 0 && hp->h[(i - 1) / 4]->deadline > last->deadline)
+	if (i > 0 && hp->h[(i - 1) / 4].deadline > last.deadline)
 		kev_heap_up(hp, i);
 	else
 		kev_heap_down(hp, i);
@@ -140,6 +141,16 @@ static bool kev_timer_periodic(const struct kev_reg *reg)
 {
 	return !(reg->event & KEVENT_TIMER_ABSTIME) &&
 	       !(reg->req_flags & KEVENT_REQ_ONESHOT);
+}
+
+/* The clock, read once per kevent_ctl batch (now_valid is reset there). */
+static uint64_t kev_timers_now(struct kev_timers *t, unsigned int clk)
+{
+	if (!(t->now_valid & (1u << clk))) {
+		t->now[clk] = kev_clock_now(clk);
+		t->now_valid |= 1u << clk;
+	}
+	return t->now[clk];
 }
 
 int kev_timer_arm(struct kev_timers *t, struct kev_reg *reg)
@@ -167,7 +178,7 @@ int kev_timer_arm(struct kev_timers *t, struct kev_reg *reg)
 	if (reg->event & KEVENT_TIMER_ABSTIME)
 		reg->deadline = reg->data;
 	else
-		reg->deadline = kev_clock_now(clk) + reg->data;
+		reg->deadline = kev_timers_now(t, clk) + reg->data;
 	if (kev_heap_insert(&t->heap[clk], reg) < 0)
 		return -1;
 	if (reg->heap_idx == 0)
@@ -199,13 +210,14 @@ void kev_timers_expire(struct kev_timers *t, struct kev_core *core)
 		if (!hp->n)
 			continue;
 		now = kev_clock_now(c);
-		while (hp->n && hp->h[0]->deadline <= now) {
-			struct kev_reg *reg = hp->h[0];
+		while (hp->n && hp->h[0].deadline <= now) {
+			struct kev_reg *reg = hp->h[0].reg;
 			uint64_t n = 1;
 
 			if (kev_timer_periodic(reg)) {
 				n += (now - reg->deadline) / reg->data;
 				reg->deadline += n * reg->data;
+				hp->h[0].deadline = reg->deadline;
 				kev_heap_down(hp, 0);
 			} else {
 				kev_heap_delete(hp, reg);
@@ -231,9 +243,9 @@ int kev_timers_rearm(struct kev_timers *t)
 		if (!now_rt)
 			now_rt = (int64_t)kev_clock_now(1);
 		if (c == 1)
-			rt = (int64_t)t->heap[c].h[0]->deadline;
+			rt = (int64_t)t->heap[c].h[0].deadline;
 		else
-			rt = (int64_t)t->heap[c].h[0]->deadline -
+			rt = (int64_t)t->heap[c].h[0].deadline -
 			     (int64_t)kev_clock_now(c) + now_rt;
 		if (rt <= 0)
 			rt = 1;

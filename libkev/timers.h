@@ -10,8 +10,15 @@
 
 #define KEV_NCLOCKS 3	/* MONOTONIC, REALTIME, BOOTTIME */
 
+/* A heap node keeps its deadline by the pointer, as libev's ANHE does, so
+ * that the four children of a node are compared within one cache line. */
+struct kev_hnode {
+	uint64_t deadline;
+	struct kev_reg *reg;
+};
+
 struct kev_heap {
-	struct kev_reg **h;
+	struct kev_hnode *h;
 	uint32_t n, cap;
 };
 
@@ -19,6 +26,8 @@ struct kev_timers {
 	struct kev_heap heap[KEV_NCLOCKS];
 	int tfd;		/* the timerfd, or -1 before the first timer */
 	int64_t armed_rt;	/* REALTIME deadline armed, or 0 */
+	unsigned int now_valid;	/* bit per clock: now[] read this batch */
+	uint64_t now[KEV_NCLOCKS];
 };
 
 void kev_timers_init(struct kev_timers *t);

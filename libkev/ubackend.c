@@ -204,17 +204,27 @@ static void kev_ub_destroy(struct kev_queue *q, bool in_child)
  * decision is made under the lock that kevent_wait holds while it decides
  * to sleep, so no wake-up is lost.
  */
-static void kev_ub_kick(struct kev_ub *be)
+static bool kev_ub_kick(struct kev_ub *be)
 {
-	uint64_t one = 1;
-
 	if (be->wake_pending || (be->sleepers == 0 && be->in_wait > 0))
-		return;
+		return false;
 	/* The consumer itself, running this call, sleeps nowhere. */
 	if (be->sleepers == 0 && be->has_consumer &&
 	    pthread_equal(pthread_self(), be->consumer))
-		return;
+		return false;
 	be->wake_pending = true;
+	return true;
+}
+
+/*
+ * The write itself, after the lock is dropped, so that the woken thread
+ * does not wake up only to block on the lock the writer still holds.  A
+ * wait that finds the event first just drains the eventfd once more.
+ */
+static void kev_ub_kick_write(struct kev_ub *be)
+{
+	uint64_t one = 1;
+
 	if (write(be->wakefd, &one, sizeof(one)) < 0) {
 		/* EAGAIN: the counter is saturated, so it is readable. */
 	}
@@ -340,22 +350,16 @@ static enum kev_wmode kev_poll_mode(const struct kev_reg *reg)
 static int kev_poll_add(struct kev_ub *be, struct kev_reg *reg)
 {
 	int fd = (int)reg->id, err;
-	struct stat st;
 
-	if (fstat(fd, &st) < 0)
-		return EBADF;
 	reg->fd = fd;
 	err = kev_nest_check(be, reg);
 	if (err)
 		return err;
-	if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) {
-		/* Always ready, as poll(2) says: no waitset can wait on it. */
-		reg->always = true;
-		return 0;
-	}
+	/* The waitset checks the fd: EBADF for a closed one. */
 	err = be->ws->ops->add(be->ws, fd, kev_core_token(reg),
 			       kev_poll_mask(reg), kev_poll_mode(reg));
 	if (err == EPERM) {
+		/* A regular file or the like: always ready, as poll(2) says. */
 		reg->always = true;
 		err = 0;
 	}
@@ -537,10 +541,12 @@ static int kev_ub_ctl(struct kev_queue *q, unsigned int cmd,
 			 unsigned int num, struct ukevent *events)
 {
 	struct kev_ub *be = kev_ub(q);
+	bool kick = false;
 	unsigned int i;
 	int ok = 0;
 
 	pthread_mutex_lock(&be->core.lock);
+	be->timers.now_valid = 0;	/* one clock read per clock per batch */
 	for (i = 0; i < num; i++) {
 		int err = kev_ub_ctl_one(be, cmd, &events[i]);
 
@@ -555,9 +561,11 @@ static int kev_ub_ctl(struct kev_queue *q, unsigned int cmd,
 
 		kev_core_publish(&be->core);
 		if (be->core.kidx != before || kev_core_has_ready(&be->core))
-			kev_ub_kick(be);
+			kick = kev_ub_kick(be);
 	}
 	pthread_mutex_unlock(&be->core.lock);
+	if (kick)
+		kev_ub_kick_write(be);
 	return ok;
 }
 
@@ -669,7 +677,7 @@ static int kev_ub_wait(struct kev_queue *q, unsigned int min_nr,
 	be->has_consumer = true;
 	for (;;) {
 		struct timespec rel, *relp = NULL;
-		uint32_t count;
+		uint32_t count, batch;
 		int n;
 
 		kev_core_reap(&be->core);
@@ -696,11 +704,17 @@ static int kev_ub_wait(struct kev_queue *q, unsigned int min_nr,
 			relp = &rel;
 		}
 		first = false;
+		/*
+		 * Ask for no more than the ring can take: a level-triggered
+		 * fd reported beyond that would only have to be muted.
+		 */
+		batch = be->core.size - count;
+		if (batch > KEV_WAIT_BATCH)
+			batch = KEV_WAIT_BATCH;
 		be->ws->ops->flush(be->ws, false);
 		be->sleepers++;
 		pthread_mutex_unlock(&be->core.lock);
-		n = be->ws->ops->wait(be->ws, evs, KEV_WAIT_BATCH, relp,
-				      sigmask);
+		n = be->ws->ops->wait(be->ws, evs, (int)batch, relp, sigmask);
 		pthread_mutex_lock(&be->core.lock);
 		be->sleepers--;
 		if (n < 0) {

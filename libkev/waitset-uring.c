@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "waitset.h"
@@ -154,6 +155,16 @@ static int kev_wsu_poll(struct kev_ws_uring *w, int fd, uint64_t tok,
 static int kev_wsu_add(struct kev_waitset *ws, int fd, uint64_t tok,
 		       uint32_t events, enum kev_wmode mode)
 {
+	struct stat st;
+
+	/*
+	 * io_uring reports a bad fd only in a completion, and polls a regular
+	 * file like any other: find both out now, as epoll_ctl() would.
+	 */
+	if (fstat(fd, &st) < 0)
+		return EBADF;
+	if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
+		return EPERM;
 	return kev_wsu_poll(kev_wsu(ws), fd, tok, events, mode);
 }
 
