@@ -224,8 +224,14 @@ static int kev_backend_wanted(unsigned int flags, unsigned int *b)
 
 static const struct kev_backend_ops *kev_pick_backend(unsigned int flags)
 {
+	/*
+	 * uring only when asked for: io_uring tears a ring down
+	 * asynchronously and interrupts the threads that used it with a
+	 * spurious EINTR (see waitset-uring.c), and it is not faster than
+	 * epoll for what libkev does with it (bench/results).
+	 */
 	static const unsigned int order[] = {
-		KEVENT_BACKEND_KMOD, KEVENT_BACKEND_URING, KEVENT_BACKEND_EPOLL,
+		KEVENT_BACKEND_KMOD, KEVENT_BACKEND_EPOLL,
 	};
 	const struct kev_backend_ops *ops;
 	unsigned int b, i;
@@ -370,7 +376,8 @@ KEV_EXPORT int kevent_pwait(int fd, unsigned int min_nr,
 		return -1;
 	}
 	ret = q->ops->wait(q, min_nr, timeout, sigmask);
-	if (ret >= 0 && __atomic_load_n(&q->closing, __ATOMIC_ACQUIRE)) {
+	/* closed meanwhile: whatever woke us (EINTR too), the answer is EBADF */
+	if (__atomic_load_n(&q->closing, __ATOMIC_ACQUIRE)) {
 		errno = EBADF;
 		ret = -1;
 	}

@@ -182,13 +182,14 @@ static void kev_ub_destroy(struct kev_queue *q, bool in_child)
 {
 	struct kev_ub *be = kev_ub(q);
 
+	/* The caller's descriptor first: the waitset's close is the last. */
+	if (q->fd >= 0)
+		close(q->fd);
 	kev_sources_destroy(&be->src, &be->core, in_child);
 	kev_timers_destroy(&be->timers);
 	kev_core_destroy(&be->core);
 	be->ws->ops->destroy(be->ws, in_child);
 	close(be->wakefd);
-	if (q->fd >= 0)
-		close(q->fd);
 	free(be->nest);
 	free(be);
 }

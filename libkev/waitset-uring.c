@@ -116,7 +116,13 @@ static void kev_wsu_destroy(struct kev_waitset *ws, bool in_child)
 {
 	struct kev_ws_uring *w = kev_wsu(ws);
 
-	(void)in_child;	/* unmapping and closing our copies is all it does */
+	/*
+	 * io_uring tears the ring down asynchronously; its exit work then
+	 * interrupts every thread that submitted to it once, with task_work
+	 * (a spurious EINTR in that thread's next sleep: liburing issue 504).
+	 * kevent_close(3) documents it; it is why uring is never the default.
+	 */
+	(void)in_child;
 	io_uring_queue_exit(&w->ring);
 	pthread_mutex_destroy(&w->cq_lock);
 	free(w);

@@ -327,7 +327,8 @@ class Queue:
     ``Queue(size=0, backend=None)`` creates a queue whose ring has ``size``
     entries (0: libkev's default, 256; rounded up to a power of two);
     ``backend`` forces ``"kmod"``, ``"uring"`` or ``"epoll"`` (``None``:
-    the best available, or the ``KEVENT_BACKEND`` environment variable).
+    ``"kmod"`` when the module is loaded, else ``"epoll"``; or the
+    ``KEVENT_BACKEND`` environment variable).
 
     A queue is a context manager (``with kevent.Queue() as q:``) and an
     iterable of :class:`Event` (iteration blocks and ends when the queue is
