@@ -1,0 +1,35 @@
+#!/bin/sh
+# bench/run.sh [--quick] [run.py options]: configure and build build-bench
+# (release, -Dbench=enabled, library + benchmarks only), run every benchmark
+# interleaved, and write bench/results/results.md and chain-burst.png.
+#
+# Needs (Debian 12): meson ninja-build pkg-config gcc liburing-dev libev-dev
+# libevent-dev libuv1-dev strace valgrind python3 python3-matplotlib.
+# A missing peer library only skips its configurations.
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+build=build-bench
+
+# 10000 socketpairs need 20000+ descriptors: raise the limit when allowed
+# (the programs also shrink N to fit, and say so).
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+mkdir -p "$top/bench/results"
+opts="-Dbench=enabled -Dbuildtype=release -Dtests=disabled -Dman=disabled
+      -Dexamples=disabled -Dcpp=disabled -Dpython=disabled"
+if [ -f "$build/build.ninja" ]; then
+	# shellcheck disable=SC2086
+	meson configure "$build" $opts >/dev/null
+else
+	# shellcheck disable=SC2086
+	meson setup "$build" $opts >"$top/bench/results/.setup.log" 2>&1 ||
+		{ cat "$top/bench/results/.setup.log"; exit 1; }
+fi
+# Build only libkev and the benchmarks (not other parts of the tree).
+targets=$(ninja -C "$build" -t targets all 2>/dev/null |
+	sed -n 's|^\(bench/bench-[a-z]*\): .*|\1|p' | sort -u)
+# shellcheck disable=SC2086
+ninja -C "$build" $targets >/dev/null || ninja -C "$build" $targets
+echo "run.sh: built $build; running benchmarks"
+exec /usr/bin/python3 "$top/bench/run.py" --build-dir "$top/$build" "$@"

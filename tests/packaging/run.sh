@@ -1,0 +1,139 @@
+#!/bin/sh
+# tests/packaging/run.sh: build the Debian packages, install them on this
+# machine with apt, check the installed system with no build tree in sight,
+# then purge them and check that nothing is left behind.  Needs root.
+# Ends with "packaging: N passed, N failed".
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+work=$(mktemp -d /tmp/libkev-pkg.XXXXXX)
+pkgs="libkev1 libkev-dev python3-kevent kevent-dkms libkev-examples"
+passed=0
+failed=0
+
+check() {
+	desc=$1
+	shift
+	if out=$("$@" 2>&1); then
+		echo "ok - $desc"
+		passed=$((passed + 1))
+	else
+		echo "not ok - $desc"
+		echo "$out" | tail -n 30 | sed 's/^/#   /'
+		failed=$((failed + 1))
+	fi
+}
+
+cleanup() {
+	cd /
+	rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "1..0 # SKIP packaging test needs root (apt-get install)"
+	exit 0
+fi
+
+echo "packaging: building the packages in $work"
+git -C "$top" archive --format=tar --prefix=libkev/ HEAD | tar -x -C "$work"
+# Uncommitted work is part of what is being tested when run by hand.
+(cd "$top" && git ls-files -m -o --exclude-standard -z) |
+	(cd "$top" && xargs -0 -r cp --parents -t "$work/libkev" 2>/dev/null)
+check "dpkg-buildpackage -us -uc -b" \
+	sh -c "cd '$work/libkev' && dpkg-buildpackage -us -uc -b >'$work/build.log' 2>&1 || { tail -n 60 '$work/build.log'; exit 1; }"
+check "lintian is clean" \
+	sh -c "cd '$work' && out=\$(lintian --fail-on warning,error *.changes 2>&1 | grep -v 'root privileges'); echo \"\$out\"; [ -z \"\$out\" ]"
+
+check "apt-get install ./*.deb" \
+	sh -c "cd '$work' && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		./libkev1_*.deb ./libkev-dev_*.deb ./python3-kevent_*.deb \
+		./kevent-dkms_*.deb ./libkev-examples_*.deb"
+dpkg -L $pkgs 2>/dev/null | sort -u >"$work/files"
+
+# Everything below uses only the installed system.
+cd "$work"
+check "man 2 kevent_wait renders" \
+	sh -c "MANWIDTH=80 man 2 kevent_wait | grep -q 'kevent_wait, kevent_pwait'"
+check "man 7 kevent and man 3 ukevent_dequeue render" \
+	sh -c "man 7 kevent | grep -q 'Comparison with epoll' && man 3 ukevent_dequeue | grep -q ukevent_dequeue"
+check "pkg-config --cflags --libs libkev" pkg-config --cflags --libs libkev
+check "pkg-config libkev-cpp" pkg-config --exists libkev-cpp
+cat >use.c <<'PROG'
+#include <kevent.h>
+#include <stdio.h>
+#include <string.h>
+
+int main(void)
+{
+	struct kevent_ring *ring;
+	struct ukevent e, out;
+	int fd = kevent_init(&ring, 8, 0);
+
+	if (fd < 0)
+		return 1;
+	memset(&e, 0, sizeof(e));
+	e.type = KEVENT_TIMER;
+	e.id = 1;
+	e.data = 1000000;
+	e.req_flags = KEVENT_REQ_ONESHOT;
+	if (kevent_ctl(fd, KEVENT_CTL_ADD, 1, &e) != 1 ||
+	    ukevent_dequeue(fd, ring, &out, NULL) != 0 || out.id != 1)
+		return 1;
+	printf("C: timer fired on %s\n", kevent_backend(fd));
+	return kevent_close(fd);
+}
+PROG
+cat >use.cpp <<'PROG'
+#include <kevent.hpp>
+#include <chrono>
+#include <cstdio>
+
+int main()
+{
+	using namespace std::chrono_literals;
+	kevent::queue q;
+	kevent::registration r = q.add_user(7);
+	q.trigger(7);
+	(void)q.wait_for(1s);
+	for (const ukevent &e : q.events())
+		std::printf("C++: user event %llu\n", (unsigned long long)e.id);
+	return 0;
+}
+PROG
+check "C program builds with pkg-config and runs" \
+	sh -c "cc -Wall -Wextra -Werror use.c -o use-c \$(pkg-config --cflags --libs libkev) && ./use-c"
+check "C++ program builds with pkg-config and runs" \
+	sh -c "c++ -std=c++17 -Wall -Wextra -Werror use.cpp -o use-cpp \$(pkg-config --cflags --libs libkev-cpp) && ./use-cpp"
+check "python3 -c 'import kevent' runs an event loop" \
+	/usr/bin/python3 -c '
+import asyncio, kevent
+with kevent.Queue() as q:
+    q.add_timer(1, 0.01, oneshot=True)
+    ev = q.wait(timeout=5)
+    assert ev and ev[0].ident == 1, ev
+async def main():
+    await asyncio.sleep(0.01)
+    return 42
+assert kevent.run(main()) == 42
+print("python: ok")
+'
+check "the demo from libkev-examples runs" /usr/libexec/libkev/demo
+kver=$(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sed 's|.*/linux-headers-||' | sort -V | tail -n1)
+if [ -n "$kver" ]; then
+	check "dkms builds the module for $kver" \
+		sh -c "dkms build kevent/1.0.0 -k '$kver' --force >'$work/dkms.log' 2>&1 || { tail -n 40 '$work/dkms.log'; cat /var/lib/dkms/kevent/1.0.0/build/make.log 2>/dev/null | tail -n 20; exit 1; }; ls /var/lib/dkms/kevent/1.0.0/'$kver'/x86_64/module/kevent.ko*"
+else
+	echo "ok - dkms build # SKIP no linux-headers-*-amd64 installed"
+fi
+
+check "apt-get purge removes the packages" \
+	sh -c "DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq $pkgs"
+check "no files left behind" \
+	sh -c "left=''; while read -r f; do [ -d \"\$f\" ] && continue; [ -e \"\$f\" ] && left=\"\$left \$f\"; done <'$work/files'; \
+		[ -d /usr/src/kevent-1.0.0 ] && left=\"\$left /usr/src/kevent-1.0.0\"; \
+		[ -d /var/lib/dkms/kevent ] && left=\"\$left /var/lib/dkms/kevent\"; \
+		[ -d /usr/lib/python3/dist-packages/kevent ] && left=\"\$left python kevent\"; \
+		echo \"left:\$left\"; [ -z \"\$left\" ]"
+
+echo "packaging: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
