@@ -17,7 +17,7 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 mkdir -p "$top/bench/results"
 opts="-Dbench=enabled -Dbuildtype=release -Dtests=disabled -Dman=disabled
-      -Dexamples=disabled -Dcpp=disabled -Dpython=disabled"
+      -Dexamples=disabled -Dcpp=enabled -Dpython=disabled"
 if [ -f "$build/build.ninja" ]; then
 	# shellcheck disable=SC2086
 	meson configure "$build" $opts >/dev/null
@@ -30,6 +30,26 @@ fi
 targets=$(ninja -C "$build" -t targets all 2>/dev/null |
 	sed -n 's|^\(bench/bench-[a-z]*\): .*|\1|p' | sort -u)
 # shellcheck disable=SC2086
-ninja -C "$build" $targets >/dev/null || ninja -C "$build" $targets
+ninja -C "$build" $targets bench/bench-cpp-consume >/dev/null ||
+	ninja -C "$build" $targets bench/bench-cpp-consume
 echo "run.sh: built $build; running benchmarks"
-exec /usr/bin/python3 "$top/bench/run.py" --build-dir "$top/$build" "$@"
+/usr/bin/python3 "$top/bench/run.py" --build-dir "$top/$build" "$@"
+
+# The C++ range over the ring against the C inline functions (one process,
+# the three ways interleaved round by round).
+case " $* " in *" --from-raw "*) exit 0 ;; esac
+echo "run.sh: C++ consume path against the C inline functions"
+table=$("$build/bench/bench-cpp-consume" 300)
+echo "$table"
+{
+	echo
+	echo "## 6. C++: consuming the ring through kevent::queue::events()"
+	echo
+	echo "N = 4096 user events fill the ring (epoll backend); each round"
+	echo "consumes all of them one way; the three ways alternate round by"
+	echo "round in one process, 300 rounds each (bench/cpp-consume.cpp)."
+	echo "The C++ range is the consume path of <kevent.hpp>: it must cost no"
+	echo "more than the C inline functions it wraps."
+	echo
+	echo "$table"
+} >>"$top/bench/results/results.md"

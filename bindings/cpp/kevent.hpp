@@ -387,17 +387,22 @@ public:
 		iterator() noexcept = default;
 		explicit iterator(kevent_ring *ring) noexcept : ring_(ring) {}
 
+		// The entry at the consumer index.  The count of published
+		// entries is loaded (acquire) once per batch, not per entry.
 		[[nodiscard]] reference operator*() const noexcept
 		{
-			return *kevent_ring_peek(ring_);
+			return kevent_ring_entries(ring_)
+				[kevent_load_relaxed(&ring_->uidx) & ring_->mask];
 		}
 		[[nodiscard]] pointer operator->() const noexcept
 		{
-			return kevent_ring_peek(ring_);
+			return &**this;
 		}
 		iterator &operator++() noexcept
 		{
 			kevent_ring_advance(ring_, 1);
+			if (left_)
+				left_--;
 			return *this;
 		}
 		// it++ hands back a copy of the entry it released.
@@ -414,7 +419,11 @@ public:
 
 		[[nodiscard]] bool at_end() const noexcept
 		{
-			return !ring_ || kevent_ring_empty(ring_);
+			if (!ring_)
+				return true;
+			if (!left_)
+				left_ = kevent_ring_count(ring_);
+			return left_ == 0;
 		}
 		friend bool operator==(const iterator &a, const iterator &b) noexcept
 		{
@@ -433,6 +442,7 @@ public:
 
 	private:
 		kevent_ring *ring_ = nullptr;
+		mutable unsigned int left_ = 0;	// entries known to be there
 	};
 
 	ring_range() noexcept = default;
