@@ -407,7 +407,7 @@ static int kevent_poll_wake(wait_queue_entry_t *wait, unsigned int mode,
 	case KREG_IDLE:
 		if (reg->disabled) {
 			reg->pending = true;
-		} else if (pollflags) {
+		} else if (pollflags && reg->type == KEVENT_POLL) {
 			/*
 			 * The key says what became ready: publish it now, from
 			 * the wake-up, so that the consumer finds it in the
@@ -675,12 +675,22 @@ static int kevent_poll_add(struct kevent_queue *q, struct kevent_reg *reg)
 	if (reg->pwq_failed)
 		return -ENOMEM;
 
+	/*
+	 * The wait queue entries are live: a wake-up may already have moved
+	 * the registration to CHECK, or (with a key) published it.
+	 */
 	spin_lock_irq(&q->lock);
 	if (revents) {
-		if (reg->state == KREG_CHECK)
+		if (reg->state == KREG_CHECK) {
 			list_del_init(&reg->link);
-		reg->fired = revents;
-		kevent_make_ready(q, reg);
+			reg->state = KREG_IDLE;
+		}
+		if (reg->state == KREG_IDLE) {
+			reg->fired = revents;
+			kevent_make_ready(q, reg);
+		} else if (reg->state == KREG_READY) {
+			reg->fired |= revents;
+		}
 	}
 	spin_unlock_irq(&q->lock);
 	return 0;

@@ -15,7 +15,9 @@
 #                       /usr/src/linux-headers-*-amd64)
 #   -w, --workdir DIR   scratch directory, keeps serial.log (default:
 #                       ${XDG_CACHE_HOME:-$HOME/.cache}/libkev-vm/work)
-#   -t, --timeout SECS  whole VM run (default: 1500)
+#   -t, --timeout SECS  whole VM run (default: 900); an oops, BUG or
+#                       WARNING panics the guest (oops=panic,
+#                       panic_on_warn=1), which ends the run at once
 #   -T, --test NAME     run only this kmod test (repeatable)
 #   -b, --backend NAME  also run the conformance suite with KEVENT_BACKEND=NAME
 #                       (repeatable; kmod always runs first)
@@ -40,7 +42,7 @@ root=$(cd "$here/../.." && pwd)
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/libkev-vm
 kver=
 workdir=
-timeout_s=${KEVENT_VM_TIMEOUT:-1500}
+timeout_s=${KEVENT_VM_TIMEOUT:-900}
 conformance=
 tests=()
 extras=()
@@ -241,7 +243,7 @@ set +e
 timeout -s KILL "$timeout_s" qemu-system-x86_64 -accel tcg -smp 2 -m 1G \
 	-nographic -monitor none -serial stdio -no-reboot -nic none \
 	-kernel "$vmlinuz" -initrd "$workdir/initramfs.gz" \
-	-append "console=ttyS0 loglevel=4 panic=-1 rdinit=/init nokaslr" \
+	-append "console=ttyS0 loglevel=4 panic=-1 oops=panic panic_on_warn=1 softlockup_panic=1 rdinit=/init nokaslr" \
 	</dev/null 2>&1 | tr -d '\r' | tee "$log" | grep -E --line-buffered '^(VM|conformance.*Synthesis|# |refcnt|holder)'
 qemu_status=${PIPESTATUS[0]}
 set -e
@@ -258,7 +260,7 @@ if ! grep -q '^VMEND' "$log"; then
 	fail=$((fail + 1))
 	tail -n 40 "$log" >&2
 fi
-if grep -E '(Kernel panic|BUG:|Oops|general protection fault|list_(add|del) corruption)' "$log" >&2; then
+if grep -E '(Kernel panic|BUG:|kernel BUG|WARNING:|Oops|general protection fault|list_(add|del) corruption)' "$log" >&2; then
 	echo "vm: FAIL console"
 	fail=$((fail + 1))
 fi
