@@ -320,6 +320,21 @@ KEV_EXPORT int kevent_init(struct kevent_ring **ring, unsigned int ring_size,
 	return q->fd;
 }
 
+/*
+ * An argument is invalid: EINVAL, unless fd itself is bad (EBADF, or EINVAL
+ * for an fd that is not a queue), which takes precedence as in epoll.
+ */
+static int kev_bad_argument(int fd)
+{
+	struct kev_queue *q = kev_lookup(fd);
+
+	if (!q)
+		return -1;
+	kev_queue_put(q);
+	errno = EINVAL;
+	return -1;
+}
+
 KEV_EXPORT int kevent_ctl(int fd, unsigned int cmd, unsigned int num,
 			  struct ukevent *events)
 {
@@ -327,12 +342,7 @@ KEV_EXPORT int kevent_ctl(int fd, unsigned int cmd, unsigned int num,
 	int ret;
 
 	if (KEV_UNLIKELY(cmd >= KEVENT_CTL_MAX || num > KEVENT_CTL_BATCH_MAX)) {
-		q = kev_lookup(fd);
-		if (!q)
-			return -1;
-		kev_queue_put(q);
-		errno = EINVAL;
-		return -1;
+		return kev_bad_argument(fd);
 	}
 	q = kev_lookup(fd);
 	if (!q)
@@ -358,12 +368,7 @@ KEV_EXPORT int kevent_pwait(int fd, unsigned int min_nr,
 
 	if (timeout && (timeout->tv_sec < 0 || timeout->tv_nsec < 0 ||
 			timeout->tv_nsec >= 1000000000L)) {
-		q = kev_lookup(fd);
-		if (!q)
-			return -1;
-		kev_queue_put(q);
-		errno = EINVAL;
-		return -1;
+		return kev_bad_argument(fd);
 	}
 	q = kev_lookup(fd);
 	if (!q)
