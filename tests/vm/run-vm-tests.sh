@@ -23,6 +23,11 @@
 #                       (repeatable; kmod always runs first)
 #   -x, --extra BIN     another test program to run in the guest with
 #                       KEVENT_BACKEND=kmod (repeatable; exit status 0 = pass)
+#   --bench BIN         also run bench-native (bench/) in the guest: chain,
+#                       burst, wakeup and registration on the kmod and epoll
+#                       backends and raw epoll, 3 rounds interleaved; the
+#                       RESULT lines are printed as "vmbench: ..." (numbers
+#                       from TCG emulation: compare within the run only)
 #
 # The kernel package is cached in ${XDG_CACHE_HOME:-$HOME/.cache}/libkev-vm.
 # Needs: linux-headers-amd64 qemu-system-x86 busybox-static cpio kmod gcc make
@@ -47,6 +52,7 @@ conformance=
 tests=()
 extras=()
 backends=(kmod)
+bench=
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -55,6 +61,7 @@ while [ $# -gt 0 ]; do
 	-t|--timeout) timeout_s=$2; shift 2 ;;
 	-T|--test) tests+=("$2"); shift 2 ;;
 	-x|--extra) extras+=("$(realpath "$2")"); shift 2 ;;
+	--bench) bench=$(realpath "$2"); shift 2 ;;
 	-b|--backend) backends+=("$2"); shift 2 ;;
 	-h|--help) sed -n '3,35p' "$0"; exit 0 ;;
 	-*) echo "run-vm-tests: unknown option $1" >&2; exit 2 ;;
@@ -153,6 +160,7 @@ fi
 for x in "${extras[@]}"; do	# same path: \$ORIGIN rpaths keep working
 	copy_with_libs "$x"
 done
+[ -z "$bench" ] || copy_with_libs "$bench"
 
 cat >"$rd/init" <<EOF
 #!/bin/busybox sh
@@ -204,6 +212,26 @@ if insmod /t/kevent.ko && [ -c /dev/kevent ]; then
 		run "\$(basename \$x)" \$x
 	done
 	unset KEVENT_BACKEND
+	if [ -n "$bench" ]; then
+		for round in 1 2 3; do
+			for cmd in "chain kev backend=kmod n=1000 events=20000" \
+				   "chain kev backend=epoll n=1000 events=20000" \
+				   "chain epoll-lt n=1000 events=20000" \
+				   "chain oracle n=1000 events=20000" \
+				   "burst kev backend=kmod n=1000 rounds=3 mode=lt" \
+				   "burst kev backend=epoll n=1000 rounds=3 mode=lt" \
+				   "burst epoll n=1000 rounds=3 mode=lt" \
+				   "wakeup kev backend=kmod iters=2000 pinned=1" \
+				   "wakeup kev backend=epoll iters=2000 pinned=1" \
+				   "wakeup eventfd iters=2000 pinned=1" \
+				   "wakeup futex iters=2000 pinned=1" \
+				   "reg kev backend=kmod n=2000" \
+				   "reg kev backend=epoll n=2000" \
+				   "reg epoll n=2000"; do
+				timeout -s KILL 120 $bench \$cmd 2>&1 | grep '^RESULT' | sed "s/^RESULT/VMBENCH round=\$round/"
+			done
+		done
+	fi
 	sleep 1
 	r=\$(cat /sys/module/kevent/parameters/registrations)
 	n=\$(cat /sys/module/kevent/parameters/queues)
@@ -244,11 +272,12 @@ timeout -s KILL "$timeout_s" qemu-system-x86_64 -accel tcg -smp 2 -m 1G \
 	-nographic -monitor none -serial stdio -no-reboot -nic none \
 	-kernel "$vmlinuz" -initrd "$workdir/initramfs.gz" \
 	-append "console=ttyS0 loglevel=4 panic=-1 oops=panic panic_on_warn=1 softlockup_panic=1 rdinit=/init nokaslr" \
-	</dev/null 2>&1 | tr -d '\r' | tee "$log" | grep -E --line-buffered '^(VM|conformance.*Synthesis|# |refcnt|holder)'
+	</dev/null 2>&1 | tr -d '\r' | tee "$log" | grep -E --line-buffered '^(VM[A-Z]|conformance.*Synthesis|# |refcnt|holder)'
 qemu_status=${PIPESTATUS[0]}
 set -e
 
 # ---- results
+sed -n 's/^VMBENCH /vmbench: /p' "$log"
 pass=0
 fail=0
 while read -r verdict name; do
