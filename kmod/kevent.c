@@ -803,6 +803,28 @@ static u32 kevent_inode_from_fs(u32 fs)
 }
 
 /* Process context, from fsnotify() in the task changing the inode. */
+/*
+ * Record changes (and the end of the watch) on an inode registration; the
+ * caller wakes the returned queue after dropping the mark's lock.  Mark lock
+ * held; any context.
+ */
+static struct kevent_queue *kevent_inode_fire(struct kevent_reg *reg,
+					      u32 bits, bool gone)
+{
+	struct kevent_queue *q = reg->q;
+	unsigned long flags;
+
+	spin_lock_irqsave(&q->lock, flags);
+	reg->fired |= bits;
+	if (gone) {
+		reg->final = true;
+		reg->extra_flags = KEVENT_RET_GONE;
+	}
+	kevent_rearm(q, reg);
+	spin_unlock_irqrestore(&q->lock, flags);
+	return q;
+}
+
 static int kevent_inode_event(struct fsnotify_mark *fsn, u32 mask,
 			      struct inode *inode, struct inode *dir,
 			      const struct qstr *name, u32 cookie)
@@ -810,7 +832,6 @@ static int kevent_inode_event(struct fsnotify_mark *fsn, u32 mask,
 	struct kevent_mark *m = container_of(fsn, struct kevent_mark, fsn);
 	struct kevent_reg *reg;
 	struct kevent_queue *q = NULL;
-	unsigned long flags;
 	u32 bits;
 
 	spin_lock(&m->lock);
@@ -830,17 +851,8 @@ static int kevent_inode_event(struct fsnotify_mark *fsn, u32 mask,
 			bits |= reg->event & KEVENT_INODE_DELETE_SELF;
 			m->reg = NULL;
 		}
-		if (bits || gone) {
-			q = reg->q;
-			spin_lock_irqsave(&q->lock, flags);
-			reg->fired |= bits;
-			if (gone) {
-				reg->final = true;
-				reg->extra_flags = KEVENT_RET_GONE;
-			}
-			kevent_rearm(q, reg);
-			spin_unlock_irqrestore(&q->lock, flags);
-		}
+		if (bits || gone)
+			q = kevent_inode_fire(reg, bits, gone);
 	}
 	spin_unlock(&m->lock);
 	if (q)
@@ -859,19 +871,12 @@ static void kevent_inode_freeing(struct fsnotify_mark *fsn,
 	struct kevent_mark *m = container_of(fsn, struct kevent_mark, fsn);
 	struct kevent_reg *reg;
 	struct kevent_queue *q = NULL;
-	unsigned long flags;
 
 	spin_lock(&m->lock);
 	reg = m->reg;
 	m->reg = NULL;
-	if (reg) {
-		q = reg->q;
-		spin_lock_irqsave(&q->lock, flags);
-		reg->final = true;
-		reg->extra_flags = KEVENT_RET_GONE;
-		kevent_rearm(q, reg);
-		spin_unlock_irqrestore(&q->lock, flags);
-	}
+	if (reg)
+		q = kevent_inode_fire(reg, 0, true);
 	spin_unlock(&m->lock);
 	if (q)
 		kevent_wake(q);
