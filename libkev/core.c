@@ -411,7 +411,7 @@ static uint32_t kev_delivered_event(const struct kev_reg *reg)
 void kev_core_publish(struct kev_core *core)
 {
 	struct ukevent *entries = kevent_ring_entries(core->ring);
-	uint32_t k = core->kidx;
+	uint32_t start = core->kidx, k = start;
 	struct kev_reg *reg;
 
 	while (core->ready.head) {
@@ -456,9 +456,9 @@ void kev_core_publish(struct kev_core *core)
 		}
 		k++;
 	}
-	if (k != core->kidx || k != kevent_load_relaxed(&core->ring->kidx)) {
+	if (k != start) {
 		kevent_store_relaxed(&core->ring->published,
-			core->ring->published + (k - core->ring->kidx));
+			core->ring->published + (k - start));
 		core->kidx = k;
 		kevent_store_release(&core->ring->kidx, k);
 	}

@@ -174,7 +174,6 @@ int kev_timer_arm(struct kev_timers *t, struct kev_reg *reg)
 	}
 	if (reg->heap_idx != UINT32_MAX)
 		kev_heap_delete(&t->heap[clk], reg);
-	reg->expired = false;
 	if (reg->event & KEVENT_TIMER_ABSTIME)
 		reg->deadline = reg->data;
 	else
@@ -221,7 +220,6 @@ void kev_timers_expire(struct kev_timers *t, struct kev_core *core)
 				kev_heap_down(hp, 0);
 			} else {
 				kev_heap_delete(hp, reg);
-				reg->expired = true;
 			}
 			kev_core_fire(core, reg, 0, n);
 		}

@@ -38,7 +38,6 @@
 #define TOK_TIMER	0xfffffffeull
 #define TOK_SIGNAL	0xfffffffdull
 #define TOK_INODE	0xfffffffcull
-#define TOK_IGNORE	0xfffffffbull	/* completions of our own requests */
 
 #define KEV_WAIT_BATCH	256
 
@@ -495,12 +494,11 @@ static int kev_ub_modify(struct kev_ub *be, struct kev_reg *reg,
 			kev_timer_arm(&be->timers, reg);
 		return err;
 	}
-	/* A level-triggered fd that is ready now is delivered again. */
-	if (reg->type == KEVENT_POLL && kev_reg_is_lt_poll(reg) &&
-	    reg->state == KEV_IDLE && !reg->disabled) {
-		reg->disabled = true;
-		kev_core_enable(&be->core, reg);
-	}
+	/*
+	 * A level-triggered fd that is ready now is reported again by the
+	 * waitset itself: its mod() re-polls the fd (EPOLL_CTL_MOD, or a new
+	 * io_uring poll).
+	 */
 	return 0;
 }
 
@@ -626,8 +624,6 @@ static void kev_ub_dispatch(struct kev_ub *be, struct kev_wevent *evs, int n)
 			kev_sources_dispatch(&be->src, &be->core,
 					     tok == TOK_SIGNAL ?
 					     KEV_SRC_SIGNAL : KEV_SRC_INODE);
-			continue;
-		case TOK_IGNORE:
 			continue;
 		}
 		reg = kev_core_lookup_token(&be->core, tok);

@@ -194,16 +194,6 @@ static int kev_wsu_mod(struct kev_waitset *ws, int fd, uint64_t tok,
 	return kev_wsu_add(ws, fd, tok, events, mode);
 }
 
-static bool kev_wsu_mute(struct kev_waitset *ws, int fd, uint64_t tok,
-			 uint32_t events)
-{
-	(void)ws;
-	(void)fd;
-	(void)tok;
-	(void)events;
-	return true;	/* single-shot: already disarmed */
-}
-
 static void kev_wsu_rearm(struct kev_waitset *ws, int fd, uint64_t tok,
 			  uint32_t events)
 {
@@ -308,7 +298,7 @@ const struct kev_waitset_ops kev_waitset_uring = {
 	.add = kev_wsu_add,
 	.mod = kev_wsu_mod,
 	.del = kev_wsu_del,
-	.mute = kev_wsu_mute,
+	.mute = NULL,		/* lt_disarms: a single-shot poll disarms itself */
 	.rearm = kev_wsu_rearm,
 	.flush = kev_wsu_flush,
 	.wait = kev_wsu_wait,

@@ -44,7 +44,8 @@ struct kev_waitset_ops {
 	/*
 	 * A level-triggered item was reported while its registration cannot
 	 * take it (entry in the ring, or disabled): stop reporting it until
-	 * rearm().  Returns whether it is now muted.
+	 * rearm().  Returns whether it is now muted.  NULL for a waitset
+	 * whose level items disarm themselves when reported (lt_disarms).
 	 */
 	bool (*mute)(struct kev_waitset *ws, int fd, uint64_t tok,
 		     uint32_t events);
