@@ -45,10 +45,10 @@ struct kev_reg {
 
 	/* backend state */
 	int fd;			/* POLL: watched fd; PROC: pidfd; INODE: wd */
+	struct kev_reg *snext;	/* INODE: the sources' list of inode watches */
 	bool always;		/* POLL: epoll refused the file; always ready */
 	bool muted;		/* POLL: LT item not armed in the waitset */
 	bool nested;		/* POLL: the fd is a kevent queue */
-	bool expired;		/* TIMER: fired once and not periodic */
 	uint32_t heap_idx;	/* TIMER: position in its heap, or UINT32_MAX */
 	uint64_t deadline;	/* TIMER: next expiry, ns on its clock */
 };

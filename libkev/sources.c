@@ -197,6 +197,10 @@ static int kev_inode_add(struct kev_sources *src, struct kev_reg *reg)
 		src->inofd = ifd;
 	}
 	err = kev_inode_watch(src, reg, IN_MASK_CREATE);
+	if (!err) {
+		reg->snext = src->inodes;
+		src->inodes = reg;
+	}
 	return err;
 }
 
@@ -209,14 +213,13 @@ static bool kev_inode_unlinked(const struct kev_reg *reg)
 	       st.st_nlink == 0;
 }
 
-static struct kev_reg *kev_inode_by_wd(struct kev_core *core, int wd)
+/* Linear in inode registrations only (not in every registration). */
+static struct kev_reg *kev_inode_by_wd(struct kev_sources *src, int wd)
 {
 	struct kev_reg *reg;
-	uint32_t i;
 
-	/* Linear in registrations; only on inotify events. */
-	kev_core_for_each(core, reg, i)
-		if (reg->type == KEVENT_INODE && reg->fd == wd)
+	for (reg = src->inodes; reg; reg = reg->snext)
+		if (reg->fd == wd)
 			return reg;
 	return NULL;
 }
@@ -236,17 +239,13 @@ static void kev_inode_dispatch(struct kev_sources *src, struct kev_core *core)
 
 			p += sizeof(*ie) + ie->len;
 			if (ie->mask & IN_Q_OVERFLOW) {
-				uint32_t i;
-
-				kev_core_for_each(core, reg, i) {
-					if (reg->type != KEVENT_INODE)
-						continue;
+				for (reg = src->inodes; reg; reg = reg->snext) {
 					reg->ret_flags |= KEVENT_RET_OVERFLOW;
 					kev_core_fire(core, reg, 0, 0);
 				}
 				continue;
 			}
-			reg = kev_inode_by_wd(core, ie->wd);
+			reg = kev_inode_by_wd(src, ie->wd);
 			if (!reg)
 				continue;
 			if (ie->mask & IN_IGNORED) {
@@ -383,10 +382,19 @@ void kev_sources_release(struct kev_sources *src, struct kev_reg *reg)
 	case KEVENT_SIGNAL:
 		kev_signal_release(src, reg);
 		break;
-	case KEVENT_INODE:
+	case KEVENT_INODE: {
+		struct kev_reg **pp;
+
 		if (reg->fd >= 0)
 			inotify_rm_watch(src->inofd, reg->fd);
+		for (pp = &src->inodes; *pp; pp = &(*pp)->snext) {
+			if (*pp == reg) {
+				*pp = reg->snext;
+				break;
+			}
+		}
 		break;
+	}
 	case KEVENT_PROC:
 		if (reg->fd >= 0)
 			close(reg->fd);	/* leaves the epoll set with it */

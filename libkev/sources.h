@@ -23,6 +23,7 @@ struct kev_sources {
 	sigset_t sigset;		/* signals with a registration */
 	struct kev_reg *sigregs[65];	/* by signal number */
 	int inofd;			/* inotify fd, or -1 */
+	struct kev_reg *inodes;		/* INODE registrations, by snext */
 };
 
 void kev_sources_init(struct kev_sources *src, void *ctx,
