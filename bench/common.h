@@ -318,6 +318,16 @@ static inline uint64_t bench_rand(uint64_t *x)
 	return *x;
 }
 
+/* Sleep (1 ms at a time) until bench_now() reaches t: every timer is due. */
+static inline void bench_sleep_until(uint64_t t)
+{
+	while (bench_now() < t) {
+		struct timespec d = { 0, 1000000 };
+
+		nanosleep(&d, NULL);
+	}
+}
+
 static inline void bench_timers_result(const char *impl, long n,
 				       uint64_t add_ns, uint64_t cancel_ns,
 				       uint64_t fire_ns, long fired)

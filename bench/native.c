@@ -709,7 +709,7 @@ static void run_timers(const char *impl)
 	uint64_t seed = 88172645463325252ull, t0, t1, t2, t3, t4;
 	struct kevent_ring *r;
 	struct ukevent *evs = calloc((size_t)batch, sizeof(*evs)), ev;
-	struct timespec ts, wt = { 1, 0 };
+	struct timespec wt = { 1, 0 };
 	long i, k, fired = 0, want = n - n / 2;
 	int q;
 
@@ -743,11 +743,7 @@ static void run_timers(const char *impl)
 	}
 	t2 = bench_now();
 	/* Every deadline is at most t1 + 1ms + spread. */
-	while (bench_now() < t1 + 2000000ull + (uint64_t)spread) {
-		ts.tv_sec = 0;
-		ts.tv_nsec = 1000000;
-		nanosleep(&ts, NULL);
-	}
+	bench_sleep_until(t1 + 2000000ull + (uint64_t)spread);
 	t3 = bench_now();
 	while (fired < want) {
 		int got = kevent_wait(q, 1, &wt);

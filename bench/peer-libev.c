@@ -139,11 +139,7 @@ static void run_timers(int argc, char **argv)
 	for (i = 0; i < n; i += 2)
 		ev_timer_stop(loop, &ts[i]);
 	t2 = bench_now();
-	while (bench_now() < t1 + 2000000ull + (uint64_t)spread) {
-		struct timespec d = { 0, 1000000 };
-
-		nanosleep(&d, NULL);
-	}
+	bench_sleep_until(t1 + 2000000ull + (uint64_t)spread);
 	t3 = bench_now();
 	while (fired < n - n / 2)
 		ev_run(loop, EVRUN_ONCE);

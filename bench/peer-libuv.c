@@ -134,11 +134,7 @@ static void run_timers(int argc, char **argv)
 	for (i = 0; i < n; i += 2)
 		uv_timer_stop(&ts[i]);
 	t2 = bench_now();
-	while (bench_now() < t1 + 3000000ull + (uint64_t)spread) {
-		struct timespec d = { 0, 1000000 };
-
-		nanosleep(&d, NULL);
-	}
+	bench_sleep_until(t1 + 3000000ull + (uint64_t)spread);
 	t3 = bench_now();
 	while (fired < n - n / 2)
 		uv_run(&loop, UV_RUN_ONCE);
