@@ -58,31 +58,7 @@ check "man 7 kevent and man 3 ukevent_dequeue render" \
 	sh -c "man 7 kevent | grep -q 'Comparison with epoll' && man 3 ukevent_dequeue | grep -q ukevent_dequeue"
 check "pkg-config --cflags --libs libkev" pkg-config --cflags --libs libkev
 check "pkg-config libkev-cpp" pkg-config --exists libkev-cpp
-cat >use.c <<'PROG'
-#include <kevent.h>
-#include <stdio.h>
-#include <string.h>
-
-int main(void)
-{
-	struct kevent_ring *ring;
-	struct ukevent e, out;
-	int fd = kevent_init(&ring, 8, 0);
-
-	if (fd < 0)
-		return 1;
-	memset(&e, 0, sizeof(e));
-	e.type = KEVENT_TIMER;
-	e.id = 1;
-	e.data = 1000000;
-	e.req_flags = KEVENT_REQ_ONESHOT;
-	if (kevent_ctl(fd, KEVENT_CTL_ADD, 1, &e) != 1 ||
-	    ukevent_dequeue(fd, ring, &out, NULL) != 0 || out.id != 1)
-		return 1;
-	printf("C: timer fired on %s\n", kevent_backend(fd));
-	return kevent_close(fd);
-}
-PROG
+cp "$top/tests/install/use.c" use.c
 cat >use.cpp <<'PROG'
 #include <kevent.hpp>
 #include <chrono>
@@ -101,7 +77,7 @@ int main()
 }
 PROG
 check "C program builds with pkg-config and runs" \
-	sh -c "cc -Wall -Wextra -Werror use.c -o use-c \$(pkg-config --cflags --libs libkev) && ./use-c"
+	sh -c "cc -std=c99 -Wall -Wextra -Werror -pedantic use.c -o use-c \$(pkg-config --cflags --libs libkev) && ./use-c"
 check "C++ program builds with pkg-config and runs" \
 	sh -c "c++ -std=c++17 -Wall -Wextra -Werror use.cpp -o use-cpp \$(pkg-config --cflags --libs libkev-cpp) && ./use-cpp"
 check "python3 -c 'import kevent' runs an event loop" \
