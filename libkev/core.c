@@ -10,8 +10,6 @@
 
 #include "core.h"
 
-#define KEV_TOKEN_GEN_SHIFT	32
-
 static size_t kev_page_round(size_t n)
 {
 	size_t page = 4096;
@@ -29,7 +27,6 @@ int kev_core_init(struct kev_core *core, unsigned int size,
 	core->ops = ops;
 	core->ready.tail = &core->ready.head;
 	core->recheck.tail = &core->recheck.head;
-	core->free_handle = KEV_NO_HANDLE;
 	ring = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (ring == MAP_FAILED)
@@ -60,16 +57,13 @@ int kev_core_init(struct kev_core *core, unsigned int size,
 
 void kev_core_destroy(struct kev_core *core)
 {
-	struct kev_reg *reg;
 	uint32_t i;
 
-	kev_core_for_each(core, reg, i)
-		free(reg);
-	while ((reg = core->free_regs)) {
-		core->free_regs = reg->next;
-		free(reg);
-	}
-	free(core->handles);
+	for (i = 0; i < core->nslabs; i++)
+		free(core->slabs[i]);
+	free(core->slabs);
+	for (i = 0; i < KEVENT_TYPE_MAX; i++)
+		free(core->direct[i].slot);
 	free(core->buckets);
 	free(core->shadow);
 	if (core->ring)
@@ -77,11 +71,11 @@ void kev_core_destroy(struct kev_core *core)
 	pthread_mutex_destroy(&core->lock);
 }
 
-/* ---- the registry: a hash of (type, id) and a table of handles */
+/* ---- the registry: direct tables of small ids, a hash of the rest */
 
 /*
  * Fibonacci hashing: the top bits of the product are the well-mixed ones
- * (sequential ids, such as fds and timer ids, spread evenly).
+ * (sequential ids spread evenly).
  */
 static inline uint32_t kev_bucket(const struct kev_core *core, uint32_t type,
 				  uint64_t id)
@@ -91,8 +85,8 @@ static inline uint32_t kev_bucket(const struct kev_core *core, uint32_t type,
 	return (uint32_t)(h >> (64 - core->hash_bits));
 }
 
-struct kev_reg *kev_core_find(struct kev_core *core, uint32_t type,
-			      uint64_t id)
+struct kev_reg *kev_core_find_hashed(struct kev_core *core, uint32_t type,
+				     uint64_t id)
 {
 	struct kev_reg *reg;
 
@@ -128,77 +122,161 @@ static void kev_hash_grow(struct kev_core *core)
 	free(ob);
 }
 
-static int kev_handle_alloc(struct kev_core *core, struct kev_reg *reg)
+static void kev_hash_insert(struct kev_core *core, struct kev_reg *reg)
 {
-	struct kev_handle *h;
-	uint32_t i;
+	uint32_t h;
 
-	if (core->free_handle == KEV_NO_HANDLE) {
-		uint32_t n = core->nhandles ? core->nhandles * 2 : 64;
+	if (core->nhashed >= core->nbuckets)
+		kev_hash_grow(core);
+	h = kev_bucket(core, reg->type, reg->id);
+	reg->hnext = core->buckets[h];
+	core->buckets[h] = reg;
+	core->nhashed++;
+	core->direct[reg->type].nhashed++;
+}
 
-		if (n > 0x7fffffffu)
-			return -1;
-		h = realloc(core->handles, n * sizeof(*h));
-		if (!h)
-			return -1;
-		for (i = core->nhandles; i < n; i++) {
-			h[i].reg = NULL;
-			h[i].gen = 0;
-			h[i].next_free = i + 1 < n ? i + 1 : KEV_NO_HANDLE;
+static void kev_hash_unlink(struct kev_core *core, struct kev_reg **pp)
+{
+	struct kev_reg *reg = *pp;
+
+	*pp = reg->hnext;
+	reg->hnext = NULL;
+	core->nhashed--;
+	core->direct[reg->type].nhashed--;
+}
+
+static void kev_hash_remove(struct kev_core *core, struct kev_reg *reg)
+{
+	struct kev_reg **pp;
+
+	pp = &core->buckets[kev_bucket(core, reg->type, reg->id)];
+	for (; *pp; pp = &(*pp)->hnext) {
+		if (*pp == reg) {
+			kev_hash_unlink(core, pp);
+			return;
 		}
-		core->handles = h;
-		core->free_handle = core->nhandles;
-		core->nhandles = n;
 	}
-	i = core->free_handle;
-	h = &core->handles[i];
-	core->free_handle = h->next_free;
-	h->reg = reg;
-	h->gen++;
-	reg->handle = i;
-	reg->gen = h->gen;
+}
+
+#define KEV_DIRECT_MIN	64u
+#define KEV_DIRECT_MAX	(1u << 26)	/* 512 MiB of pointers at most */
+
+/*
+ * Grow the direct table of a type so that it covers id, if it stays dense
+ * enough: at most about twice the registrations of the type, plus a little.
+ * Hashed registrations of the type that the table now covers move into it.
+ */
+static void kev_direct_grow(struct kev_core *core, uint32_t type, uint64_t id)
+{
+	struct kev_direct *d = &core->direct[type];
+	uint64_t limit = 2 * (uint64_t)d->nregs + 2 * KEV_DIRECT_MIN;
+	uint32_t cap = d->cap ? d->cap : KEV_DIRECT_MIN, i;
+	struct kev_reg **slot;
+
+	if (id >= limit || id >= KEV_DIRECT_MAX)
+		return;
+	while (cap <= id)
+		cap *= 2;
+	slot = realloc(d->slot, cap * sizeof(*slot));
+	if (!slot)
+		return;		/* the hash takes it */
+	memset(slot + d->cap, 0, (cap - d->cap) * sizeof(*slot));
+	d->slot = slot;
+	d->cap = cap;
+	for (i = 0; d->nhashed && i < core->nbuckets; i++) {
+		struct kev_reg **pp = &core->buckets[i];
+
+		while (*pp) {
+			struct kev_reg *reg = *pp;
+
+			if (reg->type == type && reg->id < cap) {
+				kev_hash_unlink(core, pp);
+				slot[reg->id] = reg;
+			} else {
+				pp = &reg->hnext;
+			}
+		}
+	}
+}
+
+void kev_core_insert(struct kev_core *core, struct kev_reg *reg)
+{
+	struct kev_direct *d = &core->direct[reg->type];
+
+	if (reg->id >= d->cap)
+		kev_direct_grow(core, reg->type, reg->id);
+	d->nregs++;
+	if (reg->id < d->cap)
+		d->slot[reg->id] = reg;
+	else
+		kev_hash_insert(core, reg);
+}
+
+static void kev_registry_remove(struct kev_core *core, struct kev_reg *reg)
+{
+	struct kev_direct *d = &core->direct[reg->type];
+
+	d->nregs--;
+	if (reg->id < d->cap)
+		d->slot[reg->id] = NULL;
+	else
+		kev_hash_remove(core, reg);
+}
+
+/* ---- registrations: slabs and a free list */
+
+static int kev_slab_add(struct kev_core *core)
+{
+	struct kev_reg *slab;
+	uint32_t i, base;
+
+	if (core->nslabs == KEV_MAX_SLABS) {
+		errno = ENOMEM;
+		return -1;
+	}
+	if (core->nslabs == core->slabcap) {
+		uint32_t cap = core->slabcap ? core->slabcap * 2 : 8;
+		struct kev_reg **s = realloc(core->slabs, cap * sizeof(*s));
+
+		if (!s)
+			return -1;
+		core->slabs = s;
+		core->slabcap = cap;
+	}
+	/* Not zeroed: kev_core_alloc() clears a registration when used. */
+	slab = malloc(KEV_SLAB * sizeof(*slab));
+	if (!slab)
+		return -1;
+	core->slabs[core->nslabs] = slab;
+	base = core->nslabs++ << KEV_SLAB_SHIFT;
+	/* In address order on the free list: new registrations are adjacent. */
+	for (i = KEV_SLAB; i-- > 0;) {
+		slab[i].handle = base + i;
+		slab[i].gen = 0;
+		slab[i].live = false;
+		slab[i].next = core->free_regs;
+		core->free_regs = &slab[i];
+	}
 	return 0;
-}
-
-static void kev_handle_free(struct kev_core *core, uint32_t i)
-{
-	core->handles[i].reg = NULL;
-	core->handles[i].next_free = core->free_handle;
-	core->free_handle = i;
-}
-
-uint64_t kev_core_token(const struct kev_reg *reg)
-{
-	return ((uint64_t)reg->gen << KEV_TOKEN_GEN_SHIFT) | reg->handle;
-}
-
-struct kev_reg *kev_core_lookup_token(struct kev_core *core, uint64_t token)
-{
-	uint32_t i = (uint32_t)token;
-	uint32_t gen = (uint32_t)(token >> KEV_TOKEN_GEN_SHIFT);
-
-	if (i >= core->nhandles || core->handles[i].gen != gen)
-		return NULL;
-	return core->handles[i].reg;
 }
 
 struct kev_reg *kev_core_alloc(struct kev_core *core, const struct ukevent *ev)
 {
 	struct kev_reg *reg = core->free_regs;
+	uint32_t handle, gen;
 
-	/* Reuse a freed registration: no allocator call on the hot path. */
-	if (reg) {
-		core->free_regs = reg->next;
-		memset(reg, 0, sizeof(*reg));
-	} else {
-		reg = calloc(1, sizeof(*reg));
-		if (!reg)
+	if (KEV_UNLIKELY(!reg)) {
+		if (kev_slab_add(core) < 0)
 			return NULL;
+		reg = core->free_regs;
 	}
-	if (kev_handle_alloc(core, reg) < 0) {
-		free(reg);
-		return NULL;
-	}
+	core->free_regs = reg->next;
+	handle = reg->handle;
+	gen = reg->gen;
+	memset(reg, 0, sizeof(*reg));
+	reg->handle = handle;
+	reg->gen = gen;
+	reg->live = true;
 	reg->id = ev->id;
 	reg->type = ev->type;
 	reg->event = ev->event;
@@ -212,21 +290,10 @@ struct kev_reg *kev_core_alloc(struct kev_core *core, const struct ukevent *ev)
 
 void kev_core_free_unlinked(struct kev_core *core, struct kev_reg *reg)
 {
-	kev_handle_free(core, reg->handle);
+	reg->live = false;
+	reg->gen++;		/* every token of this life is stale now */
 	reg->next = core->free_regs;
 	core->free_regs = reg;
-}
-
-void kev_core_insert(struct kev_core *core, struct kev_reg *reg)
-{
-	uint32_t h;
-
-	if (core->nregs >= core->nbuckets)
-		kev_hash_grow(core);
-	h = kev_bucket(core, reg->type, reg->id);
-	reg->hnext = core->buckets[h];
-	core->buckets[h] = reg;
-	core->nregs++;
 }
 
 /* ---- the ready and recheck lists (a registration is on one at most) */
@@ -298,16 +365,7 @@ struct kev_reg *kev_core_take_recheck(struct kev_core *core)
 
 void kev_core_remove(struct kev_core *core, struct kev_reg *reg)
 {
-	struct kev_reg **pp;
-
-	pp = &core->buckets[kev_bucket(core, reg->type, reg->id)];
-	for (; *pp; pp = &(*pp)->hnext) {
-		if (*pp == reg) {
-			*pp = reg->hnext;
-			core->nregs--;
-			break;
-		}
-	}
+	kev_registry_remove(core, reg);
 	if (reg->state == KEV_READY)
 		kev_list_del(&core->ready, reg);
 	else if (reg->on_recheck)

@@ -38,9 +38,10 @@ struct kev_reg {
 	uint32_t ret_flags;	/* KEVENT_RET_* to deliver */
 	uint64_t count;		/* ret_data to deliver (counts, status) */
 	uint32_t slot;		/* ring index while QUEUED */
-	uint32_t handle;	/* index in the handle table */
-	uint32_t gen;		/* generation of that handle */
-	struct kev_reg *hnext;	/* hash chain */
+	uint32_t handle;	/* index in the slabs: fixed for its life */
+	uint32_t gen;		/* bumped on every free: stale tokens fail */
+	bool live;		/* allocated (else on the free list) */
+	struct kev_reg *hnext;	/* hash chain (ids not in a direct table) */
 	struct kev_reg *next;	/* ready list or recheck list */
 
 	/* backend state */
@@ -58,10 +59,28 @@ struct kev_list {
 	struct kev_reg **tail;
 };
 
-struct kev_handle {
-	struct kev_reg *reg;	/* NULL when free */
-	uint32_t gen;		/* bumped on every reuse */
-	uint32_t next_free;
+/*
+ * Registrations are allocated in slabs and never given back before the
+ * queue dies, so a registration's memory stays a registration: the handle
+ * (slab number and index) of a token reaches it without a table, and the
+ * generation tells a stale token from a live one.
+ */
+#define KEV_SLAB_SHIFT	8
+#define KEV_SLAB	(1u << KEV_SLAB_SHIFT)
+#define KEV_MAX_SLABS	(0x7fffffffu >> KEV_SLAB_SHIFT)
+
+/*
+ * Small ids are looked up by index, as the kernel finds a file by its
+ * descriptor: fds, and timer or user ids that are counters, are dense.
+ * An id goes into the direct table of its type while the table would stay
+ * at most about twice as large as that type's number of registrations;
+ * sparse ids (pids, pointers used as ids) go into the hash.
+ */
+struct kev_direct {
+	struct kev_reg **slot;
+	uint32_t cap;		/* ids below cap are here, never hashed */
+	uint32_t nregs;		/* registrations of this type */
+	uint32_t nhashed;	/* of which in the hash */
 };
 
 struct kev_core;
@@ -82,26 +101,38 @@ struct kev_core {
 	uint32_t reaped;		/* entries before this are processed */
 	struct kev_reg **shadow;	/* registration behind each slot */
 
-	struct kev_reg **buckets;	/* hash of (type, id) */
-	uint32_t nbuckets, nregs, hash_bits;
-	struct kev_reg *free_regs;	/* freed registrations, for reuse */
+	struct kev_direct direct[KEVENT_TYPE_MAX];
+	struct kev_reg **buckets;	/* hash of (type, id) for the rest */
+	uint32_t nbuckets, nhashed, hash_bits;
 
-	struct kev_handle *handles;
-	uint32_t nhandles, free_handle;
+	struct kev_reg **slabs;		/* KEV_SLAB registrations each */
+	uint32_t nslabs, slabcap;
+	struct kev_reg *free_regs;	/* freed registrations, for reuse */
 
 	struct kev_list ready;		/* FIFO of READY registrations */
 	struct kev_list recheck;	/* LT POLL entries the consumer passed */
 };
-
-#define KEV_NO_HANDLE	UINT32_MAX
 
 int kev_core_init(struct kev_core *core, unsigned int size,
 		  const struct kev_core_ops *ops);
 /* Free everything; with unmap, also the ring. */
 void kev_core_destroy(struct kev_core *core);
 
-struct kev_reg *kev_core_find(struct kev_core *core, uint32_t type,
-			      uint64_t id);
+struct kev_reg *kev_core_find_hashed(struct kev_core *core, uint32_t type,
+				     uint64_t id);
+
+/* The registration of (type, id), or NULL; type < KEVENT_TYPE_MAX. */
+static inline struct kev_reg *kev_core_find(struct kev_core *core,
+					    uint32_t type, uint64_t id)
+{
+	const struct kev_direct *d = &core->direct[type];
+
+	if (id < d->cap)
+		return d->slot[id];
+	if (!d->nhashed)
+		return NULL;
+	return kev_core_find_hashed(core, type, id);
+}
 /* A new registration from an ADD entry, not yet inserted: NULL on ENOMEM. */
 struct kev_reg *kev_core_alloc(struct kev_core *core,
 			       const struct ukevent *ev);
@@ -111,9 +142,33 @@ void kev_core_remove(struct kev_core *core, struct kev_reg *reg);
 /* Free a registration that was never inserted. */
 void kev_core_free_unlinked(struct kev_core *core, struct kev_reg *reg);
 
+#define KEV_TOKEN_GEN_SHIFT	32
+
 /* 64-bit token for a registration (epoll data), and its lookup. */
-uint64_t kev_core_token(const struct kev_reg *reg);
-struct kev_reg *kev_core_lookup_token(struct kev_core *core, uint64_t token);
+static inline uint64_t kev_core_token(const struct kev_reg *reg)
+{
+	return ((uint64_t)reg->gen << KEV_TOKEN_GEN_SHIFT) | reg->handle;
+}
+
+static inline struct kev_reg *kev_core_reg_at(const struct kev_core *core,
+					      uint32_t handle)
+{
+	return &core->slabs[handle >> KEV_SLAB_SHIFT][handle & (KEV_SLAB - 1)];
+}
+
+static inline struct kev_reg *kev_core_lookup_token(struct kev_core *core,
+						    uint64_t token)
+{
+	uint32_t i = (uint32_t)token;
+	struct kev_reg *reg;
+
+	if ((i >> KEV_SLAB_SHIFT) >= core->nslabs)
+		return NULL;
+	reg = kev_core_reg_at(core, i);
+	if (!reg->live || reg->gen != (uint32_t)(token >> KEV_TOKEN_GEN_SHIFT))
+		return NULL;
+	return reg;
+}
 
 /* The registration fired: OR mask into its event, add count. */
 void kev_core_fire(struct kev_core *core, struct kev_reg *reg,
@@ -141,8 +196,8 @@ struct kev_reg *kev_core_take_recheck(struct kev_core *core);
 
 /* Iterate over every registration (for destroy). */
 #define kev_core_for_each(core, reg, i)					\
-	for ((i) = 0; (i) < (core)->nhandles; (i)++)			\
-		if (((reg) = (core)->handles[(i)].reg) != NULL)
+	for ((i) = 0; (i) < (core)->nslabs * KEV_SLAB; (i)++)		\
+		if (((reg) = kev_core_reg_at((core), (i)))->live)
 
 static inline bool kev_reg_is_lt_poll(const struct kev_reg *reg)
 {

@@ -24,6 +24,12 @@ static const clockid_t kev_clockids[KEV_NCLOCKS] = {
 	CLOCK_MONOTONIC, CLOCK_REALTIME, CLOCK_BOOTTIME,
 };
 
+/*
+ * The nodes start 3 slots into a 64-byte aligned block, so that the four
+ * children of a node (4i+1 .. 4i+4) share one cache line, as in libev.
+ */
+#define KEV_HEAP_SKEW	3
+
 uint64_t kev_clock_now(unsigned int clk)
 {
 	struct timespec ts;
@@ -43,7 +49,8 @@ void kev_timers_destroy(struct kev_timers *t)
 	unsigned int c;
 
 	for (c = 0; c < KEV_NCLOCKS; c++)
-		free(t->heap[c].h);
+		if (t->heap[c].h)
+			free(t->heap[c].h - KEV_HEAP_SKEW);
 	if (t->tfd >= 0)
 		close(t->tfd);
 	t->tfd = -1;
@@ -75,39 +82,60 @@ static void kev_heap_up(struct kev_heap *hp, uint32_t i)
 
 static void kev_heap_down(struct kev_heap *hp, uint32_t i)
 {
-	struct kev_hnode node = hp->h[i];
+	struct kev_hnode *h = hp->h, node = h[i];
+	uint32_t n = hp->n;
 
 	for (;;) {
-		uint32_t c = i * 4 + 1, best, j, end;
+		uint32_t c = i * 4 + 1, best = c, j;
+		uint64_t d;
 
-		if (c >= hp->n)
+		if (c >= n)
 			break;
-		best = c;
-		end = c + 4 < hp->n ? c + 4 : hp->n;
-		for (j = c + 1; j < end; j++)
-			if (hp->h[j].deadline < hp->h[best].deadline)
-				best = j;
-		if (hp->h[best].deadline >= node.deadline)
+		d = h[c].deadline;
+		if (c + 3 < n) {
+			/* four children, in one cache line: no loop */
+			if (h[c + 1].deadline < d)
+				d = h[best = c + 1].deadline;
+			if (h[c + 2].deadline < d)
+				d = h[best = c + 2].deadline;
+			if (h[c + 3].deadline < d)
+				d = h[best = c + 3].deadline;
+		} else {
+			for (j = c + 1; j < n; j++)
+				if (h[j].deadline < d)
+					d = h[best = j].deadline;
+		}
+		if (d >= node.deadline)
 			break;
-		kev_heap_set(hp, i, hp->h[best]);
+		kev_heap_set(hp, i, h[best]);
 		i = best;
 	}
 	kev_heap_set(hp, i, node);
 }
 
+static int kev_heap_grow(struct kev_heap *hp)
+{
+	uint32_t cap = hp->cap ? hp->cap * 2 : 16;
+	size_t bytes = ((size_t)cap + KEV_HEAP_SKEW) * sizeof(struct kev_hnode);
+	struct kev_hnode *mem;
+
+	if (cap > UINT32_MAX / 2 || posix_memalign((void **)&mem, 64, bytes)) {
+		errno = ENOMEM;
+		return -1;
+	}
+	if (hp->n)
+		memcpy(mem + KEV_HEAP_SKEW, hp->h, hp->n * sizeof(*mem));
+	if (hp->h)
+		free(hp->h - KEV_HEAP_SKEW);
+	hp->h = mem + KEV_HEAP_SKEW;
+	hp->cap = cap;
+	return 0;
+}
+
 static int kev_heap_insert(struct kev_heap *hp, struct kev_reg *reg)
 {
-	if (hp->n == hp->cap) {
-		uint32_t cap = hp->cap ? hp->cap * 2 : 16;
-		struct kev_hnode *h = realloc(hp->h, cap * sizeof(*h));
-
-		if (!h) {
-			errno = ENOMEM;
-			return -1;
-		}
-		hp->h = h;
-		hp->cap = cap;
-	}
+	if (hp->n == hp->cap && kev_heap_grow(hp) < 0)
+		return -1;
 	hp->h[hp->n].deadline = reg->deadline;
 	hp->h[hp->n].reg = reg;
 	kev_heap_up(hp, hp->n++);
