@@ -273,18 +273,18 @@ struct kev_reg *kev_core_alloc(struct kev_core *core, const struct ukevent *ev)
 	core->free_regs = reg->next;
 	handle = reg->handle;
 	gen = reg->gen;
-	memset(reg, 0, sizeof(*reg));
-	reg->handle = handle;
-	reg->gen = gen;
-	reg->live = true;
-	reg->id = ev->id;
-	reg->type = ev->type;
-	reg->event = ev->event;
-	reg->req_flags = ev->req_flags;
-	reg->data = ev->data;
-	reg->user = ev->user;
-	reg->fd = -1;
-	reg->heap_idx = UINT32_MAX;
+	*reg = (struct kev_reg){
+		.id = ev->id,
+		.data = ev->data,
+		.user = ev->user,
+		.event = ev->event,
+		.req_flags = (uint16_t)ev->req_flags,
+		.type = (uint8_t)ev->type,
+		.handle = handle,
+		.gen = gen,
+		.live = true,
+		.fd = -1,	/* and heap_idx = UINT32_MAX */
+	};
 	return reg;
 }
 

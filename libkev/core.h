@@ -25,34 +25,36 @@ struct kev_reg {
 	uint64_t id;
 	uint64_t data;
 	uint64_t user;
-	uint32_t type;
 	uint32_t event;
-	uint32_t req_flags;
+	uint16_t req_flags;	/* KEVENT_REQ_* (checked: 3 bits) */
+	uint8_t type;		/* KEVENT_POLL ... (checked) */
 
 	/* core state */
 	uint8_t state;		/* enum kev_state */
+	uint64_t count;		/* ret_data to deliver (counts, status) */
+	uint32_t fired;		/* OR of masks fired since last delivery */
+	uint16_t ret_flags;	/* KEVENT_RET_* to deliver */
 	bool disabled;		/* KEVENT_CTL_DISABLE or DISPATCH */
 	bool pending;		/* fired while QUEUED or disabled */
-	bool on_recheck;	/* on the level-triggered recheck list */
-	uint32_t fired;		/* OR of masks fired since last delivery */
-	uint32_t ret_flags;	/* KEVENT_RET_* to deliver */
-	uint64_t count;		/* ret_data to deliver (counts, status) */
 	uint32_t slot;		/* ring index while QUEUED */
 	uint32_t handle;	/* index in the slabs: fixed for its life */
 	uint32_t gen;		/* bumped on every free: stale tokens fail */
+	bool on_recheck;	/* on the level-triggered recheck list */
 	bool live;		/* allocated (else on the free list) */
-	struct kev_reg *hnext;	/* hash chain (ids not in a direct table) */
-	struct kev_reg *next;	/* ready list or recheck list */
 
 	/* backend state */
-	int fd;			/* POLL: watched fd; PROC: pidfd; INODE: wd */
-	struct kev_reg *snext;	/* INODE: the sources' list of inode watches */
 	bool always;		/* POLL: epoll refused the file; always ready */
 	bool muted;		/* POLL: LT item not armed in the waitset */
+	union {
+		int fd;		/* POLL: watched fd; PROC: pidfd; INODE: wd */
+		uint32_t heap_idx; /* TIMER: position in its heap */
+	};			/* -1 / UINT32_MAX (the same bits): none */
 	bool nested;		/* POLL: the fd is a kevent queue */
-	uint32_t heap_idx;	/* TIMER: position in its heap, or UINT32_MAX */
-	uint64_t deadline;	/* TIMER: next expiry, ns on its clock */
+	struct kev_reg *hnext;	/* hash chain (ids not in a direct table) */
+	struct kev_reg *next;	/* ready list, recheck list, or free list */
+	struct kev_reg *snext;	/* INODE: the sources' list of inode watches */
 };
+
 
 struct kev_list {
 	struct kev_reg *head;

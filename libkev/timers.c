@@ -24,12 +24,6 @@ static const clockid_t kev_clockids[KEV_NCLOCKS] = {
 	CLOCK_MONOTONIC, CLOCK_REALTIME, CLOCK_BOOTTIME,
 };
 
-/*
- * The nodes start 3 slots into a 64-byte aligned block, so that the four
- * children of a node (4i+1 .. 4i+4) share one cache line, as in libev.
- */
-#define KEV_HEAP_SKEW	3
-
 uint64_t kev_clock_now(unsigned int clk)
 {
 	struct timespec ts;
@@ -49,8 +43,7 @@ void kev_timers_destroy(struct kev_timers *t)
 	unsigned int c;
 
 	for (c = 0; c < KEV_NCLOCKS; c++)
-		if (t->heap[c].h)
-			free(t->heap[c].h - KEV_HEAP_SKEW);
+		free(t->heap[c].mem);
 	if (t->tfd >= 0)
 		close(t->tfd);
 	t->tfd = -1;
@@ -115,28 +108,34 @@ static void kev_heap_down(struct kev_heap *hp, uint32_t i)
 
 static int kev_heap_grow(struct kev_heap *hp)
 {
-	uint32_t cap = hp->cap ? hp->cap * 2 : 16;
-	size_t bytes = ((size_t)cap + KEV_HEAP_SKEW) * sizeof(struct kev_hnode);
+	uint32_t cap = hp->cap ? hp->cap * 2 : 16, skew;
+	size_t old = hp->h ? (size_t)(hp->h - hp->mem) : 0;
 	struct kev_hnode *mem;
 
-	if (cap > UINT32_MAX / 2 || posix_memalign((void **)&mem, 64, bytes)) {
+	/* realloc: large heaps grow by mremap, without a copy */
+	if (cap > UINT32_MAX / 2 ||
+	    !(mem = realloc(hp->mem, ((size_t)cap + 3) * sizeof(*mem)))) {
 		errno = ENOMEM;
 		return -1;
 	}
-	if (hp->n)
-		memcpy(mem + KEV_HEAP_SKEW, hp->h, hp->n * sizeof(*mem));
-	if (hp->h)
-		free(hp->h - KEV_HEAP_SKEW);
-	hp->h = mem + KEV_HEAP_SKEW;
+	/* Nodes are 16 bytes and so is malloc's alignment: one of 4 fits. */
+	for (skew = 0; skew < 3; skew++)
+		if (!((uintptr_t)(mem + skew + 1) & 63))
+			break;
+	if (skew != old && hp->n)
+		memmove(mem + skew, mem + old, hp->n * sizeof(*mem));
+	hp->mem = mem;
+	hp->h = mem + skew;
 	hp->cap = cap;
 	return 0;
 }
 
-static int kev_heap_insert(struct kev_heap *hp, struct kev_reg *reg)
+static int kev_heap_insert(struct kev_heap *hp, struct kev_reg *reg,
+			   uint64_t deadline)
 {
 	if (hp->n == hp->cap && kev_heap_grow(hp) < 0)
 		return -1;
-	hp->h[hp->n].deadline = reg->deadline;
+	hp->h[hp->n].deadline = deadline;
 	hp->h[hp->n].reg = reg;
 	kev_heap_up(hp, hp->n++);
 	return 0;
@@ -184,6 +183,7 @@ static uint64_t kev_timers_now(struct kev_timers *t, unsigned int clk)
 int kev_timer_arm(struct kev_timers *t, struct kev_reg *reg)
 {
 	unsigned int clk = kev_timer_clock(reg);
+	uint64_t deadline;
 
 	if (kev_timer_periodic(reg) && reg->data == 0) {
 		errno = EINVAL;
@@ -203,10 +203,10 @@ int kev_timer_arm(struct kev_timers *t, struct kev_reg *reg)
 	if (reg->heap_idx != UINT32_MAX)
 		kev_heap_delete(&t->heap[clk], reg);
 	if (reg->event & KEVENT_TIMER_ABSTIME)
-		reg->deadline = reg->data;
+		deadline = reg->data;
 	else
-		reg->deadline = kev_timers_now(t, clk) + reg->data;
-	if (kev_heap_insert(&t->heap[clk], reg) < 0)
+		deadline = kev_timers_now(t, clk) + reg->data;
+	if (kev_heap_insert(&t->heap[clk], reg, deadline) < 0)
 		return -1;
 	if (reg->heap_idx == 0)
 		return kev_timers_rearm(t);
@@ -215,7 +215,7 @@ int kev_timer_arm(struct kev_timers *t, struct kev_reg *reg)
 
 void kev_timer_disarm(struct kev_timers *t, struct kev_reg *reg)
 {
-	if (reg->heap_idx != UINT32_MAX)
+	if (reg->type == KEVENT_TIMER && reg->heap_idx != UINT32_MAX)
 		kev_heap_delete(&t->heap[kev_timer_clock(reg)], reg);
 	/* The timerfd may now fire early; that only costs a re-arm. */
 }
@@ -242,9 +242,8 @@ void kev_timers_expire(struct kev_timers *t, struct kev_core *core)
 			uint64_t n = 1;
 
 			if (kev_timer_periodic(reg)) {
-				n += (now - reg->deadline) / reg->data;
-				reg->deadline += n * reg->data;
-				hp->h[0].deadline = reg->deadline;
+				n += (now - hp->h[0].deadline) / reg->data;
+				hp->h[0].deadline += n * reg->data;
 				kev_heap_down(hp, 0);
 			} else {
 				kev_heap_delete(hp, reg);

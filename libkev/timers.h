@@ -17,8 +17,14 @@ struct kev_hnode {
 	struct kev_reg *reg;
 };
 
+/*
+ * h starts 0 to 3 nodes into the allocation (mem), where node 1 is 64-byte
+ * aligned: then the four children of a node (4i+1 .. 4i+4) share one cache
+ * line, as in libev's 4-heap.
+ */
 struct kev_heap {
 	struct kev_hnode *h;
+	struct kev_hnode *mem;
 	uint32_t n, cap;
 };
 
@@ -34,7 +40,7 @@ void kev_timers_init(struct kev_timers *t);
 void kev_timers_destroy(struct kev_timers *t);
 
 uint64_t kev_clock_now(unsigned int clk);
-/* Compute reg->deadline from data/event and insert it; -1 with errno. */
+/* Compute the deadline from data/event and insert it; -1 with errno. */
 int kev_timer_arm(struct kev_timers *t, struct kev_reg *reg);
 void kev_timer_disarm(struct kev_timers *t, struct kev_reg *reg);
 /* Fire everything due (called when the timerfd is readable). */
