@@ -321,20 +321,7 @@ static void kev_list_del(struct kev_list *l, struct kev_reg *reg)
 	}
 }
 
-static struct kev_reg *kev_list_pop(struct kev_list *l)
-{
-	struct kev_reg *reg = l->head;
-
-	if (reg) {
-		l->head = reg->next;
-		if (!l->head)
-			l->tail = &l->head;
-		reg->next = NULL;
-	}
-	return reg;
-}
-
-static void kev_make_ready(struct kev_core *core, struct kev_reg *reg)
+void kev_make_ready(struct kev_core *core, struct kev_reg *reg)
 {
 	if (reg->on_recheck) {
 		kev_list_del(&core->recheck, reg);
@@ -378,19 +365,6 @@ void kev_core_remove(struct kev_core *core, struct kev_reg *reg)
 
 /* ---- firing, enabling, publishing, reaping */
 
-void kev_core_fire(struct kev_core *core, struct kev_reg *reg, uint32_t mask,
-		   uint64_t count)
-{
-	reg->fired |= mask;
-	reg->count += count;
-	if (reg->disabled || reg->state == KEV_QUEUED) {
-		reg->pending = true;
-		return;
-	}
-	if (reg->state == KEV_IDLE)
-		kev_make_ready(core, reg);
-}
-
 void kev_core_disable(struct kev_core *core, struct kev_reg *reg)
 {
 	if (reg->disabled)
@@ -425,20 +399,20 @@ void kev_core_enable(struct kev_core *core, struct kev_reg *reg)
 
 void kev_core_reap(struct kev_core *core)
 {
-	uint32_t u = kevent_load_acquire(&core->ring->uidx);
-	uint32_t n = u - core->reaped;
-	uint32_t i;
+	struct kev_reg **shadow = core->shadow;
+	const uint32_t mask = core->mask;
+	uint32_t r = core->reaped, end;
 
+	end = kevent_load_acquire(&core->ring->uidx);
 	/* Never trust uidx: it cannot pass what was published. */
-	if (n > core->kidx - core->reaped)
-		n = core->kidx - core->reaped;
-	for (i = 0; i < n; i++) {
-		uint32_t s = (core->reaped + i) & core->mask;
-		struct kev_reg *reg = core->shadow[s];
+	if (end - r > core->kidx - r)
+		end = core->kidx;
+	for (; r != end; r++) {
+		struct kev_reg *reg = shadow[r & mask];
 
 		if (!reg)
 			continue;
-		core->shadow[s] = NULL;
+		shadow[r & mask] = NULL;
 		reg->state = KEV_IDLE;
 		if (reg->disabled)
 			continue;	/* pending stays for ENABLE */
@@ -456,7 +430,7 @@ void kev_core_reap(struct kev_core *core)
 			kev_make_ready(core, reg);
 		}
 	}
-	core->reaped += n;
+	core->reaped = end;
 }
 
 static uint32_t kev_delivered_event(const struct kev_reg *reg)
@@ -469,28 +443,39 @@ static uint32_t kev_delivered_event(const struct kev_reg *reg)
 void kev_core_publish(struct kev_core *core)
 {
 	struct ukevent *entries = kevent_ring_entries(core->ring);
+	struct kev_reg **shadow = core->shadow;
+	const uint32_t mask = core->mask;
 	uint32_t start = core->kidx, k = start;
+	uint32_t limit = core->reaped + core->size;	/* first slot not free */
 	struct kev_reg *reg;
 
-	while (core->ready.head) {
+	while ((reg = core->ready.head)) {
 		struct ukevent *e;
+		uint32_t ret;
 
-		if (k - core->reaped >= core->size) {
+		if (k == limit) {
 			core->kidx = k;	/* reap sees what we wrote */
 			kev_core_reap(core);
-			if (k - core->reaped >= core->size) {
+			limit = core->reaped + core->size;
+			if (k == limit) {
 				kevent_store_relaxed(&core->ring->deferred,
 					core->ring->deferred + 1);
 				break;
 			}
 		}
-		reg = kev_list_pop(&core->ready);
-		e = &entries[k & core->mask];
+		core->ready.head = reg->next;
+		if (!reg->next)
+			core->ready.tail = &core->ready.head;
+		reg->next = NULL;
+		ret = reg->ret_flags;
+		if (reg->req_flags & KEVENT_REQ_ONESHOT)
+			ret |= KEVENT_RET_REMOVED;
+		e = &entries[k & mask];
 		e->id = reg->id;
 		e->type = reg->type;
 		e->event = kev_delivered_event(reg);
 		e->req_flags = reg->req_flags;
-		e->ret_flags = reg->ret_flags;
+		e->ret_flags = ret;
 		e->data = reg->data;
 		e->ret_data = reg->count;
 		e->user = reg->user;
@@ -500,15 +485,13 @@ void kev_core_publish(struct kev_core *core)
 		reg->count = 0;
 		reg->ret_flags = 0;
 		reg->pending = false;
-		if ((reg->req_flags & KEVENT_REQ_ONESHOT) ||
-		    (e->ret_flags & KEVENT_RET_REMOVED)) {
-			e->ret_flags |= KEVENT_RET_REMOVED;
+		if (ret & KEVENT_RET_REMOVED) {
 			reg->state = KEV_IDLE;
 			kev_core_remove(core, reg);
 		} else {
 			reg->state = KEV_QUEUED;
 			reg->slot = k;
-			core->shadow[k & core->mask] = reg;
+			shadow[k & mask] = reg;
 			if (reg->req_flags & KEVENT_REQ_DISPATCH)
 				reg->disabled = true;
 		}

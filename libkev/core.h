@@ -172,9 +172,22 @@ static inline struct kev_reg *kev_core_lookup_token(struct kev_core *core,
 	return reg;
 }
 
+/* IDLE -> READY: at the tail of the ready list. */
+void kev_make_ready(struct kev_core *core, struct kev_reg *reg);
+
 /* The registration fired: OR mask into its event, add count. */
-void kev_core_fire(struct kev_core *core, struct kev_reg *reg,
-		   uint32_t mask, uint64_t count);
+static inline void kev_core_fire(struct kev_core *core, struct kev_reg *reg,
+				 uint32_t mask, uint64_t count)
+{
+	reg->fired |= mask;
+	reg->count += count;
+	if (reg->disabled || reg->state == KEV_QUEUED) {
+		reg->pending = true;
+		return;
+	}
+	if (reg->state == KEV_IDLE)
+		kev_make_ready(core, reg);
+}
 void kev_core_disable(struct kev_core *core, struct kev_reg *reg);
 void kev_core_enable(struct kev_core *core, struct kev_reg *reg);
 
