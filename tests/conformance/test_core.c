@@ -616,3 +616,113 @@ Test(remove, removes_pending_unpublished)
 	expect_none(fd, ring, 20);
 	kevent_close(fd);
 }
+
+/*
+ * Ids of every size: the library finds small dense ids by index and sparse
+ * ones by hash, and moves hashed ids into the index as it grows.  Whatever
+ * the order, each (type, id) must be found, once, with its own fields.
+ */
+#define REG_DENSE 5000
+
+static const uint64_t reg_sparse[] = {
+	UINT64_MAX, 1ull << 40, 0xffffffffull, REG_DENSE, REG_DENSE * 3,
+};
+#define REG_NSPARSE (sizeof(reg_sparse) / sizeof(reg_sparse[0]))
+
+static uint64_t reg_user(uint64_t id)
+{
+	return id ^ 0x5a5a5a5a5a5a5a5aull;
+}
+
+Test(registry, sparse_then_dense_ids)
+{
+	struct kevent_ring *ring;
+	int fd = q_open(&ring, 8192);
+	static unsigned char seen[REG_DENSE];
+	unsigned int sparse_seen = 0, i, n = 0;
+	struct ukevent out;
+
+	/* sparse ids first: nothing is dense yet, so they are hashed */
+	for (i = 0; i < REG_NSPARSE; i++)
+		add_ok(fd, ev_make(KEVENT_USER, reg_sparse[i], 0, 0, 0,
+				   reg_user(reg_sparse[i])));
+	for (i = 0; i < REG_DENSE; i++)
+		add_ok(fd, ev_make(KEVENT_USER, i, 0, 0, 0, reg_user(i)));
+	for (i = 0; i < REG_NSPARSE; i++)
+		cr_assert_eq(ctl1(fd, KEVENT_CTL_ADD,
+				  ev_make(KEVENT_USER, reg_sparse[i], 0, 0, 0,
+					  0)), EEXIST, "id %llu",
+			     (unsigned long long)reg_sparse[i]);
+	cr_assert_eq(ctl1(fd, KEVENT_CTL_ADD,
+			  ev_make(KEVENT_USER, 4321, 0, 0, 0, 0)), EEXIST);
+
+	for (i = 0; i < REG_NSPARSE; i++)
+		cr_assert_eq(ctl1(fd, KEVENT_CTL_READY,
+				  ev_make(KEVENT_USER, reg_sparse[i], 0, 0, 0,
+					  0)), 0);
+	for (i = 0; i < REG_DENSE; i++)
+		cr_assert_eq(ctl1(fd, KEVENT_CTL_READY,
+				  ev_make(KEVENT_USER, i, 0, 0, 0, 0)), 0);
+	while (n < REG_DENSE + REG_NSPARSE) {
+		cr_assert(take(fd, ring, &out, 2000), "%u of %zu", n,
+			  REG_DENSE + REG_NSPARSE);
+		cr_assert_eq(out.user, reg_user(out.id), "id %llu",
+			     (unsigned long long)out.id);
+		if (out.id < REG_DENSE) {
+			cr_assert_eq(seen[out.id], 0, "id %llu twice",
+				     (unsigned long long)out.id);
+			seen[out.id] = 1;
+		} else {
+			for (i = 0; i < REG_NSPARSE; i++)
+				if (reg_sparse[i] == out.id)
+					break;
+			cr_assert_lt(i, REG_NSPARSE, "unknown id %llu",
+				     (unsigned long long)out.id);
+			cr_assert_eq(sparse_seen & (1u << i), 0);
+			sparse_seen |= 1u << i;
+		}
+		n++;
+	}
+	expect_none(fd, ring, 20);
+
+	/* each removed once; then gone */
+	for (i = 0; i < REG_NSPARSE; i++) {
+		struct ukevent e = ev_make(KEVENT_USER, reg_sparse[i], 0, 0,
+					   0, 0);
+
+		cr_assert_eq(ctl1(fd, KEVENT_CTL_REMOVE, e), 0);
+		cr_assert_eq(ctl1(fd, KEVENT_CTL_REMOVE, e), ENOENT);
+		cr_assert_eq(ctl1(fd, KEVENT_CTL_READY, e), ENOENT);
+	}
+	for (i = 0; i < REG_DENSE; i++)
+		cr_assert_eq(ctl1(fd, KEVENT_CTL_REMOVE,
+				  ev_make(KEVENT_USER, i, 0, 0, 0, 0)), 0);
+	cr_assert_eq(ctl1(fd, KEVENT_CTL_REMOVE,
+			  ev_make(KEVENT_USER, 0, 0, 0, 0, 0)), ENOENT);
+	kevent_close(fd);
+}
+
+Test(registry, one_id_in_every_type_is_separate)
+{
+	struct kevent_ring *ring;
+	int fd = q_open(&ring, 16);
+	struct ukevent u = ev_make(KEVENT_USER, 3, 0, 0, 0, 1);
+	struct ukevent t = ev_make(KEVENT_TIMER, 3, 0, KEVENT_REQ_ONESHOT,
+				   3600000000000ull, 2), out;
+
+	add_ok(fd, u);
+	add_ok(fd, t);
+	cr_assert_eq(ctl1(fd, KEVENT_CTL_READY, t), EINVAL, "not a USER");
+	cr_assert_eq(ctl1(fd, KEVENT_CTL_REMOVE, u), 0);
+	cr_assert_eq(ctl1(fd, KEVENT_CTL_READY, u), ENOENT);
+	/* the timer of the same id is still there: MODIFY it to fire now */
+	t.data = 1;
+	cr_assert_eq(ctl1(fd, KEVENT_CTL_MODIFY, t), 0);
+	cr_assert(take(fd, ring, &out, 2000));
+	cr_assert_eq(out.type, KEVENT_TIMER);
+	cr_assert_eq(out.id, 3);
+	cr_assert_eq(out.user, 2);
+	cr_assert(out.ret_flags & KEVENT_RET_REMOVED, "one-shot");
+	cr_assert_eq(ctl1(fd, KEVENT_CTL_REMOVE, t), ENOENT);
+	kevent_close(fd);
+}
