@@ -596,34 +596,42 @@ static void kev_ub_rewatch(struct kev_ub *be, uint64_t tok)
 		kev_ub_add_internal(be, fd, tok);
 }
 
+/* An event of an internal fd (wake-up, timers, signals, inotify). */
+static void kev_ub_dispatch_internal(struct kev_ub *be, uint64_t tok)
+{
+	uint64_t v;
+
+	switch (tok) {
+	case TOK_WAKE:
+		if (read(be->wakefd, &v, sizeof(v)) < 0) {
+			/* EAGAIN: drained by another waiter */
+		}
+		be->wake_pending = false;
+		break;
+	case TOK_TIMER:
+		kev_timers_expire(&be->timers, &be->core);
+		break;
+	case TOK_SIGNAL:
+	case TOK_INODE:
+		kev_sources_dispatch(&be->src, &be->core, tok == TOK_SIGNAL ?
+				     KEV_SRC_SIGNAL : KEV_SRC_INODE);
+		break;
+	}
+}
+
 static void kev_ub_dispatch(struct kev_ub *be, struct kev_wevent *evs, int n)
 {
+	const bool lt_disarms = be->ws->lt_disarms;
 	int i;
 
 	for (i = 0; i < n; i++) {
 		uint64_t tok = evs[i].tok;
 		struct kev_reg *reg;
 
-		if (evs[i].ended)
+		if (KEV_UNLIKELY(evs[i].ended))
 			kev_ub_rewatch(be, tok);
-		switch (tok) {
-		case TOK_WAKE: {
-			uint64_t v;
-
-			if (read(be->wakefd, &v, sizeof(v)) < 0) {
-				/* EAGAIN: drained by another waiter */
-			}
-			be->wake_pending = false;
-			continue;
-		}
-		case TOK_TIMER:
-			kev_timers_expire(&be->timers, &be->core);
-			continue;
-		case TOK_SIGNAL:
-		case TOK_INODE:
-			kev_sources_dispatch(&be->src, &be->core,
-					     tok == TOK_SIGNAL ?
-					     KEV_SRC_SIGNAL : KEV_SRC_INODE);
+		if (KEV_UNLIKELY(tok >= TOK_INODE && tok <= TOK_WAKE)) {
+			kev_ub_dispatch_internal(be, tok);
 			continue;
 		}
 		reg = kev_core_lookup_token(&be->core, tok);
@@ -634,7 +642,7 @@ static void kev_ub_dispatch(struct kev_ub *be, struct kev_wevent *evs, int n)
 			continue;
 		}
 		if (kev_reg_is_lt_poll(reg)) {
-			if (be->ws->lt_disarms)
+			if (lt_disarms)
 				reg->muted = true;	/* fired: disarmed */
 			else if (!reg->muted && (reg->state == KEV_QUEUED ||
 						 reg->disabled))
