@@ -373,13 +373,25 @@ static uint32_t kev_always_mask(const struct kev_reg *reg)
 	return reg->event & (KEVENT_POLL_IN | KEVENT_POLL_OUT);
 }
 
+/*
+ * A new token for the new watch: completions of the old one that are
+ * still on their way (io_uring) are then stale, and an old multishot poll
+ * that ended is not added again next to the new one.
+ */
 static int kev_poll_modify(struct kev_ub *be, struct kev_reg *reg)
 {
+	uint64_t old_tok = kev_core_token(reg);
+	int err;
+
 	if (reg->always)
 		return 0;
 	reg->muted = false;
-	return be->ws->ops->mod(be->ws, reg->fd, kev_core_token(reg),
-				kev_poll_mask(reg), kev_poll_mode(reg));
+	reg->gen++;
+	err = be->ws->ops->mod(be->ws, reg->fd, old_tok, kev_core_token(reg),
+			       kev_poll_mask(reg), kev_poll_mode(reg));
+	if (err)
+		reg->gen--;	/* the old watch (if any) keeps its token */
+	return err;
 }
 
 /* A level-triggered item reported while its registration cannot take it. */
@@ -619,6 +631,23 @@ static void kev_ub_dispatch_internal(struct kev_ub *be, uint64_t tok)
 	}
 }
 
+/*
+ * The multishot poll of an edge-triggered fd ended (io_uring ends one when
+ * its completion queue is full; its last completion is this event): watch
+ * the fd again, or it would never be reported again.  Level-triggered
+ * polls end after every completion and are rearmed through the recheck
+ * list instead; a PROC pidfd reports once.
+ */
+static void kev_ub_rewatch_reg(struct kev_ub *be, struct kev_reg *reg)
+{
+	if (reg->type != KEVENT_POLL || !(reg->req_flags & KEVENT_REQ_ET) ||
+	    reg->always)
+		return;
+	/* A closed fd fails here: nothing is left to watch. */
+	be->ws->ops->add(be->ws, reg->fd, kev_core_token(reg),
+			 kev_poll_mask(reg), KEV_W_EDGE);
+}
+
 static void kev_ub_dispatch(struct kev_ub *be, struct kev_wevent *evs, int n)
 {
 	const bool lt_disarms = be->ws->lt_disarms;
@@ -628,15 +657,17 @@ static void kev_ub_dispatch(struct kev_ub *be, struct kev_wevent *evs, int n)
 		uint64_t tok = evs[i].tok;
 		struct kev_reg *reg;
 
-		if (KEV_UNLIKELY(evs[i].ended))
-			kev_ub_rewatch(be, tok);
 		if (KEV_UNLIKELY(tok >= TOK_INODE && tok <= TOK_WAKE)) {
+			if (evs[i].ended)
+				kev_ub_rewatch(be, tok);
 			kev_ub_dispatch_internal(be, tok);
 			continue;
 		}
 		reg = kev_core_lookup_token(&be->core, tok);
 		if (!reg)
 			continue;	/* removed since the wait harvested it */
+		if (KEV_UNLIKELY(evs[i].ended))
+			kev_ub_rewatch_reg(be, reg);
 		if (reg->type != KEVENT_POLL) {
 			kev_sources_fire(&be->src, &be->core, reg);
 			continue;

@@ -67,14 +67,15 @@ static int kev_wse_add(struct kev_waitset *ws, int fd, uint64_t tok,
 	return epoll_ctl(ws->fd, EPOLL_CTL_ADD, fd, &ev) ? errno : 0;
 }
 
-static int kev_wse_mod(struct kev_waitset *ws, int fd, uint64_t tok,
-		       uint32_t events, enum kev_wmode mode)
+static int kev_wse_mod(struct kev_waitset *ws, int fd, uint64_t old_tok,
+		       uint64_t tok, uint32_t events, enum kev_wmode mode)
 {
 	struct epoll_event ev = {
 		.events = kev_wse_events(events, mode),
 		.data.u64 = tok,
 	};
 
+	(void)old_tok;		/* the fd names the item */
 	if (epoll_ctl(ws->fd, EPOLL_CTL_MOD, fd, &ev) == 0)
 		return 0;
 	return errno == ENOENT ? EBADF : errno;
@@ -90,13 +91,13 @@ static void kev_wse_del(struct kev_waitset *ws, int fd, uint64_t tok)
 static bool kev_wse_mute(struct kev_waitset *ws, int fd, uint64_t tok,
 			 uint32_t events)
 {
-	return kev_wse_mod(ws, fd, tok, events, KEV_W_EDGE) == 0;
+	return kev_wse_mod(ws, fd, tok, tok, events, KEV_W_EDGE) == 0;
 }
 
 static void kev_wse_rearm(struct kev_waitset *ws, int fd, uint64_t tok,
 			  uint32_t events)
 {
-	kev_wse_mod(ws, fd, tok, events, KEV_W_LEVEL);
+	kev_wse_mod(ws, fd, tok, tok, events, KEV_W_LEVEL);
 }
 
 static void kev_wse_flush(struct kev_waitset *ws, bool now)

@@ -186,11 +186,11 @@ static void kev_wsu_del(struct kev_waitset *ws, int fd, uint64_t tok)
 	io_uring_sqe_set_data64(sqe, KEV_URING_IGNORE);
 }
 
-static int kev_wsu_mod(struct kev_waitset *ws, int fd, uint64_t tok,
-		       uint32_t events, enum kev_wmode mode)
+static int kev_wsu_mod(struct kev_waitset *ws, int fd, uint64_t old_tok,
+		       uint64_t tok, uint32_t events, enum kev_wmode mode)
 {
 	/* Removal first: the SQ is processed in order. */
-	kev_wsu_del(ws, fd, tok);
+	kev_wsu_del(ws, fd, old_tok);
 	return kev_wsu_add(ws, fd, tok, events, mode);
 }
 

@@ -21,7 +21,9 @@ enum kev_wmode {
 struct kev_wevent {
 	uint64_t tok;
 	uint32_t events;	/* POLLIN ... (the same values as KEVENT_POLL_*) */
-	bool ended;		/* an edge item stopped being watched (io_uring) */
+	bool ended;		/* an edge item stopped being watched (io_uring
+				 * ends a multishot poll when its completion
+				 * queue is full): add it again */
 };
 
 struct kev_waitset;
@@ -38,8 +40,9 @@ struct kev_waitset_ops {
 	 */
 	int (*add)(struct kev_waitset *ws, int fd, uint64_t tok,
 		   uint32_t events, enum kev_wmode mode);
-	int (*mod)(struct kev_waitset *ws, int fd, uint64_t tok,
-		   uint32_t events, enum kev_wmode mode);
+	/* Change what fd is watched for, and its token (old_tok before). */
+	int (*mod)(struct kev_waitset *ws, int fd, uint64_t old_tok,
+		   uint64_t tok, uint32_t events, enum kev_wmode mode);
 	void (*del)(struct kev_waitset *ws, int fd, uint64_t tok);
 	/*
 	 * A level-triggered item was reported while its registration cannot
