@@ -16,16 +16,27 @@
  * event harvested just before another thread removed its registration is
  * recognised as stale.
  *
+ * A queue whose waitset holds nothing that could end a sleep but the
+ * eventfd (only KEVENT_USER registrations, no timer armed) does not sleep
+ * in the waitset at all: kevent_wait sleeps on a futex word, which the
+ * waker bumps and FUTEX_WAKEs.  That is 2 system calls per wake-up instead
+ * of 3 (eventfd write, the waitset's wait, eventfd read); see
+ * kev_ub_futex_ok() for when it applies.
+ *
  * Locking: ub->core.lock protects everything here.  It is dropped around
- * the waitset's wait(), the only place this backend sleeps.
+ * the waitset's wait() and the futex wait, the only places this backend
+ * sleeps.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <poll.h>
 #include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "core.h"
@@ -47,7 +58,15 @@ struct kev_ub {
 	struct kev_waitset *ws;
 	int wakefd;
 	int sleepers;		/* threads in the waitset's wait() */
+	int fsleepers;		/* threads asleep on futex */
 	int in_wait;		/* threads inside kevent_wait */
+	uint32_t futex;		/* futex word: bumped to wake fsleepers */
+	/*
+	 * Items in the waitset besides the eventfd and the timerfd: POLL
+	 * fds (not the always-ready ones), pidfds, and the signalfd and
+	 * inotify fd, which stay for the queue's life once created.
+	 */
+	uint32_t nwatched;
 	bool wake_pending;	/* wakefd written and not yet drained */
 	bool timer_watched;	/* the timerfd is in the waitset */
 	bool has_consumer;	/* consumer is valid */
@@ -69,18 +88,26 @@ static void kev_ub_release(struct kev_core *core, struct kev_reg *reg)
 {
 	struct kev_ub *be = (struct kev_ub *)core;
 
+	/*
+	 * Only inserted registrations are released, and every one of them
+	 * that reaches a del() here was counted in nwatched when added.
+	 */
 	switch (reg->type) {
 	case KEVENT_POLL:
-		if (!reg->always && reg->fd >= 0)
+		if (!reg->always && reg->fd >= 0) {
 			be->ws->ops->del(be->ws, reg->fd, kev_core_token(reg));
+			be->nwatched--;
+		}
 		kev_nest_forget(be, reg);
 		break;
 	case KEVENT_TIMER:
 		kev_timer_disarm(&be->timers, reg);
 		break;
 	case KEVENT_PROC:
-		if (reg->fd >= 0)
+		if (reg->fd >= 0) {
 			be->ws->ops->del(be->ws, reg->fd, kev_core_token(reg));
+			be->nwatched--;
+		}
 		kev_sources_release(&be->src, reg);
 		break;
 	default:
@@ -105,20 +132,34 @@ static int kev_ub_add_internal(struct kev_ub *be, int fd, uint64_t tok)
 	return 0;
 }
 
-/* Called by the sources (signal, inode) when they create their fd. */
+/*
+ * Called by the sources (signal, inode) when they create their fd.  The fd
+ * stays in the waitset until the queue is destroyed, so it is counted for
+ * good: such a queue never sleeps on the futex again.
+ */
 static int kev_ub_watch_source(void *ctx, int fd, unsigned int which)
 {
 	static const uint64_t toks[] = {
 		[KEV_SRC_SIGNAL] = TOK_SIGNAL,
 		[KEV_SRC_INODE] = TOK_INODE,
 	};
+	struct kev_ub *be = ctx;
 
-	return kev_ub_add_internal(ctx, fd, toks[which]);
+	if (kev_ub_add_internal(be, fd, toks[which]) < 0)
+		return -1;
+	be->nwatched++;
+	return 0;
 }
 
+/* A pidfd (KEVENT_PROC); kev_ub_release() uncounts it. */
 static int kev_ub_watch_reg(void *ctx, int fd, struct kev_reg *reg)
 {
-	return kev_ub_add_internal(ctx, fd, kev_core_token(reg));
+	struct kev_ub *be = ctx;
+
+	if (kev_ub_add_internal(be, fd, kev_core_token(reg)) < 0)
+		return -1;
+	be->nwatched++;
+	return 0;
 }
 
 static int kev_ub_init(struct kev_queue *q, unsigned int size,
@@ -195,12 +236,13 @@ static void kev_ub_destroy(struct kev_queue *q, bool in_child)
 
 /*
  * Wake a sleeper after the queue gained events outside kevent_wait.  The
- * eventfd is written only when a thread sleeps in kevent_wait, or when no
+ * eventfd is written only when a thread sleeps in the waitset, or when no
  * thread is in kevent_wait at all (the consumer may be asleep in poll(2) on
  * the queue fd) and no wake-up is pending yet.  A thread inside kevent_wait
  * and awake holds or will take the lock and see the events itself, and so
  * does the thread that last called kevent_wait when it triggers its own
- * events.  The
+ * events.  Threads asleep on the futex are not woken through the eventfd:
+ * kev_ub_ctl() wakes them after every batch (kev_ub_futex_bump()).  The
  * decision is made under the lock that kevent_wait holds while it decides
  * to sleep, so no wake-up is lost.
  */
@@ -230,17 +272,46 @@ static void kev_ub_kick_write(struct kev_ub *be)
 	}
 }
 
+/*
+ * Under the lock: make the futex sleepers' word differ from the value they
+ * sleep on, so that one not yet in FUTEX_WAIT does not go to sleep.  True
+ * if kev_ub_futex_wake() must follow, after the lock is dropped.
+ */
+static bool kev_ub_futex_bump(struct kev_ub *be)
+{
+	if (!be->fsleepers)
+		return false;
+	/* The kernel reads the word without our lock. */
+	__atomic_store_n(&be->futex, be->futex + 1, __ATOMIC_RELAXED);
+	return true;
+}
+
+/*
+ * All of them: each must look at the queue again, and one that finds it
+ * now watches an fd or a timer has to move to the waitset, where the next
+ * event will be reported, while another returns with the events.
+ */
+static void kev_ub_futex_wake(struct kev_ub *be)
+{
+	syscall(SYS_futex, &be->futex, FUTEX_WAKE_PRIVATE, INT_MAX,
+		NULL, NULL, 0);
+}
+
 static void kev_ub_wake(struct kev_queue *q)
 {
 	struct kev_ub *be = kev_ub(q);
 	uint64_t one = 1;
+	bool fwake;
 
 	pthread_mutex_lock(&be->core.lock);
 	be->wake_pending = true;
 	if (write(be->wakefd, &one, sizeof(one)) < 0) {
 		/* saturated: already readable */
 	}
+	fwake = kev_ub_futex_bump(be);
 	pthread_mutex_unlock(&be->core.lock);
+	if (fwake)
+		kev_ub_futex_wake(be);
 }
 
 /* ---- nesting: kevent queues watched by kevent queues */
@@ -362,6 +433,8 @@ static int kev_poll_add(struct kev_ub *be, struct kev_reg *reg)
 		/* A regular file or the like: always ready, as poll(2) says. */
 		reg->always = true;
 		err = 0;
+	} else if (!err) {
+		be->nwatched++;
 	}
 	if (err)
 		kev_nest_forget(be, reg);
@@ -552,7 +625,7 @@ static int kev_ub_ctl(struct kev_queue *q, unsigned int cmd,
 			 unsigned int num, struct ukevent *events)
 {
 	struct kev_ub *be = kev_ub(q);
-	bool kick = false;
+	bool kick = false, fwake;
 	unsigned int i;
 	int ok = 0;
 
@@ -574,9 +647,18 @@ static int kev_ub_ctl(struct kev_queue *q, unsigned int cmd,
 		if (be->core.kidx != before || kev_core_has_ready(&be->core))
 			kick = kev_ub_kick(be);
 	}
+	/*
+	 * A futex sleeper slept there because the queue watched nothing
+	 * that could wake it: whatever this batch did (published events,
+	 * added an fd, a timer or a source), it must look again.  A
+	 * spurious wake-up costs it one loop.
+	 */
+	fwake = kev_ub_futex_bump(be);
 	pthread_mutex_unlock(&be->core.lock);
 	if (kick)
 		kev_ub_kick_write(be);
+	if (fwake)
+		kev_ub_futex_wake(be);
 	return ok;
 }
 
@@ -692,6 +774,66 @@ static int64_t kev_ts_ns(const struct timespec *ts)
 	return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
 }
 
+/*
+ * May a thread about to sleep in kevent_wait sleep on the futex instead of
+ * in the waitset?  Only when nothing the waitset could report would be
+ * missed: no fd or source watched (nwatched), no timer in a heap (once
+ * they are empty the timerfd can only fire early, with nothing due), and
+ * no eventfd write waiting to be drained, so that the queue fd does not
+ * stay readable for an outside poller.  The futex cannot swap the signal
+ * mask atomically, so kevent_pwait with a mask sleeps in the waitset; and
+ * a zero timeout polls the waitset as before, which drains whatever left
+ * the queue fd readable (kevent_wait(2) tells poll(2) users to call it
+ * when the fd is readable).
+ */
+static bool kev_ub_futex_ok(const struct kev_ub *be,
+			    const struct timespec *rel, const sigset_t *sigmask)
+{
+	unsigned int c;
+
+	if (be->nwatched || be->wake_pending || sigmask ||
+	    (rel && !rel->tv_sec && !rel->tv_nsec))
+		return false;
+	for (c = 0; c < KEV_NCLOCKS; c++)
+		if (be->timers.heap[c].n)
+			return false;
+	return true;
+}
+
+/*
+ * Sleep on the futex word until a waker bumps it, the timeout passes or a
+ * signal handler runs; called and returns with the lock held.  0 to go
+ * round the loop again (woken, EAGAIN, ETIMEDOUT: the loop checks the
+ * deadline), else -1 with errno (EINTR).
+ *
+ * Without a timeout the kernel restarts FUTEX_WAIT after a handler
+ * installed with SA_RESTART, where epoll_pwait2 fails with EINTR
+ * (kevent_wait(2) says so).  A timeout of years would keep the EINTR, but
+ * arming its hrtimer costs about as much as the system call this saves.
+ */
+static int kev_ub_futex_sleep(struct kev_ub *be, const struct timespec *rel)
+{
+	uint32_t val = __atomic_load_n(&be->futex, __ATOMIC_RELAXED);
+	long r;
+	int err;
+
+	/* No wait() will hand queued changes (removals) to the kernel. */
+	be->ws->ops->flush(be->ws, true);
+	be->fsleepers++;
+	pthread_mutex_unlock(&be->core.lock);
+	/* A bump since val was read makes this return EAGAIN at once. */
+	r = syscall(SYS_futex, &be->futex, FUTEX_WAIT_PRIVATE, val, rel,
+		    NULL, 0);
+	err = errno;
+	pthread_mutex_lock(&be->core.lock);
+	be->fsleepers--;
+	if (r < 0 && err != EAGAIN && err != ETIMEDOUT) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
 static int kev_ub_wait(struct kev_queue *q, unsigned int min_nr,
 		       const struct timespec *timeout, const sigset_t *sigmask)
 {
@@ -740,6 +882,11 @@ static int kev_ub_wait(struct kev_queue *q, unsigned int min_nr,
 			relp = &rel;
 		}
 		first = false;
+		if (kev_ub_futex_ok(be, relp, sigmask)) {
+			if (kev_ub_futex_sleep(be, relp) < 0)
+				goto fail;
+			continue;
+		}
 		/*
 		 * Ask for no more than the ring can take: a level-triggered
 		 * fd reported beyond that would only have to be muted.
@@ -753,19 +900,19 @@ static int kev_ub_wait(struct kev_queue *q, unsigned int min_nr,
 		n = be->ws->ops->wait(be->ws, evs, (int)batch, relp, sigmask);
 		pthread_mutex_lock(&be->core.lock);
 		be->sleepers--;
-		if (n < 0) {
-			int err = errno;
-
-			be->in_wait--;
-			pthread_mutex_unlock(&be->core.lock);
-			errno = err;
-			return -1;
-		}
+		if (n < 0)
+			goto fail;
 		kev_ub_dispatch(be, evs, n);
 	}
 	be->in_wait--;
 	pthread_mutex_unlock(&be->core.lock);
 	return ret;
+fail:
+	ret = errno;
+	be->in_wait--;
+	pthread_mutex_unlock(&be->core.lock);
+	errno = ret;
+	return -1;
 }
 
 static int kev_epoll_probe(void)

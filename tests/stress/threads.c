@@ -3,7 +3,10 @@
  * threads.c - threaded stress of one queue, written for ThreadSanitizer
  * (Criterion's forking runner cannot run under TSan).  Producers trigger
  * user events and add/remove fds while one consumer waits and consumes;
- * every trigger must be counted exactly once.  Prints TAP.
+ * every trigger must be counted exactly once.  Two threads ping-pong
+ * triggers, and a thread adds fds and timers to a queue whose consumer
+ * sleeps with nothing else watched (the user-space backends sleep on a
+ * futex then): every wake-up must arrive.  Prints TAP.
  */
 #include <errno.h>
 #include <kevent.h>
@@ -12,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -142,11 +146,159 @@ static int test_close_while_waiting(void)
 	return ok;
 }
 
+/* ---- ping-pong: a lost wake-up stalls a side until its timeout */
+
+#define ROUNDS		20000
+#define STALL_S		5
+
+struct side {
+	int fd;
+	struct kevent_ring *ring;
+};
+
+static struct side sides[2];
+
+static int trigger(int fd)
+{
+	struct ukevent e;
+
+	memset(&e, 0, sizeof(e));
+	e.type = KEVENT_USER;
+	e.id = 1;
+	return kevent_ctl(fd, KEVENT_CTL_READY, 1, &e) == 1;
+}
+
+static int take_one(struct side *s)
+{
+	struct timespec ts = { STALL_S, 0 };
+	struct ukevent e;
+
+	if (ukevent_dequeue(s->fd, s->ring, &e, &ts) < 0) {
+		fprintf(stderr, "# dequeue: %s\n", strerror(errno));
+		return 0;
+	}
+	return 1;
+}
+
+static void *echo(void *arg)
+{
+	long i, ok = 1;
+
+	(void)arg;
+	for (i = 0; i < ROUNDS && ok; i++)
+		ok = take_one(&sides[1]) && trigger(sides[0].fd);
+	return (void *)ok;
+}
+
+static int test_pingpong(void)
+{
+	struct ukevent e;
+	void *echo_ok;
+	pthread_t t;
+	long i, ok = 1;
+	int k;
+
+	for (k = 0; k < 2; k++) {
+		sides[k].fd = kevent_init(&sides[k].ring, 8, 0);
+		if (sides[k].fd < 0)
+			return 0;
+		memset(&e, 0, sizeof(e));
+		e.type = KEVENT_USER;
+		e.id = 1;
+		kevent_ctl(sides[k].fd, KEVENT_CTL_ADD, 1, &e);
+	}
+	pthread_create(&t, NULL, echo, NULL);
+	for (i = 0; i < ROUNDS && ok; i++)
+		ok = trigger(sides[1].fd) && take_one(&sides[0]);
+	if (!ok) {
+		fprintf(stderr, "# ping-pong stalled at round %ld\n", i);
+		kevent_close(sides[1].fd);	/* ends the echo's wait */
+		sides[1].fd = -1;
+	}
+	pthread_join(t, &echo_ok);
+	for (k = 0; k < 2; k++)
+		if (sides[k].fd >= 0)
+			kevent_close(sides[k].fd);
+	return ok && echo_ok;
+}
+
+/* ---- registrations added to a sleeping queue that watched nothing */
+
+#define ADDS		4000
+
+static int adds_fd;
+static int adds_sock;
+
+static void *adder(void *arg)
+{
+	int i, r;
+
+	(void)arg;
+	for (i = 0; i < ADDS; i++) {
+		struct ukevent e;
+
+		memset(&e, 0, sizeof(e));
+		e.req_flags = KEVENT_REQ_ONESHOT;
+		if (i & 1) {
+			e.type = KEVENT_TIMER;
+			e.id = 1;
+			e.data = 1000;		/* 1 us */
+		} else {
+			e.type = KEVENT_POLL;
+			e.id = (uint64_t)adds_sock;	/* always readable */
+			e.event = KEVENT_POLL_IN;
+		}
+		/* EEXIST until the previous one of its kind was delivered */
+		while ((r = kevent_ctl(adds_fd, KEVENT_CTL_ADD, 1, &e)) == 0 &&
+		       e.ret_data == EEXIST)
+			sched_yield();
+		if (r != 1) {
+			fprintf(stderr, "# ADD: %s\n",
+				strerror(r < 0 ? errno : (int)e.ret_data));
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
+static int test_adds_wake_sleeper(void)
+{
+	struct kevent_ring *r;
+	int sv[2], got = 0, ok = 1;
+	pthread_t t;
+
+	adds_fd = kevent_init(&r, 8, 0);
+	if (adds_fd < 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+		return 0;
+	if (write(sv[1], "x", 1) != 1)
+		return 0;
+	adds_sock = sv[0];
+	pthread_create(&t, NULL, adder, NULL);
+	while (got < ADDS) {
+		struct timespec ts = { STALL_S, 0 };
+		struct ukevent e;
+
+		if (ukevent_dequeue(adds_fd, r, &e, &ts) < 0) {
+			fprintf(stderr, "# dequeue: %s after %d of %d\n",
+				strerror(errno), got, ADDS);
+			ok = 0;
+			break;
+		}
+		got++;
+	}
+	/* a stalled adder retries EEXIST for ever: closing ends that */
+	kevent_close(adds_fd);
+	pthread_join(t, NULL);
+	close(sv[0]);
+	close(sv[1]);
+	return ok;
+}
+
 int main(void)
 {
 	int pass = 0, fail = 0;
 
-	printf("1..2\n");
+	printf("1..4\n");
 	if (test_triggers()) {
 		printf("ok 1 - triggers from %d threads counted exactly once\n",
 		       PRODUCERS);
@@ -161,6 +313,22 @@ int main(void)
 		pass++;
 	} else {
 		printf("not ok 2 - kevent_close wakes a waiter with EBADF\n");
+		fail++;
+	}
+	if (test_pingpong()) {
+		printf("ok 3 - %d ping-pong rounds, no wake-up lost\n",
+		       ROUNDS);
+		pass++;
+	} else {
+		printf("not ok 3 - %d ping-pong rounds, no wake-up lost\n",
+		       ROUNDS);
+		fail++;
+	}
+	if (test_adds_wake_sleeper()) {
+		printf("ok 4 - fds and timers added to a sleeping queue wake it\n");
+		pass++;
+	} else {
+		printf("not ok 4 - fds and timers added to a sleeping queue wake it\n");
 		fail++;
 	}
 	return fail ? 1 : 0;
