@@ -806,11 +806,15 @@ static bool kev_ub_futex_ok(const struct kev_ub *be,
  * round the loop again (woken, EAGAIN, ETIMEDOUT: the loop checks the
  * deadline), else -1 with errno (EINTR).
  *
- * Without a timeout the kernel restarts FUTEX_WAIT after a handler
- * installed with SA_RESTART, where epoll_pwait2 fails with EINTR
- * (kevent_wait(2) says so).  A timeout of years would keep the EINTR, but
- * arming its hrtimer costs about as much as the system call this saves.
+ * FUTEX_WAIT always has a timeout, if only a day (the loop then sleeps
+ * again): an untimed one is restarted by the kernel after a handler
+ * installed with SA_RESTART, as glibc's signal() does, where epoll_pwait2
+ * and io_uring_enter fail with EINTR.  A program that waits for Ctrl-C
+ * that way must not hang because its queue happens to hold only user
+ * events.  The timer costs about 0.15x of a pinned round trip here.
  */
+static const struct timespec kev_futex_day = { 86400, 0 };
+
 static int kev_ub_futex_sleep(struct kev_ub *be, const struct timespec *rel)
 {
 	uint32_t val = __atomic_load_n(&be->futex, __ATOMIC_RELAXED);
@@ -822,8 +826,8 @@ static int kev_ub_futex_sleep(struct kev_ub *be, const struct timespec *rel)
 	be->fsleepers++;
 	pthread_mutex_unlock(&be->core.lock);
 	/* A bump since val was read makes this return EAGAIN at once. */
-	r = syscall(SYS_futex, &be->futex, FUTEX_WAIT_PRIVATE, val, rel,
-		    NULL, 0);
+	r = syscall(SYS_futex, &be->futex, FUTEX_WAIT_PRIVATE, val,
+		    rel ? rel : &kev_futex_day, NULL, 0);
 	err = errno;
 	pthread_mutex_lock(&be->core.lock);
 	be->fsleepers--;

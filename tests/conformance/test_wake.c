@@ -322,3 +322,32 @@ Test(wake, queue_fd_still_readable_after_user_only_sleeps)
 	cr_assert_eq(poll(&pfd, 1, 0), 0, "readable after the ring drained");
 	kevent_close(fd);
 }
+
+/*
+ * glibc's signal() installs handlers with SA_RESTART, which makes the
+ * kernel restart an untimed futex(2) wait.  kevent_wait must still fail
+ * with EINTR, as epoll_wait does, on a queue of user events only.
+ */
+Test(wake, sa_restart_handler_interrupts_infinite_user_only_sleep)
+{
+	struct kevent_ring *ring;
+	int fd = q_open(&ring, 8);
+	struct signaller s = { pthread_self(), fd, 0 };
+	struct sigaction sa;
+	pthread_t t;
+	int r, err;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_usr2;
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGUSR2, &sa, NULL);
+	add_ok(fd, ev_make(KEVENT_USER, 1, 0, 0, 0, 0));
+	pthread_create(&t, NULL, signal_until_done, &s);
+	r = kevent_wait(fd, 1, NULL);
+	err = errno;
+	__atomic_store_n(&s.done, 1, __ATOMIC_RELEASE);
+	pthread_join(t, NULL);
+	cr_assert_eq(r, -1, "restarted after an SA_RESTART handler");
+	cr_assert_eq(err, EINTR);
+	kevent_close(fd);
+}
