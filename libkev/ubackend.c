@@ -714,20 +714,38 @@ static void kev_ub_dispatch_internal(struct kev_ub *be, uint64_t tok)
 }
 
 /*
- * The multishot poll of an edge-triggered fd ended (io_uring ends one when
- * its completion queue is full; its last completion is this event): watch
- * the fd again, or it would never be reported again.  Level-triggered
- * polls end after every completion and are rearmed through the recheck
- * list instead; a PROC pidfd reports once.
+ * The watch of a live registration ended (io_uring): watch it again, or
+ * it would never be reported again.  A multishot poll of an edge-triggered
+ * fd or of a pidfd ends when the completion queue is full (its last
+ * completion is this event), and any poll is cancelled, with no events,
+ * when the thread that submitted it exits.  A level-triggered poll also
+ * ends after each completion, which the recheck list rearms: only a
+ * cancelled one is rearmed here.  A closed fd fails the new watch, and
+ * then nothing is left to watch.
  */
-static void kev_ub_rewatch_reg(struct kev_ub *be, struct kev_reg *reg)
+static void kev_ub_rewatch_reg(struct kev_ub *be, struct kev_reg *reg,
+			       bool cancelled)
 {
-	if (reg->type != KEVENT_POLL || !(reg->req_flags & KEVENT_REQ_ET) ||
-	    reg->always)
-		return;
-	/* A closed fd fails here: nothing is left to watch. */
-	be->ws->ops->add(be->ws, reg->fd, kev_core_token(reg),
-			 kev_poll_mask(reg), KEV_W_EDGE);
+	uint64_t tok = kev_core_token(reg);
+
+	switch (reg->type) {
+	case KEVENT_POLL:
+		if (reg->always)
+			break;
+		if (reg->req_flags & KEVENT_REQ_ET) {
+			be->ws->ops->add(be->ws, reg->fd, tok,
+					 kev_poll_mask(reg), KEV_W_EDGE);
+		} else if (cancelled) {
+			reg->muted = false;
+			be->ws->ops->rearm(be->ws, reg->fd, tok,
+					   kev_poll_mask(reg));
+		}
+		break;
+	case KEVENT_PROC:
+		if (cancelled && reg->fd >= 0)
+			kev_ub_add_internal(be, reg->fd, tok);
+		break;
+	}
 }
 
 static void kev_ub_dispatch(struct kev_ub *be, struct kev_wevent *evs, int n)
@@ -742,14 +760,18 @@ static void kev_ub_dispatch(struct kev_ub *be, struct kev_wevent *evs, int n)
 		if (KEV_UNLIKELY(tok >= TOK_INODE && tok <= TOK_WAKE)) {
 			if (evs[i].ended)
 				kev_ub_rewatch(be, tok);
-			kev_ub_dispatch_internal(be, tok);
+			if (evs[i].events)
+				kev_ub_dispatch_internal(be, tok);
 			continue;
 		}
 		reg = kev_core_lookup_token(&be->core, tok);
 		if (!reg)
 			continue;	/* removed since the wait harvested it */
-		if (KEV_UNLIKELY(evs[i].ended))
-			kev_ub_rewatch_reg(be, reg);
+		if (KEV_UNLIKELY(evs[i].ended)) {
+			kev_ub_rewatch_reg(be, reg, !evs[i].events);
+			if (!evs[i].events)
+				continue;	/* cancelled: nothing fired */
+		}
 		if (reg->type != KEVENT_POLL) {
 			kev_sources_fire(&be->src, &be->core, reg);
 			continue;

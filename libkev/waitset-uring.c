@@ -275,13 +275,17 @@ static int kev_wsu_wait(struct kev_waitset *ws, struct kev_wevent *out,
 		bool more = cqes[i]->flags & IORING_CQE_F_MORE;
 
 		/*
-		 * Our own removals, cancelled polls, and polls that failed
-		 * (the fd was closed: epoll would drop it silently too).
+		 * Our own removals, and polls that failed (the fd was
+		 * closed: epoll would drop it silently too).  A cancelled
+		 * poll is passed on with no events: io_uring cancels the
+		 * requests of a thread that exits, and the backend must
+		 * watch those fds again (our own removals and changes make
+		 * the token stale, so those are told apart there).
 		 */
-		if (tok == KEV_URING_IGNORE || res < 0)
+		if (tok == KEV_URING_IGNORE || (res < 0 && res != -ECANCELED))
 			continue;
 		out[got].tok = tok;
-		out[got].events = (uint32_t)res;
+		out[got].events = res < 0 ? 0 : (uint32_t)res;
 		out[got].ended = !more;
 		got++;
 	}

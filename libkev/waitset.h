@@ -20,7 +20,9 @@ enum kev_wmode {
 
 struct kev_wevent {
 	uint64_t tok;
-	uint32_t events;	/* POLLIN ... (the same values as KEVENT_POLL_*) */
+	uint32_t events;	/* POLLIN ... (the same values as KEVENT_POLL_*);
+				 * 0 with ended: the kernel cancelled the watch
+				 * (io_uring, when the submitting thread exits) */
 	bool ended;		/* an edge item stopped being watched (io_uring
 				 * ends a multishot poll when its completion
 				 * queue is full): add it again */

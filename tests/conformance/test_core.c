@@ -726,3 +726,77 @@ Test(registry, one_id_in_every_type_is_separate)
 	cr_assert_eq(ctl1(fd, KEVENT_CTL_REMOVE, t), ENOENT);
 	kevent_close(fd);
 }
+
+/*
+ * Registrations outlive the thread that made them.  io_uring cancels the
+ * requests of a thread when it exits; the uring backend must watch those
+ * fds (and its own wake-up eventfd and timerfd) again.
+ */
+struct maker {
+	int fd, et[2], lt[2];
+	struct kevent_ring *ring;
+};
+
+static void *make_queue(void *p)
+{
+	struct maker *m = p;
+	struct ukevent e[4] = {
+		ev_make(KEVENT_POLL, (uint64_t)m->et[0], KEVENT_POLL_IN,
+			KEVENT_REQ_ET, 0, 1),
+		ev_make(KEVENT_POLL, (uint64_t)m->lt[0], KEVENT_POLL_IN, 0, 0,
+			2),
+		ev_make(KEVENT_TIMER, 3, 0, KEVENT_REQ_ONESHOT, 100000000, 3),
+		ev_make(KEVENT_USER, 4, 0, 0, 0, 4),
+	};
+
+	m->fd = q_open(&m->ring, 16);
+	cr_assert_eq(kevent_ctl(m->fd, KEVENT_CTL_ADD, 4, e), 4);
+	return NULL;
+}
+
+static void *ready_after_50ms(void *p)
+{
+	struct maker *m = p;
+	struct timespec d = ms_ts(50);
+	struct ukevent e = ev_make(KEVENT_USER, 4, 0, 0, 0, 0);
+
+	nanosleep(&d, NULL);
+	kevent_ctl(m->fd, KEVENT_CTL_READY, 1, &e);
+	return NULL;
+}
+
+Test(threads, registrations_outlive_the_thread_that_made_them)
+{
+	struct maker m;
+	struct ukevent out;
+	unsigned int seen = 0;
+	pthread_t t;
+	char c;
+
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, m.et), 0);
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, m.lt), 0);
+	pthread_create(&t, NULL, make_queue, &m);
+	pthread_join(t, NULL);
+	cr_assert_eq(write(m.et[1], "x", 1), 1);
+	cr_assert_eq(write(m.lt[1], "x", 1), 1);
+	while (seen != 0xe) {
+		cr_assert(take(m.fd, m.ring, &out, 5000), "seen %#x", seen);
+		seen |= 1u << out.user;
+		if (out.type == KEVENT_POLL)
+			cr_assert_eq(read((int)out.id, &c, 1), 1);
+	}
+	/* the wake-up of a sleeping wait, by yet another thread */
+	pthread_create(&t, NULL, ready_after_50ms, &m);
+	cr_assert(take(m.fd, m.ring, &out, 5000), "READY woke no one");
+	pthread_join(t, NULL);
+	cr_assert_eq(out.user, 4);
+	/* and the fds are still watched */
+	cr_assert_eq(write(m.et[1], "y", 1), 1);
+	cr_assert(take(m.fd, m.ring, &out, 5000));
+	cr_assert_eq(out.user, 1);
+	kevent_close(m.fd);
+	close(m.et[0]);
+	close(m.et[1]);
+	close(m.lt[0]);
+	close(m.lt[1]);
+}
