@@ -754,22 +754,24 @@ static void kev_ub_dispatch(struct kev_ub *be, struct kev_wevent *evs, int n)
 	int i;
 
 	for (i = 0; i < n; i++) {
-		uint64_t tok = evs[i].tok;
+		uint64_t tok = evs[i].data.u64;
+		uint32_t events = evs[i].events & ~KEV_W_ENDED;
+		bool ended = evs[i].events & KEV_W_ENDED;
 		struct kev_reg *reg;
 
 		if (KEV_UNLIKELY(tok >= TOK_INODE && tok <= TOK_WAKE)) {
-			if (evs[i].ended)
+			if (ended)
 				kev_ub_rewatch(be, tok);
-			if (evs[i].events)
+			if (events)
 				kev_ub_dispatch_internal(be, tok);
 			continue;
 		}
 		reg = kev_core_lookup_token(&be->core, tok);
 		if (!reg)
 			continue;	/* removed since the wait harvested it */
-		if (KEV_UNLIKELY(evs[i].ended)) {
-			kev_ub_rewatch_reg(be, reg, !evs[i].events);
-			if (!evs[i].events)
+		if (KEV_UNLIKELY(ended)) {
+			kev_ub_rewatch_reg(be, reg, !events);
+			if (!events)
 				continue;	/* cancelled: nothing fired */
 		}
 		if (reg->type != KEVENT_POLL) {
@@ -783,7 +785,7 @@ static void kev_ub_dispatch(struct kev_ub *be, struct kev_wevent *evs, int n)
 						 reg->disabled))
 				kev_poll_mute(be, reg);
 		}
-		kev_core_fire(&be->core, reg, evs[i].events &
+		kev_core_fire(&be->core, reg, events &
 			      (reg->event | KEVENT_POLL_ERR | KEVENT_POLL_HUP),
 			      0);
 	}

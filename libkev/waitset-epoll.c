@@ -112,15 +112,13 @@ static int kev_wse_wait(struct kev_waitset *ws, struct kev_wevent *out,
 			const sigset_t *sigmask)
 {
 	static int no_pwait2;
-	struct epoll_event evs[256];
-	int ms = -1, n, i;
+	int ms = -1, n;
 
-	if (max > 256)
-		max = 256;
+	/* Straight into the caller's array: kev_wevent is epoll_event. */
 	if (!__atomic_load_n(&no_pwait2, __ATOMIC_RELAXED)) {
-		n = epoll_pwait2(ws->fd, evs, max, rel, sigmask);
+		n = epoll_pwait2(ws->fd, out, max, rel, sigmask);
 		if (n >= 0 || errno != ENOSYS)
-			goto done;
+			return n;
 		__atomic_store_n(&no_pwait2, 1, __ATOMIC_RELAXED);
 	}
 	if (rel) {
@@ -129,13 +127,7 @@ static int kev_wse_wait(struct kev_waitset *ws, struct kev_wevent *out,
 
 		ms = t > INT32_MAX ? INT32_MAX : (int)t;
 	}
-	n = epoll_pwait(ws->fd, evs, max, ms, sigmask);
-done:
-	for (i = 0; i < n; i++) {
-		out[i].tok = evs[i].data.u64;
-		out[i].events = evs[i].events;
-		out[i].ended = false;
-	}
+	n = epoll_pwait(ws->fd, out, max, ms, sigmask);
 	return n;
 }
 

@@ -284,9 +284,9 @@ static int kev_wsu_wait(struct kev_waitset *ws, struct kev_wevent *out,
 		 */
 		if (tok == KEV_URING_IGNORE || (res < 0 && res != -ECANCELED))
 			continue;
-		out[got].tok = tok;
-		out[got].events = res < 0 ? 0 : (uint32_t)res;
-		out[got].ended = !more;
+		out[got].data.u64 = tok;
+		out[got].events = (res < 0 ? 0 : (uint32_t)res) |
+				  (more ? 0 : KEV_W_ENDED);
 		got++;
 	}
 	io_uring_cq_advance(&w->ring, n);

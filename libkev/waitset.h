@@ -11,6 +11,8 @@
 #ifndef KEV_WAITSET_H
 #define KEV_WAITSET_H
 
+#include <sys/epoll.h>
+
 #include "internal.h"
 
 enum kev_wmode {
@@ -18,15 +20,18 @@ enum kev_wmode {
 	KEV_W_EDGE,	/* reported on new activity */
 };
 
-struct kev_wevent {
-	uint64_t tok;
-	uint32_t events;	/* POLLIN ... (the same values as KEVENT_POLL_*);
-				 * 0 with ended: the kernel cancelled the watch
-				 * (io_uring, when the submitting thread exits) */
-	bool ended;		/* an edge item stopped being watched (io_uring
-				 * ends a multishot poll when its completion
-				 * queue is full): add it again */
-};
+/*
+ * A reported event has the layout of struct epoll_event, so that the epoll
+ * waitset hands epoll_pwait2()'s array over without a copy: data.u64 is
+ * the token, events the POLLIN ... bits (the same values as
+ * KEVENT_POLL_*), plus KEV_W_ENDED when the watch stopped (io_uring ends a
+ * multishot poll when its completion queue is full, and cancels every
+ * poll of a thread that exits, reported with no other bit): the item must
+ * be watched again.  KEV_W_ENDED is EPOLLONESHOT, which epoll never
+ * reports.
+ */
+#define kev_wevent	epoll_event
+#define KEV_W_ENDED	EPOLLONESHOT
 
 struct kev_waitset;
 
