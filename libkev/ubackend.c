@@ -182,7 +182,7 @@ static int kev_ub_init(struct kev_queue *q, unsigned int size,
 		return -1;
 	}
 	kev_sources_init(&be->src, be, kev_ub_watch_source, kev_ub_watch_reg);
-	be->ws = wsops->create();
+	be->ws = wsops->create(size);
 	if (!be->ws)
 		goto fail;
 	be->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

@@ -24,10 +24,11 @@ static int kev_wse_probe(void)
 	return 0;
 }
 
-static struct kev_waitset *kev_wse_create(void)
+static struct kev_waitset *kev_wse_create(unsigned int ring_size)
 {
 	struct kev_ws_epoll *w = calloc(1, sizeof(*w));
 
+	(void)ring_size;	/* epoll sizes itself */
 	if (!w) {
 		errno = ENOMEM;
 		return NULL;

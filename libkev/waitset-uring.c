@@ -29,7 +29,14 @@
 #include "waitset.h"
 
 #define KEV_URING_ENTRIES	256
-#define KEV_URING_CQ		4096
+/*
+ * The completion queue: twice the kevent ring, at least 4096 and at most
+ * what io_uring allows.  A multishot poll ends when it finds the CQ full,
+ * and must then be added again, so a queue with as many ready fds as its
+ * ring holds should not fill it.
+ */
+#define KEV_URING_CQ_MIN	4096u
+#define KEV_URING_CQ_MAX	65536u
 /* user_data of our own POLL_REMOVE requests: never a registration token */
 #define KEV_URING_IGNORE	0xfffffffbull
 
@@ -46,14 +53,16 @@ static struct kev_ws_uring *kev_wsu(struct kev_waitset *ws)
 	return (struct kev_ws_uring *)ws;
 }
 
-static int kev_wsu_setup(struct io_uring *ring)
+static int kev_wsu_setup(struct io_uring *ring, unsigned int ring_size)
 {
 	struct io_uring_params p;
 	int ret;
 
 	memset(&p, 0, sizeof(p));
 	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
-	p.cq_entries = KEV_URING_CQ;
+	p.cq_entries = ring_size > KEV_URING_CQ_MAX / 2 ? KEV_URING_CQ_MAX :
+		       ring_size * 2 < KEV_URING_CQ_MIN ? KEV_URING_CQ_MIN :
+		       ring_size * 2;
 	ret = io_uring_queue_init_params(KEV_URING_ENTRIES, ring, &p);
 	if (ret < 0)
 		return ret;
@@ -78,7 +87,7 @@ static int kev_wsu_probe(void)
 	int c = __atomic_load_n(&cached, __ATOMIC_RELAXED);
 
 	if (!c) {
-		c = kev_wsu_setup(&ring) == 0 ? 1 : -1;
+		c = kev_wsu_setup(&ring, 0) == 0 ? 1 : -1;
 		if (c > 0)
 			io_uring_queue_exit(&ring);
 		__atomic_store_n(&cached, c, __ATOMIC_RELAXED);
@@ -90,7 +99,7 @@ static int kev_wsu_probe(void)
 	return 0;
 }
 
-static struct kev_waitset *kev_wsu_create(void)
+static struct kev_waitset *kev_wsu_create(unsigned int ring_size)
 {
 	struct kev_ws_uring *w = calloc(1, sizeof(*w));
 	int ret;
@@ -99,7 +108,7 @@ static struct kev_waitset *kev_wsu_create(void)
 		errno = ENOMEM;
 		return NULL;
 	}
-	ret = kev_wsu_setup(&w->ring);
+	ret = kev_wsu_setup(&w->ring, ring_size);
 	if (ret < 0) {
 		free(w);
 		errno = ret == -ENODEV ? ENODEV : -ret;

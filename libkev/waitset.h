@@ -39,7 +39,8 @@ struct kev_waitset_ops {
 	const char *name;
 	/* 0 if usable here, else -1 with errno = ENODEV */
 	int (*probe)(void);
-	struct kev_waitset *(*create)(void);
+	/* ring_size: the queue's ring, a hint for how much is watched */
+	struct kev_waitset *(*create)(unsigned int ring_size);
 	void (*destroy)(struct kev_waitset *ws, bool in_child);
 	/*
 	 * Watch fd.  0 or an errno; EPERM means the file cannot be waited for
