@@ -321,7 +321,7 @@ static void kev_list_del(struct kev_list *l, struct kev_reg *reg)
 	}
 }
 
-void kev_make_ready(struct kev_core *core, struct kev_reg *reg)
+void kev_core_make_ready(struct kev_core *core, struct kev_reg *reg)
 {
 	if (reg->on_recheck) {
 		kev_list_del(&core->recheck, reg);
@@ -393,7 +393,7 @@ void kev_core_enable(struct kev_core *core, struct kev_reg *reg)
 		kev_add_recheck(core, reg);
 	} else if (reg->pending) {
 		reg->pending = false;
-		kev_make_ready(core, reg);
+		kev_core_make_ready(core, reg);
 	}
 }
 
@@ -427,7 +427,7 @@ void kev_core_reap(struct kev_core *core)
 				kev_add_recheck(core, reg);
 		} else if (reg->pending) {
 			reg->pending = false;
-			kev_make_ready(core, reg);
+			kev_core_make_ready(core, reg);
 		}
 	}
 	core->reaped = end;

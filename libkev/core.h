@@ -173,7 +173,7 @@ static inline struct kev_reg *kev_core_lookup_token(struct kev_core *core,
 }
 
 /* IDLE -> READY: at the tail of the ready list. */
-void kev_make_ready(struct kev_core *core, struct kev_reg *reg);
+void kev_core_make_ready(struct kev_core *core, struct kev_reg *reg);
 
 /* The registration fired: OR mask into its event, add count. */
 static inline void kev_core_fire(struct kev_core *core, struct kev_reg *reg,
@@ -186,7 +186,7 @@ static inline void kev_core_fire(struct kev_core *core, struct kev_reg *reg,
 		return;
 	}
 	if (reg->state == KEV_IDLE)
-		kev_make_ready(core, reg);
+		kev_core_make_ready(core, reg);
 }
 void kev_core_disable(struct kev_core *core, struct kev_reg *reg);
 void kev_core_enable(struct kev_core *core, struct kev_reg *reg);
