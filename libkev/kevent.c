@@ -44,7 +44,20 @@ static void kev_atfork_setup(void)
 	pthread_atfork(NULL, NULL, kev_atfork_child);
 }
 
-static struct kev_queue **kev_slot(int fd, bool create)
+/* The table slot of fd, or NULL if its page was never made (no queue). */
+static inline struct kev_queue **kev_slot(int fd)
+{
+	unsigned int ufd = (unsigned int)fd;
+	struct kev_queue **p;
+
+	if (fd < 0 || (ufd >> KEV_PAGE_SHIFT) >= KEV_PAGES)
+		return NULL;
+	p = __atomic_load_n(&kev_table[ufd >> KEV_PAGE_SHIFT], __ATOMIC_ACQUIRE);
+	return p ? &p[ufd & (KEV_PAGE_SIZE - 1)] : NULL;
+}
+
+/* The same, making the page if needed (for a new queue). */
+static struct kev_queue **kev_slot_create(int fd)
 {
 	unsigned int ufd = (unsigned int)fd;
 	unsigned int page = ufd >> KEV_PAGE_SHIFT;
@@ -53,7 +66,7 @@ static struct kev_queue **kev_slot(int fd, bool create)
 	if (fd < 0 || page >= KEV_PAGES)
 		return NULL;
 	p = __atomic_load_n(&kev_table[page], __ATOMIC_ACQUIRE);
-	if (!p && create) {
+	if (!p) {
 		pthread_mutex_lock(&kev_alloc_lock);
 		p = kev_table[page];
 		if (!p) {
@@ -115,7 +128,7 @@ void kev_queue_put(struct kev_queue *q)
 /* The queue behind fd with a reference, or NULL (no errno). */
 struct kev_queue *kev_queue_get(int fd)
 {
-	struct kev_queue **slot = kev_slot(fd, false);
+	struct kev_queue **slot = kev_slot(fd);
 	struct kev_queue *q;
 
 	if (!slot)
@@ -295,7 +308,7 @@ KEV_EXPORT int kevent_init(struct kevent_ring **ring, unsigned int ring_size,
 		errno = err;
 		return -1;
 	}
-	slot = kev_slot(q->fd, true);
+	slot = kev_slot_create(q->fd);
 	if (!slot) {
 		kev_queue_free(q, false);
 		errno = ENOMEM;
@@ -398,7 +411,7 @@ KEV_EXPORT int kevent_wait(int fd, unsigned int min_nr,
 
 KEV_EXPORT int kevent_close(int fd)
 {
-	struct kev_queue **slot = kev_slot(fd, false);
+	struct kev_queue **slot = kev_slot(fd);
 	struct kev_queue *q = NULL;
 	bool in_child;
 
