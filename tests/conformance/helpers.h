@@ -104,6 +104,24 @@ static inline void expect_none(int fd, struct kevent_ring *ring, long ms)
 		     (unsigned long long)e.id, e.event);
 }
 
+/* Run in another thread: KEVENT_CTL_READY of (USER, id) after delay_ms. */
+struct ready_later {
+	int fd;
+	uint64_t id;
+	int delay_ms;
+};
+
+static inline void *ready_later_thread(void *p)
+{
+	struct ready_later *r = p;
+	struct ukevent e = ev_make(KEVENT_USER, r->id, 0, 0, 0, 0);
+	struct timespec d = ms_ts(r->delay_ms);
+
+	nanosleep(&d, NULL);
+	kevent_ctl(r->fd, KEVENT_CTL_READY, 1, &e);
+	return NULL;
+}
+
 static inline uint64_t now_ns(clockid_t clk)
 {
 	struct timespec ts;

@@ -339,33 +339,16 @@ Test(wait, pwait_applies_sigmask)
 	kevent_close(fd);
 }
 
-struct trigger_arg {
-	int fd;
-	uint64_t id;
-	int delay_ms;
-};
-
-static void *trigger_thread(void *p)
-{
-	struct trigger_arg *a = p;
-	struct ukevent e = ev_make(KEVENT_USER, a->id, 0, 0, 0, 0);
-	struct timespec d = ms_ts(a->delay_ms);
-
-	nanosleep(&d, NULL);
-	kevent_ctl(a->fd, KEVENT_CTL_READY, 1, &e);
-	return NULL;
-}
-
 Test(user, ready_from_another_thread_wakes_infinite_wait)
 {
 	struct kevent_ring *ring;
 	int fd = q_open(&ring, 8);
-	struct trigger_arg a = { fd, 42, 50 };
+	struct ready_later a = { fd, 42, 50 };
 	pthread_t t;
 	struct ukevent out;
 
 	add_ok(fd, ev_make(KEVENT_USER, 42, 0, 0, 0, 0));
-	pthread_create(&t, NULL, trigger_thread, &a);
+	pthread_create(&t, NULL, ready_later_thread, &a);
 	cr_assert_eq(kevent_wait(fd, 1, NULL), 1);
 	pthread_join(t, NULL);
 	cr_assert(kevent_ring_consume(ring, &out));
@@ -377,7 +360,7 @@ Test(user, many_threads_trigger_nothing_lost)
 {
 	struct kevent_ring *ring;
 	int fd = q_open(&ring, 8);
-	struct trigger_arg a[4];
+	struct ready_later a[4];
 	pthread_t t[4];
 	struct ukevent out;
 	uint64_t total = 0;
@@ -385,8 +368,8 @@ Test(user, many_threads_trigger_nothing_lost)
 
 	add_ok(fd, ev_make(KEVENT_USER, 1, 0, 0, 0, 0));
 	for (i = 0; i < 4; i++) {
-		a[i] = (struct trigger_arg){ fd, 1, 0 };
-		pthread_create(&t[i], NULL, trigger_thread, &a[i]);
+		a[i] = (struct ready_later){ fd, 1, 0 };
+		pthread_create(&t[i], NULL, ready_later_thread, &a[i]);
 	}
 	for (i = 0; i < 4; i++)
 		pthread_join(t[i], NULL);
@@ -402,7 +385,7 @@ Test(queue_fd, pollable)
 	struct kevent_ring *ring;
 	int fd = q_open(&ring, 8);
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	struct trigger_arg a = { fd, 3, 30 };
+	struct ready_later a = { fd, 3, 30 };
 	pthread_t t;
 	int sv[2];
 
@@ -417,7 +400,7 @@ Test(queue_fd, pollable)
 	cr_assert_eq(wait_ms(fd, 1, 0), 0);
 	/* a trigger from another thread makes it readable */
 	add_ok(fd, ev_make(KEVENT_USER, 3, 0, 0, 0, 0));
-	pthread_create(&t, NULL, trigger_thread, &a);
+	pthread_create(&t, NULL, ready_later_thread, &a);
 	cr_assert_eq(poll(&pfd, 1, 5000), 1, "woken by READY");
 	pthread_join(t, NULL);
 	cr_assert_eq(wait_ms(fd, 1, 0), 1);
@@ -754,20 +737,10 @@ static void *make_queue(void *p)
 	return NULL;
 }
 
-static void *ready_after_50ms(void *p)
-{
-	struct maker *m = p;
-	struct timespec d = ms_ts(50);
-	struct ukevent e = ev_make(KEVENT_USER, 4, 0, 0, 0, 0);
-
-	nanosleep(&d, NULL);
-	kevent_ctl(m->fd, KEVENT_CTL_READY, 1, &e);
-	return NULL;
-}
-
 Test(threads, registrations_outlive_the_thread_that_made_them)
 {
 	struct maker m;
+	struct ready_later r;
 	struct ukevent out;
 	unsigned int seen = 0;
 	pthread_t t;
@@ -786,7 +759,8 @@ Test(threads, registrations_outlive_the_thread_that_made_them)
 			cr_assert_eq(read((int)out.id, &c, 1), 1);
 	}
 	/* the wake-up of a sleeping wait, by yet another thread */
-	pthread_create(&t, NULL, ready_after_50ms, &m);
+	r = (struct ready_later){ m.fd, 4, 50 };
+	pthread_create(&t, NULL, ready_later_thread, &r);
 	cr_assert(take(m.fd, m.ring, &out, 5000), "READY woke no one");
 	pthread_join(t, NULL);
 	cr_assert_eq(out.user, 4);

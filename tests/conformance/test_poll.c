@@ -181,20 +181,53 @@ Test(poll, modify_changes_mask)
 	teardown(&f);
 }
 
+/*
+ * n socket pairs whose read ends are registered on fd with flags, the
+ * index in user.  Skips the test if RLIMIT_NOFILE cannot be raised enough.
+ */
+static int (*pairs_add(int fd, int n, uint32_t flags))[2]
+{
+	int (*sv)[2] = calloc((size_t)n, sizeof(*sv)), i;
+	struct ukevent *evs = calloc((size_t)n, sizeof(*evs));
+	struct rlimit rl;
+
+	getrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur < (rlim_t)(2 * n + 64)) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur < (rlim_t)(2 * n + 64))
+		cr_skip_test("RLIMIT_NOFILE %llu is too small for %d socket pairs",
+			     (unsigned long long)rl.rlim_cur, n);
+	for (i = 0; i < n; i++) {
+		cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv[i]), 0);
+		evs[i] = ev_make(KEVENT_POLL, (uint64_t)sv[i][0], KEVENT_POLL_IN,
+				 flags, 0, (uint64_t)i);
+	}
+	cr_assert_eq(kevent_ctl(fd, KEVENT_CTL_ADD, (unsigned int)n, evs), n);
+	free(evs);
+	return sv;
+}
+
+static void pairs_close(int (*sv)[2], int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		close(sv[i][0]);
+		close(sv[i][1]);
+	}
+	free(sv);
+}
+
 Test(poll, many_fds_in_one_batch)
 {
 	struct kevent_ring *ring;
-	int fd = q_open(&ring, 64);
-	int sv[200][2], i;
-	struct ukevent evs[200], out;
+	int fd = q_open(&ring, 64), i;
+	int (*sv)[2] = pairs_add(fd, 200, KEVENT_REQ_ET);	/* one batch */
 	unsigned char seen[200] = { 0 };
+	struct ukevent out;
 
-	for (i = 0; i < 200; i++) {
-		cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv[i]), 0);
-		evs[i] = ev_make(KEVENT_POLL, (uint64_t)sv[i][0], KEVENT_POLL_IN,
-				 KEVENT_REQ_ET, 0, (uint64_t)i);
-	}
-	cr_assert_eq(kevent_ctl(fd, KEVENT_CTL_ADD, 200, evs), 200);
 	for (i = 0; i < 200; i++)
 		cr_assert_eq(write(sv[i][1], "x", 1), 1);
 	for (i = 0; i < 200; i++) {
@@ -203,45 +236,24 @@ Test(poll, many_fds_in_one_batch)
 		seen[out.user] = 1;
 	}
 	expect_none(fd, ring, 20);
-	for (i = 0; i < 200; i++) {
-		close(sv[i][0]);
-		close(sv[i][1]);
-	}
+	pairs_close(sv, 200);
 	kevent_close(fd);
 }
 
 /* N fds ready at once, delivered all at once, three times over. */
-static void burst(uint32_t flags, int N)
+static void burst(uint32_t flags)
 {
+	enum { N = 1000 };
 	struct kevent_ring *ring;
-	struct rlimit rl;
-	int fd, i, (*sv)[2] = calloc((size_t)N, sizeof(*sv));
-	struct ukevent *evs = calloc((size_t)N, sizeof(*evs)), out;
-	unsigned char *seen = calloc((size_t)N, 1);
-	unsigned int size = 1;
+	int fd = q_open(&ring, 1024), i, round;
+	int (*sv)[2] = pairs_add(fd, N, flags);
+	unsigned char seen[N] = { 0 };
+	struct ukevent out;
 
-	getrlimit(RLIMIT_NOFILE, &rl);
-	if (rl.rlim_cur < (rlim_t)(2 * N + 64)) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-	if (rl.rlim_cur < (rlim_t)(2 * N + 64))
-		cr_skip_test("RLIMIT_NOFILE %llu is too small for %d socket pairs",
-			     (unsigned long long)rl.rlim_cur, N);
-	while (size < (unsigned int)N)
-		size *= 2;
-	fd = q_open(&ring, size);
-	for (i = 0; i < N; i++) {
-		cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv[i]), 0);
-		evs[i] = ev_make(KEVENT_POLL, (uint64_t)sv[i][0], KEVENT_POLL_IN,
-				 flags, 0, (uint64_t)i);
-	}
-	cr_assert_eq(kevent_ctl(fd, KEVENT_CTL_ADD, (unsigned int)N, evs), N);
 	for (i = 0; i < N; i++)
 		cr_assert_eq(write(sv[i][1], "x", 1), 1);
 	/* all of them at once: min_nr = N */
-	cr_assert_eq(wait_ms(fd, (unsigned int)N, 10000), N,
-		     "all %d ready fds published", N);
+	cr_assert_eq(wait_ms(fd, N, 10000), N, "all %d ready fds published", N);
 	for (i = 0; i < N; i++) {
 		cr_assert(kevent_ring_consume(ring, &out));
 		cr_assert_eq(seen[out.user], 0);
@@ -249,36 +261,29 @@ static void burst(uint32_t flags, int N)
 	}
 	if (!(flags & KEVENT_REQ_ET)) {
 		/* nothing was read: every fd is delivered again, all at once */
-		cr_assert_eq(wait_ms(fd, (unsigned int)N, 10000), N,
-			     "all %d redelivered", N);
-		kevent_ring_advance(ring, (unsigned int)N);
+		cr_assert_eq(wait_ms(fd, N, 10000), N, "all %d redelivered", N);
+		kevent_ring_advance(ring, N);
 	}
 	/* new data on each, twice: both modes deliver all of them again */
-	for (int round = 0; round < 2; round++) {
+	for (round = 0; round < 2; round++) {
 		for (i = 0; i < N; i++)
 			cr_assert_eq(write(sv[i][1], "y", 1), 1);
-		cr_assert_eq(wait_ms(fd, (unsigned int)N, 10000), N,
+		cr_assert_eq(wait_ms(fd, N, 10000), N,
 			     "all %d after new data (round %d)", N, round);
-		kevent_ring_advance(ring, (unsigned int)N);
+		kevent_ring_advance(ring, N);
 	}
-	for (i = 0; i < N; i++) {
-		close(sv[i][0]);
-		close(sv[i][1]);
-	}
+	pairs_close(sv, N);
 	kevent_close(fd);
-	free(sv);
-	free(evs);
-	free(seen);
 }
 
 Test(poll, burst_level_all_at_once)
 {
-	burst(0, 1000);
+	burst(0);
 }
 
 Test(poll, burst_edge_all_at_once)
 {
-	burst(KEVENT_REQ_ET, 1000);
+	burst(KEVENT_REQ_ET);
 }
 
 /*
@@ -292,27 +297,12 @@ static void more_than_ring(uint32_t flags)
 {
 	enum { N = 5000 };
 	struct kevent_ring *ring;
-	struct rlimit rl;
-	int fd, i, round, (*sv)[2] = calloc(N, sizeof(*sv));
-	struct ukevent *evs = calloc(N, sizeof(*evs)), out;
+	int fd = q_open(&ring, 1024), i, round;
+	int (*sv)[2] = pairs_add(fd, N, flags);
 	unsigned char *seen = calloc(N, 1);
+	struct ukevent out;
 	char c;
 
-	getrlimit(RLIMIT_NOFILE, &rl);
-	if (rl.rlim_cur < (rlim_t)(2 * N + 64)) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-	if (rl.rlim_cur < (rlim_t)(2 * N + 64))
-		cr_skip_test("RLIMIT_NOFILE %llu is too small for %d socket pairs",
-			     (unsigned long long)rl.rlim_cur, N);
-	fd = q_open(&ring, 1024);
-	for (i = 0; i < N; i++) {
-		cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv[i]), 0);
-		evs[i] = ev_make(KEVENT_POLL, (uint64_t)sv[i][0], KEVENT_POLL_IN,
-				 flags, 0, (uint64_t)i);
-	}
-	cr_assert_eq(kevent_ctl(fd, KEVENT_CTL_ADD, N, evs), N);
 	for (round = 0; round < 3; round++) {
 		int got = 0;
 
@@ -331,13 +321,8 @@ static void more_than_ring(uint32_t flags)
 		}
 	}
 	expect_none(fd, ring, 20);
-	for (i = 0; i < N; i++) {
-		close(sv[i][0]);
-		close(sv[i][1]);
-	}
+	pairs_close(sv, N);
 	kevent_close(fd);
-	free(sv);
-	free(evs);
 	free(seen);
 }
 

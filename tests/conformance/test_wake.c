@@ -161,24 +161,6 @@ Test(wake, process_added_by_another_thread_ends_user_only_sleep)
 	kevent_close(fd);
 }
 
-/* Another thread's KEVENT_CTL_READY after a delay. */
-struct ready_later {
-	int fd;
-	uint64_t id;
-	int delay_ms;
-};
-
-static void *ready_later_thread(void *p)
-{
-	struct ready_later *r = p;
-	struct ukevent e = ev_make(KEVENT_USER, r->id, 0, 0, 0, 0);
-	struct timespec d = ms_ts(r->delay_ms);
-
-	nanosleep(&d, NULL);
-	kevent_ctl(r->fd, KEVENT_CTL_READY, 1, &e);
-	return NULL;
-}
-
 Test(wake, ready_from_another_thread_ends_timed_user_only_sleep)
 {
 	struct kevent_ring *ring;
@@ -267,7 +249,13 @@ static void *signal_until_done(void *p)
 	return NULL;
 }
 
-Test(wake, signal_handler_interrupts_infinite_user_only_sleep)
+/*
+ * An infinite kevent_wait on a user-only queue, hit by a handler with the
+ * given sa_flags until it returns: it must fail with EINTR, as epoll_wait
+ * does.  glibc's signal() installs handlers with SA_RESTART, which makes
+ * the kernel restart an untimed futex(2) wait.
+ */
+static void expect_eintr_from_handler(int sa_flags)
 {
 	struct kevent_ring *ring;
 	int fd = q_open(&ring, 8);
@@ -276,8 +264,9 @@ Test(wake, signal_handler_interrupts_infinite_user_only_sleep)
 	pthread_t t;
 	int r, err;
 
-	memset(&sa, 0, sizeof(sa));	/* no SA_RESTART */
+	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_usr2;
+	sa.sa_flags = sa_flags;
 	sigaction(SIGUSR2, &sa, NULL);
 	add_ok(fd, ev_make(KEVENT_USER, 1, 0, 0, 0, 0));
 	pthread_create(&t, NULL, signal_until_done, &s);
@@ -285,9 +274,20 @@ Test(wake, signal_handler_interrupts_infinite_user_only_sleep)
 	err = errno;
 	__atomic_store_n(&s.done, 1, __ATOMIC_RELEASE);
 	pthread_join(t, NULL);
-	cr_assert_eq(r, -1, "not interrupted by a handler");
+	cr_assert_eq(r, -1, "not interrupted by a handler (sa_flags %#x)",
+		     sa_flags);
 	cr_assert_eq(err, EINTR);
 	kevent_close(fd);
+}
+
+Test(wake, signal_handler_interrupts_infinite_user_only_sleep)
+{
+	expect_eintr_from_handler(0);
+}
+
+Test(wake, sa_restart_handler_interrupts_infinite_user_only_sleep)
+{
+	expect_eintr_from_handler(SA_RESTART);
 }
 
 /*
@@ -320,34 +320,5 @@ Test(wake, queue_fd_still_readable_after_user_only_sleeps)
 	cr_assert_eq(out.id, 4);
 	cr_assert_eq(wait_ms(fd, 1, 0), 0);
 	cr_assert_eq(poll(&pfd, 1, 0), 0, "readable after the ring drained");
-	kevent_close(fd);
-}
-
-/*
- * glibc's signal() installs handlers with SA_RESTART, which makes the
- * kernel restart an untimed futex(2) wait.  kevent_wait must still fail
- * with EINTR, as epoll_wait does, on a queue of user events only.
- */
-Test(wake, sa_restart_handler_interrupts_infinite_user_only_sleep)
-{
-	struct kevent_ring *ring;
-	int fd = q_open(&ring, 8);
-	struct signaller s = { pthread_self(), fd, 0 };
-	struct sigaction sa;
-	pthread_t t;
-	int r, err;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_usr2;
-	sa.sa_flags = SA_RESTART;
-	sigaction(SIGUSR2, &sa, NULL);
-	add_ok(fd, ev_make(KEVENT_USER, 1, 0, 0, 0, 0));
-	pthread_create(&t, NULL, signal_until_done, &s);
-	r = kevent_wait(fd, 1, NULL);
-	err = errno;
-	__atomic_store_n(&s.done, 1, __ATOMIC_RELEASE);
-	pthread_join(t, NULL);
-	cr_assert_eq(r, -1, "restarted after an SA_RESTART handler");
-	cr_assert_eq(err, EINTR);
 	kevent_close(fd);
 }
