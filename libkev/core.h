@@ -152,6 +152,17 @@ static inline uint64_t kev_core_token(const struct kev_reg *reg)
 	return ((uint64_t)reg->gen << KEV_TOKEN_GEN_SHIFT) | reg->handle;
 }
 
+/*
+ * The token the registration will have once its generation is bumped
+ * (gen++): a new watch of the same registration, after which completions
+ * of the old watch are stale.
+ */
+static inline uint64_t kev_core_next_token(const struct kev_reg *reg)
+{
+	return ((uint64_t)(uint32_t)(reg->gen + 1) << KEV_TOKEN_GEN_SHIFT) |
+	       reg->handle;
+}
+
 static inline struct kev_reg *kev_core_reg_at(const struct kev_core *core,
 					      uint32_t handle)
 {

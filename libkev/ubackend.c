@@ -459,11 +459,11 @@ static int kev_poll_modify(struct kev_ub *be, struct kev_reg *reg)
 	if (reg->always)
 		return 0;
 	reg->muted = false;
-	reg->gen++;
-	err = be->ws->ops->mod(be->ws, reg->fd, old_tok, kev_core_token(reg),
-			       kev_poll_mask(reg), kev_poll_mode(reg));
-	if (err)
-		reg->gen--;	/* the old watch (if any) keeps its token */
+	err = be->ws->ops->mod(be->ws, reg->fd, old_tok,
+			       kev_core_next_token(reg), kev_poll_mask(reg),
+			       kev_poll_mode(reg));
+	if (!err)
+		reg->gen++;	/* kev_core_token() is the new one now */
 	return err;
 }
 
