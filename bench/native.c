@@ -128,26 +128,10 @@ static void kev_add_polls(int q, const int *fds, int n, unsigned int req,
 
 static void chain_oracle(struct bench_chain *c)
 {
-	int *pos = calloc((size_t)c->tokens, sizeof(int));
-	uint64_t t0;
-	int t;
+	uint64_t t0 = bench_now();
 
-	for (t = 0; t < c->tokens; t++)
-		pos[t] = (int)((long)t * c->p.n / c->tokens);
-	bench_chain_start(c);
-	t0 = bench_now();
-	for (;;) {
-		for (t = 0; t < c->tokens; t++) {
-			int more = bench_chain_fire(c, pos[t]);
-
-			pos[t] = pos[t] + 1 == c->p.n ? 0 : pos[t] + 1;
-			if (!more)
-				goto done;
-		}
-	}
-done:
+	bench_chain_plain_loop(c);
 	bench_chain_result("oracle", c, 0, bench_now() - t0);
-	free(pos);
 }
 
 static void chain_kev(struct bench_chain *c, int et)
