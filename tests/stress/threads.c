@@ -19,6 +19,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../sync.h"
+
 #define PRODUCERS	3
 #define TRIGGERS	20000
 #define KEYS		8
@@ -26,6 +28,7 @@
 static int qfd;
 static struct kevent_ring *ring;
 static int stop_churn;
+static uint64_t triggered[KEYS];	/* successful READYs per key (atomic) */
 
 static void *producer(void *arg)
 {
@@ -42,6 +45,7 @@ static void *producer(void *arg)
 			fprintf(stderr, "READY failed: %s\n", strerror(errno));
 			exit(1);
 		}
+		__atomic_add_fetch(&triggered[e.id], 1, __ATOMIC_RELAXED);
 	}
 	return NULL;
 }
@@ -70,12 +74,14 @@ static void *churn(void *arg)
 	return NULL;
 }
 
+/* Each key's deliveries must add up to that key's triggers, exactly. */
 static int test_triggers(void)
 {
 	pthread_t p[PRODUCERS], c;
 	uint64_t total = 0, want = (uint64_t)PRODUCERS * TRIGGERS;
+	uint64_t got[KEYS] = { 0 };
 	struct ukevent e;
-	int i;
+	int i, ok = 1;
 
 	qfd = kevent_init(&ring, 4, 0);
 	if (qfd < 0)
@@ -84,7 +90,9 @@ static int test_triggers(void)
 		memset(&e, 0, sizeof(e));
 		e.type = KEVENT_USER;
 		e.id = (uint64_t)i;
-		kevent_ctl(qfd, KEVENT_CTL_ADD, 1, &e);
+		e.user = 0x1000 + (uint64_t)i;
+		if (kevent_ctl(qfd, KEVENT_CTL_ADD, 1, &e) != 1)
+			return 0;
 	}
 	pthread_create(&c, NULL, churn, NULL);
 	for (i = 0; i < PRODUCERS; i++)
@@ -96,10 +104,21 @@ static int test_triggers(void)
 			fprintf(stderr, "# dequeue: %s after %llu of %llu\n",
 				strerror(errno), (unsigned long long)total,
 				(unsigned long long)want);
-			return 0;
+			ok = 0;
+			break;
 		}
-		if (e.type == KEVENT_USER)
-			total += e.ret_data;
+		if (e.type != KEVENT_USER)
+			continue;
+		if (e.id >= KEYS || e.user != 0x1000 + e.id || !e.ret_data) {
+			fprintf(stderr, "# bad entry: id %llu user %#llx count %llu\n",
+				(unsigned long long)e.id,
+				(unsigned long long)e.user,
+				(unsigned long long)e.ret_data);
+			ok = 0;
+			break;
+		}
+		got[e.id] += e.ret_data;
+		total += e.ret_data;
 	}
 	for (i = 0; i < PRODUCERS; i++)
 		pthread_join(p[i], NULL);
@@ -111,22 +130,34 @@ static int test_triggers(void)
 
 		while (kevent_wait(qfd, 1, &z) > 0)
 			while (kevent_ring_consume(ring, &e))
-				if (e.type == KEVENT_USER)
-					total += e.ret_data;
+				if (e.type == KEVENT_USER && e.id < KEYS)
+					got[e.id] += e.ret_data;
 	}
 	kevent_close(qfd);
-	if (total != want)
-		fprintf(stderr, "# counted %llu, want %llu\n",
-			(unsigned long long)total, (unsigned long long)want);
-	return total == want;
+	for (i = 0; i < KEYS; i++) {
+		if (got[i] != triggered[i]) {
+			fprintf(stderr, "# key %d: delivered %llu, triggered %llu\n",
+				i, (unsigned long long)got[i],
+				(unsigned long long)triggered[i]);
+			ok = 0;
+		}
+	}
+	return ok;
 }
 
+struct closer_arg {
+	int fd;
+	struct sync_sleeper sleeper;
+};
+
+/* Close the queue once the waiter sleeps in kevent_wait. */
 static void *closer(void *arg)
 {
-	struct timespec d = { 0, 20000000 };
+	struct closer_arg *a = arg;
 
-	nanosleep(&d, NULL);
-	kevent_close(*(int *)arg);
+	if (!sync_sleeping(&a->sleeper))
+		abort();
+	kevent_close(a->fd);
 	return NULL;
 }
 
@@ -136,11 +167,14 @@ static int test_close_while_waiting(void)
 
 	for (i = 0; i < 20 && ok; i++) {
 		struct kevent_ring *r;
-		int fd = kevent_init(&r, 8, 0);
+		struct closer_arg a = { .fd = kevent_init(&r, 8, 0) };
 		pthread_t t;
 
-		pthread_create(&t, NULL, closer, &fd);
-		ok = kevent_wait(fd, 1, NULL) == -1 && errno == EBADF;
+		if (a.fd < 0)
+			return 0;
+		pthread_create(&t, NULL, closer, &a);
+		sync_about_to_wait(&a.sleeper);
+		ok = kevent_wait(a.fd, 1, NULL) == -1 && errno == EBADF;
 		pthread_join(t, NULL);
 	}
 	return ok;
@@ -296,8 +330,23 @@ static int test_adds_wake_sleeper(void)
 
 int main(void)
 {
-	int pass = 0, fail = 0;
+	const char *want = getenv("KEVENT_BACKEND");
+	struct kevent_ring *r;
+	int pass = 0, fail = 0, fd;
 
+	/* The backend under test must be the one asked for, never another. */
+	fd = kevent_init(&r, 8, 0);
+	if (fd < 0) {
+		printf("1..0 # kevent_init: %s\n", strerror(errno));
+		return 1;
+	}
+	printf("# backend: %s\n", kevent_backend(fd));
+	if (want && *want && strcmp(want, kevent_backend(fd))) {
+		printf("Bail out! backend %s, asked for %s\n",
+		       kevent_backend(fd), want);
+		return 1;
+	}
+	kevent_close(fd);
 	printf("1..4\n");
 	if (test_triggers()) {
 		printf("ok 1 - triggers from %d threads counted exactly once\n",
