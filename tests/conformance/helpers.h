@@ -5,11 +5,15 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <kevent.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "../sync.h"
 
 /* The backend under test: $KEVENT_BACKEND, set by meson per run. */
 static inline const char *test_backend(void)
@@ -104,21 +108,83 @@ static inline void expect_none(int fd, struct kevent_ring *ring, long ms)
 		     (unsigned long long)e.id, e.event);
 }
 
-/* Run in another thread: KEVENT_CTL_READY of (USER, id) after delay_ms. */
+/*
+ * Run in another thread: KEVENT_CTL_READY of (USER, id), once the waiter
+ * sleeps in its wait (the waiter calls sync_about_to_wait() right before
+ * it), or at once without a waiter.  ret is kevent_ctl's return, or -2 if
+ * the waiter never slept.
+ */
 struct ready_later {
 	int fd;
 	uint64_t id;
-	int delay_ms;
+	struct sync_sleeper *waiter;	/* NULL: trigger at once */
+	int ret;
 };
 
 static inline void *ready_later_thread(void *p)
 {
 	struct ready_later *r = p;
 	struct ukevent e = ev_make(KEVENT_USER, r->id, 0, 0, 0, 0);
-	struct timespec d = ms_ts(r->delay_ms);
 
-	nanosleep(&d, NULL);
-	kevent_ctl(r->fd, KEVENT_CTL_READY, 1, &e);
+	if (r->waiter && !sync_sleeping(r->waiter)) {
+		r->ret = -2;
+		return NULL;
+	}
+	r->ret = kevent_ctl(r->fd, KEVENT_CTL_READY, 1, &e);
+	return NULL;
+}
+
+/* Run in another thread: kevent_close(fd) once the waiter sleeps. */
+struct close_later {
+	int fd;
+	struct sync_sleeper waiter;
+	int ret;
+};
+
+static inline void *close_later_thread(void *p)
+{
+	struct close_later *c = p;
+
+	if (!sync_sleeping(&c->waiter)) {
+		c->ret = -2;
+		return NULL;
+	}
+	c->ret = kevent_close(c->fd);
+	return NULL;
+}
+
+/*
+ * Run in another thread: once the target sleeps in its wait, send it one
+ * signal.  If the target's wait does not return (done) within a long
+ * while, KEVENT_CTL_READY of (USER, 1) on fallback_fd (if >= 0) ends it, so
+ * that a test fails instead of hanging.
+ */
+struct signal_later {
+	pthread_t target;
+	int sig;
+	int fallback_fd;
+	struct sync_sleeper waiter;
+	int slept;		/* the target was seen asleep, then signalled */
+	int done;		/* atomic: set by the target after its wait */
+};
+
+static inline void *signal_later_thread(void *p)
+{
+	struct signal_later *s = p;
+	struct ukevent e = ev_make(KEVENT_USER, 1, 0, 0, 0, 0);
+	struct timespec d = ms_ts(1);
+	int i;
+
+	s->slept = sync_sleeping(&s->waiter);
+	if (s->slept)
+		pthread_kill(s->target, s->sig);
+	for (i = 0; i < 60000; i++) {
+		if (__atomic_load_n(&s->done, __ATOMIC_ACQUIRE))
+			return NULL;
+		nanosleep(&d, NULL);
+	}
+	if (s->fallback_fd >= 0)
+		kevent_ctl(s->fallback_fd, KEVENT_CTL_READY, 1, &e);
 	return NULL;
 }
 

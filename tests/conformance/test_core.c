@@ -307,14 +307,25 @@ Test(wait, eintr_on_signal)
 {
 	struct kevent_ring *ring;
 	int fd = q_open(&ring, 8);
+	struct signal_later s = {
+		.target = pthread_self(), .sig = SIGALRM, .fallback_fd = -1,
+	};
 	struct sigaction sa;
+	pthread_t t;
+	int r, err;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_usr1;
 	sigaction(SIGALRM, &sa, NULL);
-	alarm(1);
-	cr_assert_eq(wait_ms(fd, 1, 5000), -1);
-	cr_assert_eq(errno, EINTR);
+	pthread_create(&t, NULL, signal_later_thread, &s);
+	sync_about_to_wait(&s.waiter);
+	r = wait_ms(fd, 1, 60000);
+	err = errno;
+	__atomic_store_n(&s.done, 1, __ATOMIC_RELEASE);
+	pthread_join(t, NULL);
+	cr_assert(s.slept, "the wait never slept");
+	cr_assert_eq(r, -1);
+	cr_assert_eq(err, EINTR);
 	kevent_close(fd);
 }
 
@@ -343,40 +354,112 @@ Test(user, ready_from_another_thread_wakes_infinite_wait)
 {
 	struct kevent_ring *ring;
 	int fd = q_open(&ring, 8);
-	struct ready_later a = { fd, 42, 50 };
+	struct sync_sleeper w = { 0 };
+	struct ready_later a = { fd, 42, &w, 0 };
 	pthread_t t;
 	struct ukevent out;
 
 	add_ok(fd, ev_make(KEVENT_USER, 42, 0, 0, 0, 0));
 	pthread_create(&t, NULL, ready_later_thread, &a);
+	sync_about_to_wait(&w);
 	cr_assert_eq(kevent_wait(fd, 1, NULL), 1);
 	pthread_join(t, NULL);
+	cr_assert_eq(a.ret, 1, "the trigger came while the waiter slept");
 	cr_assert(kevent_ring_consume(ring, &out));
 	cr_assert_eq(out.id, 42);
 	kevent_close(fd);
 }
 
+/*
+ * Threads trigger, add and remove at once, on several keys, while the
+ * consumer takes: each key's deliveries add up to its successful triggers.
+ */
+#define MT_THREADS	4
+#define MT_KEYS		5
+#define MT_ROUNDS	2000
+
+struct mt_trigger {
+	int fd;
+	unsigned int seed;
+	uint64_t ok[MT_KEYS];	/* successful READYs per key */
+};
+
+static int mt_go;
+
+static void *mt_trigger_thread(void *p)
+{
+	struct mt_trigger *m = p;
+	int i;
+
+	while (!__atomic_load_n(&mt_go, __ATOMIC_ACQUIRE))
+		sched_yield();
+	for (i = 0; i < MT_ROUNDS; i++) {
+		unsigned int k = (unsigned int)rand_r(&m->seed) % MT_KEYS;
+		struct ukevent e = ev_make(KEVENT_USER, k, 0, 0, 0, 0);
+		/* and a registration of its own, added and removed */
+		struct ukevent own = ev_make(KEVENT_USER, 100 + (uint64_t)m->seed,
+					     0, 0, 0, 0);
+
+		if (kevent_ctl(m->fd, KEVENT_CTL_READY, 1, &e) == 1)
+			m->ok[k]++;
+		if ((i & 15) == 0) {
+			kevent_ctl(m->fd, KEVENT_CTL_ADD, 1, &own);
+			kevent_ctl(m->fd, KEVENT_CTL_READY, 1, &own);
+			kevent_ctl(m->fd, KEVENT_CTL_REMOVE, 1, &own);
+		}
+	}
+	return NULL;
+}
+
 Test(user, many_threads_trigger_nothing_lost)
 {
 	struct kevent_ring *ring;
-	int fd = q_open(&ring, 8);
-	struct ready_later a[4];
-	pthread_t t[4];
+	int fd = q_open(&ring, 4);
+	struct mt_trigger m[MT_THREADS];
+	pthread_t t[MT_THREADS];
+	uint64_t want[MT_KEYS] = { 0 }, got[MT_KEYS] = { 0 }, total = 0, all = 0;
 	struct ukevent out;
-	uint64_t total = 0;
-	int i, j;
+	int i, k;
 
-	add_ok(fd, ev_make(KEVENT_USER, 1, 0, 0, 0, 0));
-	for (i = 0; i < 4; i++) {
-		a[i] = (struct ready_later){ fd, 1, 0 };
-		pthread_create(&t[i], NULL, ready_later_thread, &a[i]);
+	for (k = 0; k < MT_KEYS; k++)
+		add_ok(fd, ev_make(KEVENT_USER, (uint64_t)k, 0, 0, 0,
+				   0x500 + (uint64_t)k));
+	__atomic_store_n(&mt_go, 0, __ATOMIC_RELEASE);
+	for (i = 0; i < MT_THREADS; i++) {
+		memset(&m[i], 0, sizeof(m[i]));
+		m[i].fd = fd;
+		m[i].seed = (unsigned int)i + 1;
+		pthread_create(&t[i], NULL, mt_trigger_thread, &m[i]);
 	}
-	for (i = 0; i < 4; i++)
-		pthread_join(t[i], NULL);
-	for (j = 0; j < 10 && total < 4; j++)
-		if (take(fd, ring, &out, 200))
+	__atomic_store_n(&mt_go, 1, __ATOMIC_RELEASE);
+	/* consume while they run: the ring of 4 fills and drains */
+	while (total < (uint64_t)MT_THREADS * MT_ROUNDS) {
+		if (!take(fd, ring, &out, 10000))
+			break;
+		if (out.id < MT_KEYS) {
+			cr_assert_eq(out.user, 0x500 + out.id);
+			cr_assert_geq(out.ret_data, 1);
+			got[out.id] += out.ret_data;
 			total += out.ret_data;
-	cr_assert_eq(total, 4);
+		}
+	}
+	for (i = 0; i < MT_THREADS; i++)
+		pthread_join(t[i], NULL);
+	while (wait_ms(fd, 1, 0) > 0)
+		while (kevent_ring_consume(ring, &out))
+			if (out.id < MT_KEYS)
+				got[out.id] += out.ret_data;
+	for (i = 0; i < MT_THREADS; i++)
+		for (k = 0; k < MT_KEYS; k++)
+			want[k] += m[i].ok[k];
+	for (k = 0; k < MT_KEYS; k++) {
+		cr_assert_eq(got[k], want[k], "key %d: delivered %llu of %llu",
+			     k, (unsigned long long)got[k],
+			     (unsigned long long)want[k]);
+		all += want[k];
+	}
+	cr_assert_eq(all, (uint64_t)MT_THREADS * MT_ROUNDS,
+		     "every READY of a registered key succeeded");
 	kevent_close(fd);
 }
 
@@ -385,7 +468,8 @@ Test(queue_fd, pollable)
 	struct kevent_ring *ring;
 	int fd = q_open(&ring, 8);
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	struct ready_later a = { fd, 3, 30 };
+	struct sync_sleeper w = { 0 };
+	struct ready_later a = { fd, 3, &w, 0 };
 	pthread_t t;
 	int sv[2];
 
@@ -401,8 +485,10 @@ Test(queue_fd, pollable)
 	/* a trigger from another thread makes it readable */
 	add_ok(fd, ev_make(KEVENT_USER, 3, 0, 0, 0, 0));
 	pthread_create(&t, NULL, ready_later_thread, &a);
-	cr_assert_eq(poll(&pfd, 1, 5000), 1, "woken by READY");
+	sync_about_to_wait(&w);
+	cr_assert_eq(poll(&pfd, 1, 60000), 1, "woken by READY");
 	pthread_join(t, NULL);
+	cr_assert_eq(a.ret, 1, "the trigger came while poll(2) slept");
 	cr_assert_eq(wait_ms(fd, 1, 0), 1);
 	close(sv[0]);
 	close(sv[1]);
@@ -427,25 +513,18 @@ Test(close, queue_gone_after_close)
 	cr_assert_eq(errno, EBADF);
 }
 
-static void *close_later(void *p)
-{
-	struct timespec d = ms_ts(50);
-
-	nanosleep(&d, NULL);
-	kevent_close(*(int *)p);
-	return NULL;
-}
-
 Test(close, close_wakes_a_sleeping_waiter)
 {
 	struct kevent_ring *ring;
-	int fd = q_open(&ring, 8);
+	struct close_later c = { .fd = q_open(&ring, 8) };
 	pthread_t t;
 
-	pthread_create(&t, NULL, close_later, &fd);
-	cr_assert_eq(kevent_wait(fd, 1, NULL), -1);
+	pthread_create(&t, NULL, close_later_thread, &c);
+	sync_about_to_wait(&c.waiter);
+	cr_assert_eq(kevent_wait(c.fd, 1, NULL), -1);
 	cr_assert_eq(errno, EBADF);
 	pthread_join(t, NULL);
+	cr_assert_eq(c.ret, 0, "closed while the waiter slept");
 }
 
 Test(close, many_queues)
@@ -740,6 +819,7 @@ static void *make_queue(void *p)
 Test(threads, registrations_outlive_the_thread_that_made_them)
 {
 	struct maker m;
+	struct sync_sleeper w = { 0 };
 	struct ready_later r;
 	struct ukevent out;
 	unsigned int seen = 0;
@@ -759,10 +839,12 @@ Test(threads, registrations_outlive_the_thread_that_made_them)
 			cr_assert_eq(read((int)out.id, &c, 1), 1);
 	}
 	/* the wake-up of a sleeping wait, by yet another thread */
-	r = (struct ready_later){ m.fd, 4, 50 };
+	r = (struct ready_later){ m.fd, 4, &w, 0 };
 	pthread_create(&t, NULL, ready_later_thread, &r);
-	cr_assert(take(m.fd, m.ring, &out, 5000), "READY woke no one");
+	sync_about_to_wait(&w);
+	cr_assert(take(m.fd, m.ring, &out, 60000), "READY woke no one");
 	pthread_join(t, NULL);
+	cr_assert_eq(r.ret, 1);
 	cr_assert_eq(out.user, 4);
 	/* and the fds are still watched */
 	cr_assert_eq(write(m.et[1], "y", 1), 1);

@@ -17,36 +17,46 @@
 
 #include "helpers.h"
 
-#define LONG_MS	10000	/* only reached when a wake-up was lost */
+#define LONG_MS	30000	/* only reached when a wake-up was lost */
 
 /*
- * Another thread's kevent_ctl ADD, after a delay; then maybe a write.  The
- * thread stays until the waiter is done: io_uring cancels the poll requests
- * of a thread that exits, so with the uring backend a registration added
- * by a thread that is gone is not watched (a limitation of that backend,
- * not what these tests are about).
+ * Another thread's kevent_ctl ADD, once the waiter sleeps; then maybe a
+ * write, once the waiter sleeps again.  The thread stays until the waiter
+ * is done: io_uring cancels the poll requests of a thread that exits (the
+ * backend watches them again, but these tests are not about that).
  */
 struct add_later {
 	int fd;
 	struct ukevent e;
-	int delay_ms;
-	int write_fd;		/* written once after another delay, or -1 */
-	int ret;		/* kevent_ctl's return */
+	struct sync_sleeper waiter;
+	int write_fd;		/* written once after the ADD, or -1 */
+	int ret;		/* kevent_ctl's return; -2: the waiter never slept */
 	int done;		/* atomic: the waiter is done */
 };
 
 static void *add_later_thread(void *p)
 {
 	struct add_later *a = p;
-	struct timespec d = ms_ts(a->delay_ms), tick = ms_ts(1);
+	struct timespec tick = ms_ts(1);
+	long nr;
 	int i;
 
-	nanosleep(&d, NULL);
+	nr = sync_sleeping_not_in(&a->waiter, -1);
+	if (nr < 0) {
+		a->ret = -2;
+		return NULL;
+	}
 	a->ret = kevent_ctl(a->fd, KEVENT_CTL_ADD, 1, &a->e);
 	if (a->write_fd >= 0) {
-		nanosleep(&d, NULL);
-		if (write(a->write_fd, "x", 1) != 1)
-			a->ret = -1;
+		/*
+		 * A user-space backend asleep on its futex must now move to
+		 * its waitset: write only once it sleeps in another call
+		 * (the kmod backend never moves: any sleep will do).
+		 */
+		if (sync_sleeping_not_in(&a->waiter,
+					 nr == SYS_futex ? nr : -1) < 0 ||
+		    write(a->write_fd, "x", 1) != 1)
+			a->ret = -2;
 	}
 	for (i = 0; i < LONG_MS; i++) {
 		if (__atomic_load_n(&a->done, __ATOMIC_ACQUIRE))
@@ -58,8 +68,10 @@ static void *add_later_thread(void *p)
 
 static int wait_then_release(int fd, long ms, struct add_later *a)
 {
-	int r = wait_ms(fd, 1, ms);
+	int r;
 
+	sync_about_to_wait(&a->waiter);
+	r = wait_ms(fd, 1, ms);
 	__atomic_store_n(&a->done, 1, __ATOMIC_RELEASE);
 	return r;
 }
@@ -68,7 +80,7 @@ static int wait_then_release(int fd, long ms, struct add_later *a)
  * The fd is not ready when it is added: the sleeper must start watching it
  * because of the ADD alone, and see the write that comes later.
  */
-Test(wake, fd_added_by_another_thread_ends_user_only_sleep, .timeout = 60)
+Test(wake, fd_added_by_another_thread_ends_user_only_sleep, .timeout = 120)
 {
 	struct kevent_ring *ring;
 	int fd = q_open(&ring, 8);
@@ -83,7 +95,6 @@ Test(wake, fd_added_by_another_thread_ends_user_only_sleep, .timeout = 60)
 		.fd = fd,
 		.e = ev_make(KEVENT_POLL, (uint64_t)sv[0], KEVENT_POLL_IN, 0,
 			     0, 0xfd),
-		.delay_ms = 50,
 		.write_fd = sv[1],
 	};
 	pthread_create(&t, NULL, add_later_thread, &a);
@@ -112,7 +123,6 @@ Test(wake, timer_added_by_another_thread_ends_user_only_sleep)
 		.fd = fd,
 		.e = ev_make(KEVENT_TIMER, 7, 0, KEVENT_REQ_ONESHOT,
 			     20 * 1000000ull, 0x71),
-		.delay_ms = 50,
 		.write_fd = -1,
 	};
 	pthread_create(&t, NULL, add_later_thread, &a);
@@ -146,7 +156,6 @@ Test(wake, process_added_by_another_thread_ends_user_only_sleep)
 		.fd = fd,
 		.e = ev_make(KEVENT_PROC, (uint64_t)pid, KEVENT_PROC_EXIT, 0,
 			     0, 0x9d),
-		.delay_ms = 50,
 		.write_fd = -1,
 	};
 	pthread_create(&t, NULL, add_later_thread, &a);
@@ -165,21 +174,24 @@ Test(wake, ready_from_another_thread_ends_timed_user_only_sleep)
 {
 	struct kevent_ring *ring;
 	int fd = q_open(&ring, 8);
-	struct ready_later r = { fd, 3, 50 };
+	struct sync_sleeper w = { 0 };
+	struct ready_later r = { fd, 3, &w, 0 };
 	struct ukevent out;
 	pthread_t t;
 
 	add_ok(fd, ev_make(KEVENT_USER, 3, 0, 0, 0, 0));
 	pthread_create(&t, NULL, ready_later_thread, &r);
-	cr_assert_eq(wait_ms(fd, 1, LONG_MS), 1, "the trigger was missed");
+	sync_about_to_wait(&w);
+	cr_assert_eq(wait_ms(fd, 1, 60000), 1, "the trigger was missed");
 	pthread_join(t, NULL);
+	cr_assert_eq(r.ret, 1, "triggered while the waiter slept");
 	cr_assert(kevent_ring_consume(ring, &out));
 	cr_assert_eq(out.id, 3);
 	kevent_close(fd);
 }
 
 /* A timeout that never expired would hang: fail instead. */
-Test(wake, user_only_sleep_times_out, .timeout = 60)
+Test(wake, user_only_sleep_times_out, .timeout = 120)
 {
 	struct kevent_ring *ring;
 	int fd = q_open(&ring, 8);
@@ -193,60 +205,25 @@ Test(wake, user_only_sleep_times_out, .timeout = 60)
 	kevent_close(fd);
 }
 
-static void *close_later_thread(void *p)
-{
-	struct timespec d = ms_ts(50);
-
-	nanosleep(&d, NULL);
-	kevent_close(*(int *)p);
-	return NULL;
-}
-
 /* A timed wait would end anyway, with EBADF: only an infinite one tells. */
-Test(wake, close_ends_user_only_sleep, .timeout = 60)
+Test(wake, close_ends_user_only_sleep, .timeout = 120)
 {
 	struct kevent_ring *ring;
-	int fd = q_open(&ring, 8);
+	struct close_later c = { .fd = q_open(&ring, 8) };
 	pthread_t t;
 
-	add_ok(fd, ev_make(KEVENT_USER, 1, 0, 0, 0, 0));
-	pthread_create(&t, NULL, close_later_thread, &fd);
-	cr_assert_eq(kevent_wait(fd, 1, NULL), -1);
+	add_ok(c.fd, ev_make(KEVENT_USER, 1, 0, 0, 0, 0));
+	pthread_create(&t, NULL, close_later_thread, &c);
+	sync_about_to_wait(&c.waiter);
+	cr_assert_eq(kevent_wait(c.fd, 1, NULL), -1);
 	cr_assert_eq(errno, EBADF);
 	pthread_join(t, NULL);
+	cr_assert_eq(c.ret, 0, "closed while the waiter slept");
 }
 
 static void on_usr2(int sig)
 {
 	(void)sig;
-}
-
-struct signaller {
-	pthread_t target;
-	int fd;
-	int done;		/* atomic: the target's wait returned */
-};
-
-/*
- * Signal the target until its wait returns: a signal that comes before it
- * sleeps is simply handled.  Should none of them end the wait, a trigger
- * does, and the test fails instead of hanging.
- */
-static void *signal_until_done(void *p)
-{
-	struct signaller *s = p;
-	struct ukevent e = ev_make(KEVENT_USER, 1, 0, 0, 0, 0);
-	struct timespec d = ms_ts(20);
-	int i;
-
-	for (i = 0; i < LONG_MS / 20; i++) {
-		if (__atomic_load_n(&s->done, __ATOMIC_ACQUIRE))
-			return NULL;
-		pthread_kill(s->target, SIGUSR2);
-		nanosleep(&d, NULL);
-	}
-	kevent_ctl(s->fd, KEVENT_CTL_READY, 1, &e);
-	return NULL;
 }
 
 /*
@@ -259,7 +236,9 @@ static void expect_eintr_from_handler(int sa_flags)
 {
 	struct kevent_ring *ring;
 	int fd = q_open(&ring, 8);
-	struct signaller s = { pthread_self(), fd, 0 };
+	struct signal_later s = {
+		.target = pthread_self(), .sig = SIGUSR2, .fallback_fd = fd,
+	};
 	struct sigaction sa;
 	pthread_t t;
 	int r, err;
@@ -269,11 +248,13 @@ static void expect_eintr_from_handler(int sa_flags)
 	sa.sa_flags = sa_flags;
 	sigaction(SIGUSR2, &sa, NULL);
 	add_ok(fd, ev_make(KEVENT_USER, 1, 0, 0, 0, 0));
-	pthread_create(&t, NULL, signal_until_done, &s);
+	pthread_create(&t, NULL, signal_later_thread, &s);
+	sync_about_to_wait(&s.waiter);
 	r = kevent_wait(fd, 1, NULL);
 	err = errno;
 	__atomic_store_n(&s.done, 1, __ATOMIC_RELEASE);
 	pthread_join(t, NULL);
+	cr_assert(s.slept, "the wait never slept");
 	cr_assert_eq(r, -1, "not interrupted by a handler (sa_flags %#x)",
 		     sa_flags);
 	cr_assert_eq(err, EINTR);
@@ -300,21 +281,27 @@ Test(wake, queue_fd_still_readable_after_user_only_sleeps)
 	struct kevent_ring *ring;
 	int fd = q_open(&ring, 8);
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	struct ready_later r = { fd, 4, 50 };
+	struct sync_sleeper w = { 0 };
+	struct ready_later r = { fd, 4, &w, 0 };
 	struct ukevent out;
 	pthread_t t;
 
 	add_ok(fd, ev_make(KEVENT_USER, 4, 0, 0, 0, 0));
 	pthread_create(&t, NULL, ready_later_thread, &r);
-	cr_assert_eq(wait_ms(fd, 1, LONG_MS), 1);
+	sync_about_to_wait(&w);
+	cr_assert_eq(wait_ms(fd, 1, 60000), 1);
 	pthread_join(t, NULL);
+	cr_assert_eq(r.ret, 1);
 	cr_assert(kevent_ring_consume(ring, &out));
 	cr_assert_eq(wait_ms(fd, 1, 0), 0);
 	cr_assert_eq(poll(&pfd, 1, 0), 0, "idle queue is not readable");
 
+	w = (struct sync_sleeper){ 0 };
 	pthread_create(&t, NULL, ready_later_thread, &r);
-	cr_assert_eq(poll(&pfd, 1, LONG_MS), 1, "woken by READY");
+	sync_about_to_wait(&w);
+	cr_assert_eq(poll(&pfd, 1, 60000), 1, "woken by READY");
 	pthread_join(t, NULL);
+	cr_assert_eq(r.ret, 1, "triggered while poll(2) slept");
 	cr_assert_eq(wait_ms(fd, 1, 0), 1);
 	cr_assert(kevent_ring_consume(ring, &out));
 	cr_assert_eq(out.id, 4);
