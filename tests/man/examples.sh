@@ -22,11 +22,11 @@ timeout_s=${KEV_MAN_TIMEOUT:-30}
 work=$(mktemp -d "${TMPDIR:-/tmp}/kev-man-examples.XXXXXX")
 trap 'rm -rf "$work"' EXIT INT TERM
 
-n=0 pass=0 fail=0
+n=0 pass=0 fail=0 skipped=0
 ok() { n=$((n + 1)); pass=$((pass + 1)); echo "ok $n - $*"; }
 notok() { n=$((n + 1)); fail=$((fail + 1)); echo "not ok $n - $1"; shift
 	for f in "$@"; do [ -s "$f" ] && sed 's/^/# /' "$f"; done; }
-skip() { n=$((n + 1)); pass=$((pass + 1)); echo "ok $n - $1 # SKIP $2"; }
+skip() { n=$((n + 1)); skipped=$((skipped + 1)); echo "ok $n - $1 # SKIP $2"; }
 
 cflags="-std=gnu11 -O2 -D_FORTIFY_SOURCE=2 -Wall -Wextra -Werror -pedantic -Wno-unused-parameter"
 cflags="$cflags -I$src/include ${CFLAGS:-}"
@@ -98,14 +98,18 @@ int main(void)
 PROBE
 	# shellcheck disable=SC2086
 	$CC $cflags -o "$work/probe" "$work/probe.c" "$lib" -pthread
+	# A backend is skipped only when the kernel cannot carry it (asked
+	# without libkev); one it has but libkev fails on is a failure.
 	backends=
 	for b in kmod uring epoll; do
 		if LD_LIBRARY_PATH=$libdir KEVENT_BACKEND=$b "$work/probe" \
 			>/dev/null 2>&1; then
 			backends="$backends $b"
+		elif why=$("$src/tools/kernel-backends" "$b"); then
+			notok "a queue on the $b backend, which this kernel has"
 		else
 			skip "run the examples with KEVENT_BACKEND=$b" \
-				"backend not available here"
+				"the kernel cannot carry the $b backend ($why)"
 		fi
 	done
 	for b in $backends; do
@@ -129,5 +133,5 @@ PROBE
 fi
 
 echo "1..$n"
-echo "# man: $pass passed, $fail failed"
+echo "# man: $pass passed, $fail failed, $skipped skipped"
 [ "$fail" -eq 0 ]
