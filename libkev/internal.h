@@ -68,6 +68,8 @@ extern const struct kev_backend_ops kev_kmod_ops;
 /* kevent.c: is fd a live kevent queue of this process?  (ELOOP checks) */
 struct kev_queue *kev_queue_get(int fd);
 void kev_queue_put(struct kev_queue *q);
+/* Call fn with a reference to every queue of this process, until it says stop. */
+void kev_queue_for_each(bool (*fn)(struct kev_queue *q, void *arg), void *arg);
 
 /* Round a requested ring size; -1/EINVAL if too large. */
 int kev_ring_size(unsigned int requested, unsigned int *size);

@@ -154,6 +154,31 @@ struct kev_queue *kev_queue_get(int fd)
 	}
 }
 
+void kev_queue_for_each(bool (*fn)(struct kev_queue *q, void *arg), void *arg)
+{
+	unsigned int page, i;
+
+	for (page = 0; page < KEV_PAGES; page++) {
+		struct kev_queue **p = __atomic_load_n(&kev_table[page],
+						       __ATOMIC_ACQUIRE);
+
+		for (i = 0; p && i < KEV_PAGE_SIZE; i++) {
+			struct kev_queue *q;
+			bool stop;
+
+			if (!__atomic_load_n(&p[i], __ATOMIC_RELAXED))
+				continue;
+			q = kev_queue_get((int)((page << KEV_PAGE_SHIFT) | i));
+			if (!q)
+				continue;
+			stop = fn(q, arg);
+			kev_queue_put(q);
+			if (stop)
+				return;
+		}
+	}
+}
+
 /*
  * Look up a queue for a call.  EBADF for a closed fd, a queue closed by
  * another thread, or a queue inherited across fork(); EINVAL for an open fd

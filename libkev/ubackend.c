@@ -319,10 +319,14 @@ static void kev_ub_wake(struct kev_queue *q)
 /*
  * Every user-space queue lists the kevent queues it watches (as fds).  An
  * ADD of a queue fd is refused with ELOOP if the watched queue reaches the
- * watcher through these lists, or if the nesting gets deeper than epoll
- * allows.  kev_nest_lock guards all the lists; it nests inside core locks.
+ * watcher through these lists, or if the chain of queues watching queues
+ * through the new link would be longer than epoll allows (KEV_MAX_CHAIN
+ * queues, four levels of nesting), counted both ways from the new link:
+ * the longest chain below the watched queue and the longest above the
+ * watcher, as epoll's ep_loop_check and reverse_path_check do.
+ * kev_nest_lock guards all the lists; it nests inside core locks.
  */
-#define KEV_MAX_NESTS	4
+#define KEV_MAX_CHAIN	5
 
 static pthread_mutex_t kev_nest_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -335,39 +339,94 @@ static bool kev_is_ub(const struct kev_queue *q)
 	       ;
 }
 
-/* Does the queue behind fd reach target, within depth more levels? */
-static bool kev_nest_reaches(int fd, const struct kev_queue *target,
-			     int depth)
+/*
+ * Queues in the longest chain from the queue behind fd down (itself
+ * included), or more than limit if it reaches target (a loop) or is
+ * longer than limit.
+ */
+static int kev_nest_depth_below(int fd, const struct kev_queue *target,
+				int limit)
 {
 	struct kev_queue *q = kev_queue_get(fd);
-	bool hit = false;
+	int depth = 1;
 	uint32_t i;
 
 	if (!q)
-		return false;
-	if (q == target || depth <= 0) {
-		hit = true;
+		return 0;
+	if (q == target || limit <= 0) {
+		depth = limit + 1;
 	} else if (kev_is_ub(q)) {
 		struct kev_ub *ub = kev_ub(q);
 
-		for (i = 0; i < ub->nnest && !hit; i++)
-			hit = kev_nest_reaches(ub->nest[i], target, depth - 1);
+		for (i = 0; i < ub->nnest && depth <= limit; i++) {
+			int d = 1 + kev_nest_depth_below(ub->nest[i], target,
+							 limit - 1);
+
+			if (d > depth)
+				depth = d;
+		}
 	}
 	kev_queue_put(q);
-	return hit;
+	return depth;
+}
+
+struct kev_nest_up {
+	const struct kev_queue *q;	/* whose watchers are looked for */
+	int limit;
+	int depth;			/* longest chain above, q included */
+};
+
+static int kev_nest_depth_above(const struct kev_queue *q, int limit);
+
+/* kev_queue_for_each(): does w watch up->q?  Then count its chain. */
+static bool kev_nest_up_visit(struct kev_queue *w, void *p)
+{
+	struct kev_nest_up *up = p;
+	uint32_t i;
+
+	if (!kev_is_ub(w) || w == up->q)
+		return false;
+	for (i = 0; i < kev_ub(w)->nnest; i++) {
+		struct kev_queue *x = kev_queue_get(kev_ub(w)->nest[i]);
+		bool watches = x == up->q;
+
+		if (x)
+			kev_queue_put(x);
+		if (watches) {
+			int d = 1 + kev_nest_depth_above(w, up->limit - 1);
+
+			if (d > up->depth)
+				up->depth = d;
+			break;
+		}
+	}
+	return up->depth > up->limit;	/* long enough: stop looking */
+}
+
+/* Queues in the longest chain from q up (itself included), capped. */
+static int kev_nest_depth_above(const struct kev_queue *q, int limit)
+{
+	struct kev_nest_up up = { q, limit, 1 };
+
+	if (limit <= 0)
+		return 1;
+	kev_queue_for_each(kev_nest_up_visit, &up);
+	return up.depth;
 }
 
 /* 0, ELOOP, or ENOMEM; remembers fd if it is a kevent queue. */
 static int kev_nest_check(struct kev_ub *be, struct kev_reg *reg)
 {
 	struct kev_queue *other = kev_queue_get(reg->fd);
-	int err = 0;
+	int err = 0, below;
 
 	if (!other)
 		return 0;
 	pthread_mutex_lock(&kev_nest_lock);
-	if (other == be->q ||
-	    kev_nest_reaches(reg->fd, be->q, KEV_MAX_NESTS)) {
+	below = kev_nest_depth_below(reg->fd, be->q, KEV_MAX_CHAIN);
+	if (other == be->q || below >= KEV_MAX_CHAIN ||
+	    below + kev_nest_depth_above(be->q, KEV_MAX_CHAIN - below) >
+	    KEV_MAX_CHAIN) {
 		err = ELOOP;
 	} else if (be->nnest == be->nestcap) {
 		uint32_t cap = be->nestcap ? be->nestcap * 2 : 4;
@@ -778,6 +837,20 @@ static void kev_ub_dispatch(struct kev_ub *be, struct kev_wevent *evs, int n)
 			kev_sources_fire(&be->src, &be->core, reg);
 			continue;
 		}
+		events &= reg->event | KEVENT_POLL_ERR | KEVENT_POLL_HUP;
+		if (KEV_UNLIKELY(!events)) {
+			/*
+			 * Only what the waitset added on its own (RDBAND
+			 * with PRI, waitset-uring.c): nothing fired, but a
+			 * single-shot level poll is spent and must be
+			 * watched again.
+			 */
+			if (lt_disarms && kev_reg_is_lt_poll(reg))
+				be->ws->ops->rearm(be->ws, reg->fd,
+						   kev_core_token(reg),
+						   kev_poll_mask(reg));
+			continue;
+		}
 		if (kev_reg_is_lt_poll(reg)) {
 			if (lt_disarms)
 				reg->muted = true;	/* fired: disarmed */
@@ -785,9 +858,7 @@ static void kev_ub_dispatch(struct kev_ub *be, struct kev_wevent *evs, int n)
 						 reg->disabled))
 				kev_poll_mute(be, reg);
 		}
-		kev_core_fire(&be->core, reg, events &
-			      (reg->event | KEVENT_POLL_ERR | KEVENT_POLL_HUP),
-			      0);
+		kev_core_fire(&be->core, reg, events, 0);
 	}
 }
 

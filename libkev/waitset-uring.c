@@ -159,6 +159,16 @@ static int kev_wsu_poll(struct kev_ws_uring *w, int fd, uint64_t tok,
 
 	if (!sqe)
 		return ENOMEM;
+	/*
+	 * io_uring ignores POLLPRI when it matches a poll against the
+	 * events of a wake-up (IO_ASYNC_POLL_COMMON in io_uring/poll.c), so
+	 * a poll for PRI alone, or PRI and OUT, misses TCP urgent data.
+	 * RDBAND comes with the same wake-ups (sock_def_readable) and
+	 * brings the poll to look; the backend drops it from the result,
+	 * which the registration never asked for.
+	 */
+	if (events & POLLPRI)
+		events |= POLLRDBAND;
 	if (mode == KEV_W_EDGE)
 		io_uring_prep_poll_multishot(sqe, fd, events);
 	else

@@ -115,6 +115,8 @@ Test(promise, failed_modify_leaves_signal_inode_proc_unchanged)
 	if (pid == 0) {
 		char c;
 
+		/* ends (EOF) with the test, even one that failed */
+		close(go[1]);
 		_exit(read(go[0], &c, 1) == 1 ? 7 : 1);
 	}
 	cr_assert_gt(pid, 0);
@@ -231,6 +233,8 @@ Test(promise, every_library_fd_is_cloexec)
 	if (pid == 0) {
 		char c;
 
+		/* ends (EOF) with the test, even one that failed */
+		close(go[1]);
 		_exit(read(go[0], &c, 1) == 1 ? 0 : 1);
 	}
 	fd_set_of(before, MAXFD);
@@ -687,6 +691,8 @@ Test(promise, enable_disable_repeated_on_every_type)
 	if (pid == 0) {
 		char c;
 
+		/* ends (EOF) with the test, even one that failed */
+		close(go[1]);
 		_exit(read(go[0], &c, 1) == 1 ? 0 : 1);
 	}
 	e[0] = ev_make(KEVENT_POLL, (uint64_t)sv[0], KEVENT_POLL_IN, 0, 0, 0);
