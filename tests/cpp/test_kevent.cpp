@@ -1458,27 +1458,71 @@ TEST(Dispatch, FailedAddThrowsAndLeavesNoCallback)
 
 TEST(Dispatch, ManyThreadsAddTriggerAndStop)
 {
+	// While one thread runs the dispatcher, four threads each add their own
+	// 25 USER registrations, trigger every one of them 40 times in
+	// interleaved rounds, and call stop() after every round: adds,
+	// triggers and stops all race with the dispatching and each other.
+	// run() returns on each stop and is entered again until every trigger
+	// is accounted for.  Each key must count exactly its 40 triggers (a
+	// callback adds ret_data: coalesced triggers count once each), and
+	// only its own callback may see it.
+	constexpr int workers = 4, keys = 25, rounds = 40;
+	constexpr int total = workers * keys * rounds;
 	kevent::dispatcher d;
-	std::atomic<int> calls{0};
+	std::vector<std::atomic<int>> count(workers * keys);
+	std::atomic<int> sum{0}, wrong{0}, stops{0};
+	std::vector<std::vector<kevent::dispatcher::handle>> handles(workers);
 	std::vector<std::thread> threads;
-	std::vector<kevent::dispatcher::handle> handles(4);
-	for (int i = 0; i < 4; i++)
-		handles[static_cast<std::size_t>(i)] = d.add_user(static_cast<std::uint64_t>(i),
-					[&](const ukevent &ev) { calls += static_cast<int>(ev.ret_data); });
-	for (int i = 0; i < 4; i++)
-		threads.emplace_back([&d, i] {
-			for (int k = 0; k < 100; k++)
-				d.trigger(static_cast<std::uint64_t>(i));
+	for (int w = 0; w < workers; w++)
+		threads.emplace_back([&, w] {
+			for (int k = 0; k < keys; k++) {
+				const int key = w * keys + k;
+				handles[static_cast<std::size_t>(w)].push_back(d.add_user(
+					static_cast<std::uint64_t>(key), [&, key](const ukevent &ev) {
+						if (ev.id != static_cast<std::uint64_t>(key))
+							++wrong;
+						count[static_cast<std::size_t>(key)] +=
+							static_cast<int>(ev.ret_data);
+						if ((sum += static_cast<int>(ev.ret_data)) == total)
+							d.stop();
+					}));
+			}
+			for (int r = 0; r < rounds; r++) {
+				for (int k = 0; k < keys; k++)
+					d.trigger(static_cast<std::uint64_t>(w * keys + k));
+				d.stop();
+				++stops;
+			}
 		});
-	std::thread stopper([&] {
-		const auto give_up = steady_clock::now() + 10s;
-		while (calls.load() < 400 && steady_clock::now() < give_up)
+	// A hang detector: if triggers were lost, stop the loop and say so.
+	std::atomic<bool> finished{false}, gave_up{false};
+	std::thread watchdog([&] {
+		const auto give_up = steady_clock::now() + state_timeout;
+		while (!finished.load() && steady_clock::now() < give_up)
 			std::this_thread::sleep_for(1ms);
-		d.stop();
+		if (!finished.load()) {
+			gave_up.store(true);
+			d.stop();
+		}
 	});
-	d.run();
+	std::size_t callbacks = 0;
+	int runs = 0;
+	while (sum.load() < total && !gave_up.load()) {
+		callbacks += d.run();
+		++runs;
+	}
+	finished.store(true);
+	watchdog.join();
 	for (auto &t : threads)
 		t.join();
-	stopper.join();
-	EXPECT_EQ(calls.load(), 400);
+	EXPECT_FALSE(gave_up.load()) << sum.load() << " of " << total << " triggers";
+	EXPECT_EQ(wrong.load(), 0);
+	for (int key = 0; key < workers * keys; key++)
+		EXPECT_EQ(count[static_cast<std::size_t>(key)].load(), rounds) << "key " << key;
+	EXPECT_EQ(sum.load(), total);
+	EXPECT_EQ(stops.load(), workers * rounds);
+	EXPECT_GE(runs, 1);
+	EXPECT_LE(callbacks, static_cast<std::size_t>(total));
+	EXPECT_GE(callbacks, static_cast<std::size_t>(workers * keys));
+	d.poll();	// consume the stops still pending
 }
