@@ -47,11 +47,15 @@ def test_exit_before_wait_is_still_delivered(q):
 
 def test_not_a_child_has_no_status(q):
     # sh starts a grandchild and exits; the grandchild is not our child.
-    out = subprocess.run(["sh", "-c", "sleep 0.3 >/dev/null 2>&1 & echo $!"],
+    # It lives until it is killed, after the registration.
+    out = subprocess.run(["sh", "-c", "sleep 300 >/dev/null 2>&1 & echo $!"],
                          capture_output=True, text=True, check=True)
     pid = int(out.stdout)
-    q.add_proc(pid)
-    (ev,) = q.wait(10.0)
+    try:
+        q.add_proc(pid)
+    finally:
+        os.kill(pid, signal.SIGTERM)
+    (ev,) = q.wait(30.0)
     assert ev.pid == pid
     assert ev.ret_flags & kevent.RetFlag.NOSTATUS
     assert ev.status is None and ev.returncode is None

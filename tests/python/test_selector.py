@@ -6,12 +6,15 @@ import os
 import selectors
 import signal
 import socket
+import subprocess
 import sys
-import time
+import threading
 
 import pytest
 
 import kevent
+
+from conftest import STATE_TIMEOUT, InterruptWhenAsleep, Waiter, WhenAsleep, wait_until_asleep
 
 EVENT_READ = selectors.EVENT_READ
 EVENT_WRITE = selectors.EVENT_WRITE
@@ -113,10 +116,30 @@ def test_unregister_after_close_of_fileobj(sel):
 
 
 def test_select_timeout(sel):
-    t0 = time.monotonic()
-    assert sel.select(0.1) == []
-    assert 0.09 <= time.monotonic() - t0 < 1.0
-    assert sel.select(-1) == []
+    a, b = socket.socketpair()
+    with a, b:
+        key = sel.register(a, EVENT_READ)
+        assert sel.select(0.05) == []  # expired: nothing
+        # A timeout reaches kevent_wait as a finite timeout, no longer than
+        # asked (read from the sleeping system call); data ends the sleep.
+        t = Waiter(lambda: sel.select(30.0))
+        asleep = wait_until_asleep(t.tid)
+        b.send(b"x")
+        assert t.finish() == [(key, EVENT_READ)]
+        assert asleep.timeout_ns is not None, asleep
+        assert 0 < asleep.timeout_ns <= 30 * 10**9, asleep
+        a.recv(1)
+        # <= 0 polls: it must not sleep (a sleep would be ended by the
+        # watchdog's send, and select would return the event)
+        done = threading.Event()
+        watchdog = WhenAsleep(lambda: b.send(b"y"), stop=done.is_set)
+        try:
+            assert sel.select(-1) == []
+            assert sel.select(0) == []
+        finally:
+            done.set()
+        watchdog.check()
+        assert not watchdog.acted
 
 
 def test_hangup_reports_read_and_write(sel):
@@ -149,12 +172,19 @@ def test_context_manager_closes():
 
 
 def test_ctrl_c_during_select(sel):
-    import threading
-    t = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
-    t.start()
-    with pytest.raises(KeyboardInterrupt):
-        sel.select()
-    t.join()
+    a, b = socket.socketpair()
+    with a, b:
+        sel.register(a, EVENT_READ)  # the rescue, if the signal is lost
+        main = threading.main_thread().ident
+        h = InterruptWhenAsleep(lambda: signal.pthread_kill(main, signal.SIGINT),
+                                lambda: b.send(b"x"))
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                sel.select()
+        finally:
+            h.done.set()
+        h.check()
+        assert h.acted and not h.rescued
 
 
 # ------------------------------------------------------------------ asyncio
@@ -259,19 +289,20 @@ def test_asyncio_timer_storm(loop):
 
     async def main():
         done = loop.create_future()
-        t0 = loop.time()
+        when = {}
         for i in range(n):
-            loop.call_later((i % 100) / 1000.0, fired.append, i)
+            when[i] = loop.call_later((i % 100) / 1000.0, fired.append, i).when()
         loop.call_later(0.15, done.set_result, None)
         await done
         sleeps = await asyncio.gather(*(asyncio.sleep(0.001 * (i % 50), result=i)
                                         for i in range(2000)))
-        return sleeps, loop.time() - t0
+        return sleeps, when
 
-    sleeps, elapsed = loop.run_until_complete(asyncio.wait_for(main(), 60))
+    sleeps, when = loop.run_until_complete(asyncio.wait_for(main(), 60))
     assert sorted(fired) == list(range(n))
+    # in the order of their deadlines, whatever the load of the machine
+    assert [when[i] for i in fired] == sorted(when[i] for i in fired)
     assert sleeps == list(range(2000))
-    assert elapsed < 10
 
 
 def test_asyncio_add_signal_handler(loop):
@@ -288,27 +319,42 @@ def test_asyncio_add_signal_handler(loop):
 
 
 def test_asyncio_signal_from_other_process_wakes_idle_loop(loop):
+    # Another process sends the signal once the loop sleeps in kevent_wait.
+    kill = ["sh", "-c", f"kill -USR2 {os.getpid()}"]
+    h = None
+
     async def main():
+        nonlocal h
         got = loop.create_future()
         loop.add_signal_handler(signal.SIGUSR2, got.set_result, True)
         try:
-            proc = await asyncio.create_subprocess_exec(
-                "sh", "-c", f"sleep 0.2; kill -USR2 {os.getpid()}")
-            res = await asyncio.wait_for(got, 10)
-            await proc.wait()
-            return res
+            h = InterruptWhenAsleep(lambda: subprocess.run(kill, check=True),
+                                    lambda: loop.call_soon_threadsafe(got.set_result, False))
+            return await got
         finally:
+            h.done.set()
             loop.remove_signal_handler(signal.SIGUSR2)
 
     assert loop.run_until_complete(main()) is True
+    h.check()
+    assert h.acted and not h.rescued
 
 
 def test_asyncio_run_in_executor_and_threadsafe_calls(loop):
+    main_tid = threading.get_native_id()
+
+    def worker():
+        # once the loop is idle, asleep in kevent_wait: the call wakes it
+        wait_until_asleep(main_tid)
+        loop.call_soon_threadsafe(fut.set_result, 42)
+
     async def main():
+        nonlocal fut
         fut = loop.create_future()
-        loop.run_in_executor(None, lambda: (time.sleep(0.05),
-                                            loop.call_soon_threadsafe(fut.set_result, 42)))
-        return await asyncio.wait_for(fut, 5)
+        loop.run_in_executor(None, worker)
+        return await asyncio.wait_for(fut, STATE_TIMEOUT)  # a hang detector
+
+    fut = None
 
     assert loop.run_until_complete(main()) == 42
 
@@ -373,8 +419,11 @@ def test_queue_nested_in_asyncio(loop):
 
             loop.add_reader(q.fileno(), on_ready)
             try:
-                loop.call_later(0.05, q.trigger, 1)
-                return await asyncio.wait_for(got, 5)
+                # from another thread, once the loop sleeps in kevent_wait
+                h = WhenAsleep(lambda: q.trigger(1))
+                res = await asyncio.wait_for(got, STATE_TIMEOUT)  # a hang detector
+                h.check()
+                return res
             finally:
                 loop.remove_reader(q.fileno())
 

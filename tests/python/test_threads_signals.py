@@ -1,5 +1,10 @@
 # SPDX-License-Identifier: MIT
-"""The GIL, threads, and Ctrl-C around Queue.wait()."""
+"""The GIL, threads, and Ctrl-C around Queue.wait().
+
+Nothing here sleeps to order threads: a thread that must act while another
+one is blocked in Queue.wait() waits until /proc shows that thread asleep
+inside kevent_wait's system call (conftest.WhenAsleep, wait_until_asleep).
+"""
 
 import os
 import signal
@@ -10,37 +15,57 @@ import pytest
 
 import kevent
 
+from conftest import (STATE_TIMEOUT, InterruptWhenAsleep, Waiter, WhenAsleep,
+                      asleep_in_kevent_wait, wait_until_asleep)
 
-def test_wait_releases_the_gil(q):
+
+@pytest.mark.parametrize("watch_fd", [False, True], ids=["futex", "waitset"])
+def test_wait_releases_the_gil(q, watch_fd):
+    # With USER events only the epoll and uring backends sleep on a futex;
+    # with an fd watched they sleep in epoll_pwait2 / io_uring_enter.
     q.add_user(1)
-    counter = [0]
-    stop = threading.Event()
-
-    def spin():
-        while not stop.is_set():
-            counter[0] += 1
-
-    t = threading.Thread(target=spin)
-    t.start()
+    r, w = os.pipe()
     try:
-        assert q.wait(0.3) == []
+        if watch_fd:
+            q.add_poll(r)
+        main = threading.get_native_id()
+        progress = []
+
+        def observer():
+            # Python bytecode, which needs the GIL, between two sightings
+            # of the main thread asleep in kevent_wait: had the binding kept
+            # the GIL, this could not run before that wait had returned.
+            n = 0
+            for _ in range(10000):
+                n += 1
+            progress.append(n)
+            progress.append(asleep_in_kevent_wait(main) is not None)
+            q.trigger(1)
+
+        done = threading.Event()
+        h = WhenAsleep(observer, stop=done.is_set)
+        # A bound only for the failure: with the GIL held, the observer
+        # cannot run before this wait has timed out; it then finds the main
+        # thread done and gives up, and the wait returns [].
+        try:
+            evs = q.wait(30.0)
+        finally:
+            done.set()
+        h.check()
     finally:
-        stop.set()
-        t.join()
-    # With the GIL held for 0.3 s the spinner would hardly run at all.
-    assert counter[0] > 1000
+        os.close(r)
+        os.close(w)
+    assert progress == [10000, True], f"main thread seen: {h.states}"
+    assert [e.ident for e in evs] == [1]
 
 
 def test_waiter_thread_is_woken_by_trigger_from_main(q):
     q.add_user(1, user="x")
-    got = []
-    t = threading.Thread(target=lambda: got.extend(q.wait(10.0)))
-    t.start()
-    time.sleep(0.1)
+    t = Waiter(q.wait)  # forever: a timed wait would end with the event
+    # at its timeout even if the trigger did not wake it
+    wait_until_asleep(t.tid)
     q.trigger(1)
-    t.join(5.0)
-    assert not t.is_alive()
-    assert [e.user for e in got] == ["x"]
+    assert [e.user for e in t.finish()] == ["x"]
 
 
 def test_many_threads_trigger(q):
@@ -54,30 +79,21 @@ def test_many_threads_trigger(q):
     for t in threads:
         t.join()
     total = {}
-    deadline = time.monotonic() + 5
-    while sum(total.values()) < n * 100 and time.monotonic() < deadline:
-        for ev in q.wait(1.0):
+    while sum(total.values()) < n * 100:
+        evs = q.wait(0)  # every trigger was made: all is ready now
+        assert evs, f"triggers lost: {total}"
+        for ev in evs:
             total[ev.ident] = total.get(ev.ident, 0) + ev.count
     assert total == {i: 100 for i in range(n)}
 
 
 def test_close_from_another_thread_ends_a_waiter():
     q = kevent.Queue()
-    errors = []
-
-    def waiter():
-        try:
-            q.wait(10.0)
-        except ValueError as e:
-            errors.append(e)
-
-    t = threading.Thread(target=waiter)
-    t.start()
-    time.sleep(0.1)
+    t = Waiter(q.wait)  # forever: only the close can end it
+    wait_until_asleep(t.tid)
     q.close()
-    t.join(5.0)
-    assert not t.is_alive()
-    assert len(errors) == 1
+    with pytest.raises(ValueError):
+        t.finish()
 
 
 def test_iteration_ends_when_another_thread_closes():
@@ -90,72 +106,93 @@ def test_iteration_ends_when_another_thread_closes():
         for ev in q:
             seen.append(ev.ident)
 
-    t = threading.Thread(target=consume)
-    t.start()
-    time.sleep(0.2)
+    t = Waiter(consume)
+    # The first event is in the ring already: only the second wait sleeps.
+    wait_until_asleep(t.tid)
+    assert seen == [1]
     q.close()
-    t.join(5.0)
-    assert not t.is_alive()
+    t.finish()
     assert seen == [1]
 
 
-def _sigint_soon(delay=0.2):
-    t = threading.Timer(delay, os.kill, (os.getpid(), signal.SIGINT))
-    t.start()
-    return t
+def _interrupted_wait(q, sig, wait, exc):
+    """Run wait() in the main thread, signalled once it sleeps; expect exc."""
+    q.add_user(999)  # for the rescue
+    main = threading.main_thread().ident
+    h = InterruptWhenAsleep(lambda: signal.pthread_kill(main, sig),
+                            lambda: q.trigger(999))
+    try:
+        with pytest.raises(exc):
+            wait()
+    finally:
+        h.done.set()
+    h.check()
+    assert h.acted and not h.rescued
 
 
 def test_ctrl_c_during_wait_forever_raises_keyboard_interrupt(q):
     q.add_user(1)
-    t = _sigint_soon()
-    t0 = time.monotonic()
-    with pytest.raises(KeyboardInterrupt):
-        q.wait()
-    t.join()
-    assert time.monotonic() - t0 < 2.0
+    _interrupted_wait(q, signal.SIGINT, q.wait, KeyboardInterrupt)
 
 
 def test_ctrl_c_during_timed_wait(q):
-    t = _sigint_soon()
-    t0 = time.monotonic()
-    with pytest.raises(KeyboardInterrupt):
-        q.wait(30.0)
-    t.join()
-    assert time.monotonic() - t0 < 2.0
+    _interrupted_wait(q, signal.SIGINT, lambda: q.wait(30.0), KeyboardInterrupt)
 
 
 def test_ctrl_c_during_iteration(q):
-    t = _sigint_soon()
-    with pytest.raises(KeyboardInterrupt):
+    def iterate():
         for _ in q:
             pass
-    t.join()
+
+    _interrupted_wait(q, signal.SIGINT, iterate, KeyboardInterrupt)
 
 
 def test_queue_usable_after_keyboard_interrupt(q):
     q.add_user(1)
-    t = _sigint_soon(0.1)
-    with pytest.raises(KeyboardInterrupt):
-        q.wait()
-    t.join()
+    _interrupted_wait(q, signal.SIGINT, q.wait, KeyboardInterrupt)
     q.trigger(1)
-    assert [e.ident for e in q.wait(1.0)] == [1]
+    assert [e.ident for e in q.wait(0)] == [1]
 
 
 def test_signal_with_quiet_handler_resumes_wait_with_remaining_timeout(q):
+    # A handler that returns normally: the wait goes on (PEP 475) with what
+    # is left of its timeout, not with the whole timeout again.  Read from
+    # the sleeping system call's own timeout argument: the first sleep got
+    # r1, the resumed one r2; the binding's deadline is fixed, so r2 is
+    # smaller than r1 by more than the time from the first sighting to the
+    # signal (gap).  Restarting with the full timeout would give r2 ~ r1.
     calls = []
+    q.add_user(1)
+    main = threading.get_native_id()
+    seen = {}
+
+    def act():
+        first = wait_until_asleep(main)
+        t_seen = time.monotonic_ns()
+        time.sleep(0.05)  # widens the gap; nothing is ordered by it
+        t_sent = time.monotonic_ns()
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR1)
+        deadline = time.monotonic() + STATE_TIMEOUT
+        while not calls:  # the handler runs in the main thread
+            assert time.monotonic() < deadline, "the handler never ran"
+            time.sleep(0.001)
+        again = wait_until_asleep(main)  # after the handler: resumed
+        seen.update(first=first, again=again, gap=t_sent - t_seen)
+        q.trigger(1)
+
     old = signal.signal(signal.SIGUSR1, lambda s, f: calls.append(s))
     try:
-        t = threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGUSR1))
-        t0 = time.monotonic()
-        t.start()
-        assert q.wait(0.4) == []
-        elapsed = time.monotonic() - t0
-        t.join()
+        h = Waiter(act)
+        evs = q.wait(30.0)
+        h.finish()
     finally:
         signal.signal(signal.SIGUSR1, old)
     assert calls == [signal.SIGUSR1]  # the handler ran during the wait
-    assert 0.38 <= elapsed < 2.0      # and the wait went on to its timeout
+    assert [e.ident for e in evs] == [1]  # and the wait went on after it
+    r1, r2 = seen["first"].timeout_ns, seen["again"].timeout_ns
+    assert r1 is not None and r2 is not None, seen
+    # 1 ms of slack for epoll_pwait's rounding up to whole milliseconds
+    assert r1 - r2 > seen["gap"] - 1_000_000, seen
 
 
 def test_exception_from_signal_handler_propagates(q):
@@ -167,49 +204,68 @@ def test_exception_from_signal_handler_propagates(q):
 
     old = signal.signal(signal.SIGUSR1, handler)
     try:
-        t = threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGUSR1))
-        t.start()
-        with pytest.raises(Boom):
-            q.wait(5.0)
-        t.join()
+        _interrupted_wait(q, signal.SIGUSR1, lambda: q.wait(30.0), Boom)
     finally:
         signal.signal(signal.SIGUSR1, old)
 
 
 def test_concurrent_add_trigger_remove_never_mixes_up_user_objects(q):
     # Workers churn registrations while the main thread consumes: every
-    # event must carry the user object of its own registration, and events
-    # of removed registrations must never come back.
+    # event carries the user object of its own registration, no
+    # registration is delivered twice (one trigger each), and no event of
+    # a registration whose removal had returned before the wait began is
+    # ever returned.  Every third registration waits until the consumer
+    # has taken its event, so that deliveries do happen.
     n_workers, rounds = 4, 300
-    live = {}
+    lock = threading.Lock()
+    removed = set()    # tags whose remove_user() has returned
+    delivered = []     # tags in delivery order
+    awaited = {}       # tag -> Event set when the consumer takes it
     errors = []
 
     def worker(w):
         try:
             for gen in range(rounds):
-                ident = w * 1000 + gen % 7
+                ident = w * 1000 + gen % 2  # keys come back at once
                 tag = (ident, gen)
-                live[ident] = tag
+                wait_for_it = gen % 3 == 0
+                if wait_for_it:
+                    with lock:
+                        awaited[tag] = threading.Event()
                 q.add_user(ident, user=tag)
                 q.trigger(ident)
-                if gen % 3 == 0:
-                    time.sleep(0)  # let the consumer take some
+                if wait_for_it:
+                    assert awaited[tag].wait(STATE_TIMEOUT), f"{tag} never delivered"
                 q.remove_user(ident)
-                live.pop(ident, None)
-        except Exception as e:  # pragma: no cover - reported below
+                with lock:
+                    removed.add(tag)
+        except BaseException as e:  # reported below
             errors.append(e)
 
     threads = [threading.Thread(target=worker, args=(w,)) for w in range(n_workers)]
     for t in threads:
         t.start()
-    seen = 0
+
+    def take(timeout):
+        with lock:
+            gone = set(removed)
+        for ev in q.wait(timeout):
+            assert ev.user[0] == ev.ident, ev
+            assert ev.user not in gone, f"event of a removed registration: {ev!r}"
+            assert ev.user not in delivered, f"delivered twice: {ev!r}"
+            delivered.append(ev.user)
+            with lock:
+                waiting = awaited.get(ev.user)
+            if waiting is not None:
+                waiting.set()
+
     while any(t.is_alive() for t in threads):
-        for ev in q.wait(0.01):
-            assert ev.user[0] == ev.ident
-            seen += 1
+        take(0.01)
     for t in threads:
         t.join()
-    for ev in q.wait(0.05):
-        raise AssertionError(f"event of a removed registration: {ev!r}")
     assert errors == []
+    take(0)  # everything is removed: nothing may come
     assert len(q) == 0
+    assert set(awaited) <= set(delivered)
+    assert len(awaited) == n_workers * rounds // 3
+    assert len(removed) == n_workers * rounds

@@ -1,12 +1,12 @@
 # SPDX-License-Identifier: MIT
 """KEVENT_USER through kevent.Queue."""
 
-import threading
-import time
 
 import pytest
 
 import kevent
+
+from conftest import Waiter, WhenAsleep
 
 
 def test_trigger_delivers(q):
@@ -110,15 +110,17 @@ def test_modify_user_object(q):
 
 
 def test_trigger_from_another_thread_wakes_waiter(q):
+    # The waiter sleeps with no timeout (a timed wait would return the
+    # event at its timeout even if the trigger had not woken it); the
+    # trigger comes from a third thread once the waiter is asleep in
+    # kevent_wait.
     q.add_user(9, user="wake")
-    t = threading.Timer(0.2, q.trigger, (9,))
-    t0 = time.monotonic()
-    t.start()
-    evs = q.wait(10.0)
-    elapsed = time.monotonic() - t0
-    t.join()
+    waiter = Waiter(q.wait)
+    trigger = WhenAsleep(lambda: q.trigger(9), tid=waiter.tid)
+    evs = waiter.finish()
+    trigger.check()
     assert [e.user for e in evs] == ["wake"]
-    assert 0.15 <= elapsed < 5.0
+    assert evs[0].count == 1
 
 
 def test_generic_remove(q):
