@@ -32,7 +32,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <ratio>
 #include <sstream>
 #include <stdexcept>
@@ -1190,73 +1189,6 @@ TEST(Threads, ManyTriggersAreCoalescedNotLost)
 	}
 	t.join();
 	EXPECT_EQ(got, total);
-}
-
-TEST(Threads, UringCompletionDoesNotInterruptAnEpollWaitOfTheSameThread)
-{
-	// One thread uses a uring queue and an epoll queue.  When a poll of
-	// the uring queue completes, io_uring runs the completion as task work
-	// in the thread that submitted the poll, and flags that thread as if a
-	// signal were pending.  That thread's kevent_wait on the epoll queue
-	// must not fail with EINTR for it: no signal was sent (kevent_wait(2):
-	// EINTR means a signal handler ran).
-	std::optional<kevent::queue> u;
-	try {
-		u.emplace(0, kevent::backend::uring);
-	} catch (const std::system_error &e) {
-		if (e.code() != std::errc::no_such_device)
-			throw;
-		GTEST_SKIP() << "no uring backend here (ENODEV): libkev built "
-				"without liburing, or io_uring disabled";
-	}
-	kevent::queue e(0, kevent::backend::epoll);
-	int p[2], idle[2];
-	ASSERT_EQ(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
-	ASSERT_EQ(pipe2(idle, O_CLOEXEC), 0);
-	auto wake = e.add_user(1);
-	auto never = e.add_fd(idle[0], KEVENT_POLL_IN);	// e sleeps in epoll_pwait2
-	std::atomic<pid_t> waiter{0};
-	constexpr int waiting = std::numeric_limits<int>::min();
-	std::atomic<int> result{waiting};	// the count, or -errno
-	std::thread t([&] {
-		// The poll is submitted from this thread: its completion is
-		// this thread's task work.
-		auto r = u->add_fd(p[0], KEVENT_POLL_IN);
-		EXPECT_EQ(u->wait_for(0ms), 0u);
-		waiter.store(current_tid());
-		try {
-			result.store(static_cast<int>(e.wait_for(1h)));
-		} catch (const std::system_error &ex) {
-			result.store(-ex.code().value());
-		}
-		r.release();
-	});
-	while (waiter.load() == 0)
-		std::this_thread::yield();
-	if (wait_until_asleep(waiter.load())) {
-		const long before = voluntary_switches(waiter.load());
-		ASSERT_EQ(write(p[1], "x", 1), 1);	// u's poll completes
-		// Let the task work interrupt the wait if it does: wait until
-		// the wait has returned, or sleeps again (a new sleep: retried
-		// inside), or still sleeps the same sleep a second later (not
-		// interrupted); then the trigger ends the wait.
-		const auto give_up = steady_clock::now() + 1s;
-		while (result.load() == waiting &&
-		       !(asleep_in_kevent_wait(waiter.load()) &&
-			 voluntary_switches(waiter.load()) != before) &&
-		       steady_clock::now() < give_up)
-			std::this_thread::sleep_for(1ms);
-	}
-	e.trigger(1);
-	t.join();
-	EXPECT_EQ(result.load(), 1) << "kevent_wait on the epoll queue: "
-				    << (result.load() < 0 ? std::strerror(-result.load()) : "")
-				    << " with no signal sent";
-	EXPECT_EQ(u->wait_for(5s), 1u);	// and u did see the pipe
-	close(p[0]);
-	close(p[1]);
-	close(idle[0]);
-	close(idle[1]);
 }
 
 // ============================================================ dispatcher
