@@ -42,6 +42,7 @@
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/fsnotify_backend.h>
+#include <linux/delay.h>
 #include <linux/hrtimer.h>
 #include <linux/log2.h>
 #include <linux/miscdevice.h>
@@ -83,6 +84,55 @@ module_param_cb(registrations, &kevent_count_ops, &kevent_nr_regs, 0444);
 MODULE_PARM_DESC(registrations, "Registrations in all queues (read-only)");
 module_param_cb(queues, &kevent_count_ops, &kevent_nr_queues, 0444);
 MODULE_PARM_DESC(queues, "Open queues (read-only)");
+
+enum kevent_test_site {
+	KEVENT_SITE_NONE,
+	KEVENT_SITE_INODE_EVENT,	/* file change: fired, not yet woken */
+	KEVENT_SITE_INODE_FREEING,	/* mark freed: fired, not yet woken */
+	KEVENT_SITE_WAIT_KIDX,		/* WAIT: kidx read, not yet stored */
+	KEVENT_SITE_WAIT_CHECKS,	/* WAIT: pending work just evaluated */
+};
+
+#ifdef KEVENT_TESTING
+/*
+ * Test builds only (make KEVENT_TESTING=y): widen race windows and count
+ * what the tests in tests/vm cannot observe from user space.
+ *   test_window      the site to delay at (enum kevent_test_site), 0 none
+ *   test_window_ms   how long (a busy wait: some sites are atomic)
+ *   test_window_hits times a thread entered the window; test_window_done
+ *                    times one left it (a test waits for these)
+ *   test_max_atomic  the most ring entries published and reaped by one
+ *                    call from a wake-up callback or timer (writable: 0)
+ */
+static unsigned int test_window;
+module_param(test_window, uint, 0644);
+static unsigned int test_window_ms = 100;
+module_param(test_window_ms, uint, 0644);
+static atomic_t test_window_hits = ATOMIC_INIT(0);
+module_param_named(test_window_hits, test_window_hits.counter, int, 0444);
+static atomic_t test_window_done = ATOMIC_INIT(0);
+module_param_named(test_window_done, test_window_done.counter, int, 0444);
+static unsigned long test_max_atomic;
+module_param(test_max_atomic, ulong, 0644);
+
+static void kevent_test_window(enum kevent_test_site site)
+{
+	if (READ_ONCE(test_window) != site)
+		return;
+	atomic_inc(&test_window_hits);
+	mdelay(min(READ_ONCE(test_window_ms), 2000U));
+	atomic_inc(&test_window_done);
+}
+
+static void kevent_test_atomic(unsigned long n)
+{
+	if (n > READ_ONCE(test_max_atomic))
+		WRITE_ONCE(test_max_atomic, n);
+}
+#else
+static inline void kevent_test_window(enum kevent_test_site site) { }
+static inline void kevent_test_atomic(unsigned long n) { }
+#endif
 
 /* Depth of kevent queues nested in each other, as epoll's EP_MAX_NESTS. */
 #define KEVENT_MAX_NESTS	4
@@ -415,10 +465,13 @@ static int kevent_poll_wake(wait_queue_entry_t *wait, unsigned int mode,
 			 * polled again when the consumer passes the entry.
 			 */
 			reg->pending = false;
+			u32 k0 = q->kidx, u0 = q->uidx;
+
 			reg->fired = pollflags & (reg->event | EPOLLERR |
 						  EPOLLHUP);
 			kevent_make_ready(q, reg);
 			kevent_publish(q);
+			kevent_test_atomic((q->kidx - k0) + (q->uidx - u0));
 			wake = true;
 		} else {
 			/* no key: poll the file in process context */
@@ -856,6 +909,8 @@ static int kevent_inode_event(struct fsnotify_mark *fsn, u32 mask,
 	}
 	spin_unlock(&m->lock);
 	if (q)
+		kevent_test_window(KEVENT_SITE_INODE_EVENT);
+	if (q)
 		kevent_wake(q);
 	return 0;
 }
@@ -878,6 +933,8 @@ static void kevent_inode_freeing(struct fsnotify_mark *fsn,
 	if (reg)
 		q = kevent_inode_fire(reg, 0, true);
 	spin_unlock(&m->lock);
+	if (q)
+		kevent_test_window(KEVENT_SITE_INODE_FREEING);
 	if (q)
 		kevent_wake(q);
 }
@@ -970,8 +1027,11 @@ static enum hrtimer_restart kevent_timer_fn(struct hrtimer *timer)
 		 */
 		reg->timer_stopped = true;
 	} else {
+		u32 k0 = q->kidx, u0 = q->uidx;
+
 		wake = kevent_fire(q, reg,
 				   hrtimer_forward_now(timer, reg->interval));
+		kevent_test_atomic((q->kidx - k0) + (q->uidx - u0));
 		ret = HRTIMER_RESTART;
 	}
 out_unlock:
@@ -1561,6 +1621,7 @@ static long kevent_ioc_wait(struct kevent_queue *q,
 			}
 			kevent_run_checks(q);
 			mutex_unlock(&q->mtx);
+			kevent_test_window(KEVENT_SITE_WAIT_CHECKS);
 			continue;
 		}
 		if (signal_pending(current)) {
@@ -1578,8 +1639,13 @@ static long kevent_ioc_wait(struct kevent_queue *q,
 			timed_out = true;
 	}
 	finish_wait(&q->wq, &wait);
-	/* repair a kidx scribbled over by user space */
-	smp_store_release(&q->ring->kidx, READ_ONCE(q->kidx));
+	{
+		u32 k = READ_ONCE(q->kidx);
+
+		kevent_test_window(KEVENT_SITE_WAIT_KIDX);
+		/* repair a kidx scribbled over by user space */
+		smp_store_release(&q->ring->kidx, k);
+	}
 out:
 	if (a.sigmask) {
 		if (ret == -EINTR) {
