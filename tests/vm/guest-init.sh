@@ -20,6 +20,8 @@ mkdir -p /dev/shm /dev/pts
 mount -t tmpfs shm /dev/shm
 chmod 1777 /tmp /dev/shm
 . /t/plan
+# the conformance suite opens more than 10000 descriptors at once
+ulimit -n 65536
 # tests may widen timing margins: TCG vCPUs stall when the host is busy
 export KEVENT_TEST_SLOW=1
 # a task stuck in D state panics the guest (the host reports the test)
@@ -58,8 +60,10 @@ runone() {
 	shift 3
 	echo "VMSTART $s $b $n"
 	before=$(lines)
+	t0=$(date +%s)
 	timeout -s KILL "$VM_TEST_TIMEOUT" "$@" >/tmp/out 2>&1
 	st=$?
+	echo "VMTIME $s $b $n $(($(date +%s) - t0))"
 	sed "s|^|$s/$n: |" /tmp/out | tail -n 200
 	v=PASS why=
 	case $st in
@@ -107,6 +111,7 @@ for b in $BACKENDS; do
 	[ -n "$CONFORMANCE" ] || break
 	echo "VMSTART conformance $b -"
 	before=$(lines)
+	t0=$(date +%s)
 	rm -f /tmp/tap
 	KEVENT_BACKEND=$b timeout -s KILL "$VM_SUITE_TIMEOUT" "$CONFORMANCE" \
 		--tap=/tmp/tap --jobs=2 >/tmp/conf.out 2>&1
@@ -124,6 +129,7 @@ for b in $BACKENDS; do
 		done
 	fi
 	echo "VMEXIT conformance $b $st"
+	echo "VMTIME conformance $b - $(($(date +%s) - t0))"
 	if idle; then res PASS vm-guest kmod "idle_after_conformance[$b]"
 	else res FAIL vm-guest kmod "idle_after_conformance[$b]"; fi
 	if reports_since "$before"; then res FAIL vm-guest kmod "dmesg_during_conformance[$b]"

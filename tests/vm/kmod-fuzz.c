@@ -246,7 +246,7 @@ static void do_ctl(struct rnd *r, int fd, char *ro_page)
 	case 0: ptr = NULL; break;
 	case 1: ptr = (void *)0xffff888000000000ULL; break;
 	case 2: ptr = ro_page; n = 4; break;
-	case 3: n = KEVENT_CTL_BATCH_MAX + rn(r, 4); break;
+	case 3: n = KEVENT_CTL_BATCH_MAX + 1 + rn(r, 4); break;
 	default: break;
 	}
 	ret = kq_ctl(fd, cmd, n, ptr);
@@ -342,6 +342,7 @@ static void priv_open(struct rnd *r, struct priv *p)
 	struct kevent_setup s = { .size = sizeof(s) };
 
 	p->ring = NULL;
+	p->size = 0;		/* unknown: another thread may set it up */
 	p->fd = open("/dev/kevent", O_RDWR | O_CLOEXEC);
 	if (p->fd < 0)
 		return;
@@ -356,6 +357,27 @@ static void priv_open(struct rnd *r, struct priv *p)
 		p->ring = NULL;
 }
 
+/*
+ * Consume from a ring whose header this thread scribbles over: with the
+ * size it was given, never the header's (the inline helpers of kevent.h
+ * trust the header, which is the consumer's own to keep).
+ */
+static void priv_consume(struct priv *p)
+{
+	const struct ukevent *entries = (const void *)((char *)p->ring +
+					 KEVENT_RING_ENTRIES_OFFSET);
+	uint32_t k = __atomic_load_n(&p->ring->kidx, __ATOMIC_ACQUIRE);
+	uint32_t u = p->ring->uidx;
+	struct ukevent out;
+	int i;
+
+	if (k - u > p->size)
+		u = k;
+	for (i = 0; i < 64 && u != k; i++, u++)
+		memcpy(&out, &entries[u & (p->size - 1)], sizeof(out));
+	__atomic_store_n(&p->ring->uidx, u, __ATOMIC_RELEASE);
+}
+
 static void priv_close(struct priv *p)
 {
 	if (p->ring)
@@ -368,7 +390,6 @@ static void priv_close(struct priv *p)
 
 static void priv_op(struct rnd *r, struct priv *p)
 {
-	struct ukevent out;
 	void *m;
 	size_t i;
 
@@ -389,21 +410,24 @@ static void priv_op(struct rnd *r, struct priv *p)
 		}
 		count(3);
 		break;
-	case 1:		/* unmap and map again, maybe partly */
+	case 1: {	/* unmap and map again, maybe partly */
+		size_t len = rn(r, 4) ? p->bytes : (size_t)4096 * (1 + rn(r, 4));
+
 		if (p->ring)
 			munmap(p->ring, p->bytes);
 		p->ring = NULL;
-		m = mmap(NULL, rn(r, 4) ? p->bytes : (size_t)4096 * (1 + rn(r, 4)),
-			 PROT_READ | PROT_WRITE, rn(r, 8) ? MAP_SHARED : MAP_PRIVATE,
-			 p->fd, rn(r, 8) ? 0 : 4096);
+		m = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			 rn(r, 8) ? MAP_SHARED : MAP_PRIVATE, p->fd,
+			 rn(r, 8) ? 0 : 4096);
 		if (m != MAP_FAILED)
-			munmap(m, p->bytes);
+			munmap(m, len);
 		m = mmap(NULL, p->bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
 			 p->fd, 0);
 		if (m != MAP_FAILED)
 			p->ring = m;
 		count(4);
 		break;
+	}
 	case 2:		/* mremap: move, shrink, grow (refused) */
 		if (!p->ring)
 			break;
@@ -421,10 +445,8 @@ static void priv_op(struct rnd *r, struct priv *p)
 		count(4);
 		break;
 	case 3:		/* consume honestly */
-		if (!p->ring)
-			break;
-		for (i = 0; i < 64 && kevent_ring_consume(p->ring, &out); i++)
-			;
+		if (p->ring && p->size)
+			priv_consume(p);
 		break;
 	case 4:
 		do_wait(r, p->fd, p->size);
@@ -656,6 +678,32 @@ static void on_signal(int sig)
 	(void)sig;
 }
 
+/* A fault in the fuzzer itself: say where, then die of it. */
+static void on_fault(int sig, siginfo_t *si, void *uc)
+{
+	char buf[128];
+	int n;
+
+	(void)uc;
+	n = snprintf(buf, sizeof(buf), "FAULT (%s): signal %d at %p code %d\n",
+		     who, sig, si->si_addr, si->si_code);
+	if (write(1, buf, (size_t)n) < 0)
+		(void)0;
+	{	/* the mapping it hit (not async-signal-safe: dying anyway) */
+		FILE *f = fopen("/proc/self/maps", "r");
+		unsigned long a = (unsigned long)si->si_addr, lo, hi;
+		char line[256];
+
+		while (f && fgets(line, sizeof(line), f))
+			if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 &&
+			    a >= lo - 0x10000 && a < hi + 0x10000)
+				printf("FAULT (%s): near %s", who, line);
+		fflush(stdout);
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 struct worker {
 	pthread_t th;
 	uint64_t seed;
@@ -699,13 +747,22 @@ static int fuzz(uint64_t seed, int seconds)
 	signal(SIGUSR1, on_signal);
 	signal(SIGUSR2, on_signal);
 	signal(SIGRTMIN + 1, on_signal);
+	{
+		struct sigaction sa = { .sa_sigaction = on_fault,
+					.sa_flags = SA_SIGINFO };
+
+		sigaction(SIGSEGV, &sa, NULL);
+		sigaction(SIGBUS, &sa, NULL);
+	}
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGUSR2);
 	sigaddset(&set, SIGRTMIN + 1);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	for (i = 0; i < SLOTS; i++)
-		slots[i] = make_object(&r);
+		slots[i] = -1;
+	for (i = 0; i < SLOTS; i++)
+		replace_slot(&r, i);
 	deadline = now_ns(CLOCK_MONOTONIC) + (int64_t)seconds * 1000000000LL;
 	for (i = 0; i < THREADS; i++) {
 		w[i].seed = seed * 7919 + (uint64_t)i * 104729 + 1;

@@ -453,6 +453,7 @@ static int unix_semantics_body(void)
 	CHECK(kq_wait(q.fd, 1, HANG_NS) == 1, "no event");
 	CHECK(kevent_ring_consume(q.ring, &out) && out.id == (unsigned)sv[0] &&
 	      (out.event & KEVENT_POLL_IN), "entry");
+	CHECK(read(sv[0], buf, sizeof(buf)) == 1, "read");
 	close(sv[0]);
 	CHECK(read(sv[1], buf, sizeof(buf)) == 0, "the peer does not see EOF");
 	CHECK(ctl1(q.fd, KEVENT_CTL_REMOVE, mk(KEVENT_POLL, (unsigned)sv[0], 0,
@@ -884,9 +885,10 @@ static int user_limits_body(void)
 		r = ctl1(q[0].fd, KEVENT_CTL_ADD, mk(KEVENT_INODE,
 			 (unsigned)fds[i], KEVENT_INODE_MODIFY, 0, 0));
 		CHECK(i < 2 ? r == 0 : r == ENOSPC, "inode watch %d: %d", i, r);
-		close(fds[i]);
 		unlink(path);
 	}
+	for (i = 0; i < 3; i++)
+		close(fds[i]);
 	kq_close(&q[0]);
 	/* ring memory: 1 MiB */
 	for (i = 0; i < 3; i++) {

@@ -315,6 +315,9 @@ elapsed=$(( $(date +%s) - start ))
 
 # ---- results
 sed -n 's/^VMBENCH /vmbench: /p' "$log"
+# the slowest things the guest ran, for the time budget
+awk '$1 == "VMTIME" && $5 >= 10 { printf "vm: %4ds %s[%s] %s\n", $5, $2, $3, $4 }' "$log" |
+	sort -rn -k2 | head -n 8
 died=
 grep -q '^VMEND' "$log" || died=1
 if [ -n "$died" ]; then
