@@ -40,6 +40,7 @@ enum kind {
 };
 
 static int slots[SLOTS];		/* shared descriptors, -1 = empty */
+static int kinds[SLOTS];		/* what each slot held when filled */
 static int64_t deadline;
 static int violations;
 static int in_child;			/* a forked child: no stdio */
@@ -94,11 +95,57 @@ static int open_queue(unsigned int size)
 	return fd;
 }
 
-static int make_object(struct rnd *r)
+static int send_fds(int sock, const int *fds, int n)
+{
+	char byte = 'f';
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int) * 4)];
+	} u;
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = u.buf, .msg_controllen = CMSG_SPACE(sizeof(int) * n),
+	};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+
+	memset(&u, 0, sizeof(u));
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int) * n);
+	memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
+	return (int)sendmsg(sock, &msg, MSG_DONTWAIT);
+}
+
+/* put fd (of kind k) into slot i, closing what was there */
+static void put_slot(int i, int fd, int k)
+{
+	int old = __atomic_exchange_n(&slots[i], fd, __ATOMIC_ACQ_REL);
+
+	__atomic_store_n(&kinds[i], k, __ATOMIC_RELEASE);
+	if (old >= 0)
+		close(old);
+}
+
+/* a descriptor of kind k from the pool (it may be stale), or -1 */
+static int pick(struct rnd *r, int k)
+{
+	int i, tries;
+
+	for (tries = 0; tries < 8; tries++) {
+		i = (int)rn(r, SLOTS);
+		if (__atomic_load_n(&kinds[i], __ATOMIC_ACQUIRE) == k)
+			return __atomic_load_n(&slots[i], __ATOMIC_ACQUIRE);
+	}
+	return -1;
+}
+
+static int make_object(struct rnd *r, int *kind)
 {
 	int fd = -1, p[2];
 
-	switch (rn(r, K_NKINDS)) {
+	*kind = (int)rn(r, K_NKINDS);
+	switch (*kind) {
 	case K_QUEUE:
 		fd = open_queue(1u << rn(r, 9));
 		break;
@@ -106,20 +153,14 @@ static int make_object(struct rnd *r)
 		if (pipe2(p, O_NONBLOCK | O_CLOEXEC) == 0) {
 			/* one end here, one in another slot */
 			fd = p[0];
-			int old = __atomic_exchange_n(&slots[rn(r, SLOTS)],
-						      p[1], __ATOMIC_ACQ_REL);
-			if (old >= 0)
-				close(old);
+			put_slot((int)rn(r, SLOTS), p[1], K_PIPE);
 		}
 		break;
 	case K_SOCK:
 		if (socketpair(AF_UNIX, (rn(r, 2) ? SOCK_STREAM : SOCK_DGRAM) |
 			       SOCK_NONBLOCK | SOCK_CLOEXEC, 0, p) == 0) {
 			fd = p[0];
-			int old = __atomic_exchange_n(&slots[rn(r, SLOTS)],
-						      p[1], __ATOMIC_ACQ_REL);
-			if (old >= 0)
-				close(old);
+			put_slot((int)rn(r, SLOTS), p[1], K_SOCK);
 		}
 		break;
 	case K_EVENTFD:
@@ -461,34 +502,76 @@ static void priv_op(struct rnd *r, struct priv *p)
 
 static void replace_slot(struct rnd *r, int i)
 {
-	int fd = make_object(r), old;
+	int kind, fd = make_object(r, &kind);
 
-	old = __atomic_exchange_n(&slots[i], fd, __ATOMIC_ACQ_REL);
-	if (old >= 0)
-		close(old);
+	put_slot(i, fd, kind);
 	count(5);
 }
 
-static int send_fds(int sock, const int *fds, int n)
+static int add_poll(int q, int fd, uint32_t flags)
 {
-	char byte = 'f';
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int) * 4)];
-	} u;
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = u.buf, .msg_controllen = CMSG_SPACE(sizeof(int) * n),
-	};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	struct ukevent e = mk(KEVENT_POLL, (uint64_t)fd, KEVENT_POLL_IN, flags,
+			      0);
 
-	memset(&u, 0, sizeof(u));
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int) * n);
-	memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
-	return (int)sendmsg(sock, &msg, MSG_DONTWAIT);
+	return kq_ctl(q, KEVENT_CTL_ADD, 1, &e);
+}
+
+static void user_ready(struct rnd *r, int q)
+{
+	struct ukevent e = mk(KEVENT_USER, rn(r, 4), 0, 0, 0);
+	int i;
+
+	kq_ctl(q, KEVENT_CTL_ADD, 1, &e);
+	for (i = 0; i < 4; i++)
+		kq_ctl(q, KEVENT_CTL_READY, 1, &e);
+}
+
+/*
+ * Shapes that random ids rarely make: queues in queues (chains, loops),
+ * a queue and an epoll instance watching each other, a queue in flight
+ * over the AF_UNIX socket it watches; then wake-ups through them.
+ */
+static void structured_op(struct rnd *r)
+{
+	static const uint32_t flags[] = { 0, KEVENT_REQ_ET, KEVENT_REQ_ONESHOT };
+	int q = pick(r, K_QUEUE), fd, sp[2];
+
+	if (q < 0)
+		return;
+	switch (rn(r, 4)) {
+	case 0:		/* nest: a chain grows by one, or a loop is tried */
+		fd = pick(r, K_QUEUE);
+		if (fd >= 0)
+			add_poll(q, fd, flags[rn(r, 3)]);
+		user_ready(r, rn(r, 2) ? q : fd);
+		break;
+	case 1: {	/* q and an epoll instance watching each other */
+		struct epoll_event ee = {
+			.events = EPOLLIN | (rn(r, 2) ? EPOLLET : 0),
+		};
+
+		fd = pick(r, K_EPOLL);
+		if (fd < 0)
+			break;
+		epoll_ctl(fd, EPOLL_CTL_ADD, q, &ee);
+		add_poll(q, fd, flags[rn(r, 3)]);
+		user_ready(r, q);
+		break;
+	}
+	case 2:		/* q watches a socket that carries q */
+		if (socketpair(AF_UNIX, (rn(r, 2) ? SOCK_STREAM : SOCK_DGRAM) |
+			       SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sp))
+			break;
+		add_poll(q, sp[0], flags[rn(r, 3)]);
+		send_fds(sp[1], &q, 1);
+		put_slot((int)rn(r, SLOTS), sp[0], K_SOCK);
+		put_slot((int)rn(r, SLOTS), sp[1], K_SOCK);
+		break;
+	default:
+		user_ready(r, q);
+		break;
+	}
+	count(11);
 }
 
 static void recv_and_close(int sock)
@@ -552,10 +635,16 @@ static void shared_op(struct rnd *r, char *ro_page)
 	int fd = __atomic_load_n(&slots[i], __ATOMIC_RELAXED);
 	int fd2 = __atomic_load_n(&slots[rn(r, SLOTS)], __ATOMIC_RELAXED);
 
-	switch (rn(r, 20)) {
+	switch (rn(r, 24)) {
 	case 0:
 	case 1:
 		replace_slot(r, i);
+		break;
+	case 20:
+	case 21:
+	case 22:
+	case 23:
+		structured_op(r);
 		break;
 	case 2: {			/* fork: the child plays, then exits */
 		pid_t pid;
@@ -777,9 +866,9 @@ static int fuzz(uint64_t seed, int seconds)
 	reap(1);
 	printf("# fuzz (%s): %ld ctl, %ld wait, %ld ioctl, %ld scribble, "
 	       "%ld map, %ld replace, %ld fork, %ld signal, %ld file, "
-	       "%ld in flight, %ld epoll; %d violations\n", who, ops[0], ops[1],
-	       ops[2], ops[3], ops[4], ops[5], ops[6], ops[7], ops[8], ops[9],
-	       ops[10], violations);
+	       "%ld in flight, %ld epoll, %ld shaped; %d violations\n", who,
+	       ops[0], ops[1], ops[2], ops[3], ops[4], ops[5], ops[6], ops[7],
+	       ops[8], ops[9], ops[10], ops[11], violations);
 	return violations ? 1 : 0;
 }
 

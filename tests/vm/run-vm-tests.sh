@@ -26,7 +26,8 @@
 #   -w, --workdir DIR   scratch directory, keeps serial.log (default:
 #                       ${XDG_CACHE_HOME:-$HOME/.cache}/libkev-vm/work-*,
 #                       one per source tree and kernel)
-#   -t, --timeout SECS  whole VM run (default: 1500 stock, 2400 debug)
+#   -t, --timeout SECS  whole VM run (default: 900 stock, 1500 debug; a
+#                       run takes about 3 and 10 minutes)
 #   -T, --test NAME     run only this kmod-tests or kmod-hostile test
 #                       (repeatable; other suites then run only if named
 #                       with -S)
@@ -107,7 +108,7 @@ stock|debug) ;;
 *) echo "run-vm-tests: --kernel stock|debug" >&2; exit 2 ;;
 esac
 [ -n "$fuzz_seconds" ] || { [ $kernel = debug ] && fuzz_seconds=60 || fuzz_seconds=45; }
-[ -n "$timeout_s" ] || { [ $kernel = debug ] && timeout_s=2400 || timeout_s=1500; }
+[ -n "$timeout_s" ] || { [ $kernel = debug ] && timeout_s=1500 || timeout_s=900; }
 want() {	# is suite $1 selected?
 	local s
 	if [ ${#suites[@]} -eq 0 ]; then
@@ -303,11 +304,14 @@ per_test=300
 echo "run-vm-tests: booting $kver ($kernel) under qemu (tcg, 2 vCPUs, timeout ${timeout_s}s)"
 log=$workdir/serial.log
 set +e
-timeout -s KILL "$timeout_s" qemu-system-x86_64 -accel tcg -smp 2 -m $mem \
+# --foreground: qemu stays in our process group, so killing the run
+# kills it; stdbuf: the log is written as the guest runs
+timeout --foreground -s KILL "$timeout_s" \
+	qemu-system-x86_64 -accel tcg -smp 2 -m $mem \
 	-nographic -monitor none -serial stdio -no-reboot -nic none \
 	-kernel "$vmlinuz" -initrd "$workdir/initramfs.gz" \
 	-append "console=ttyS0 loglevel=4 log_buf_len=8M panic=-1 oops=panic softlockup_panic=1 rdinit=/init nokaslr $cmdline_extra" \
-	</dev/null 2>&1 | tr -d '\r' | tee "$log" |
+	</dev/null 2>&1 | stdbuf -oL tr -d '\r' | tee "$log" |
 	grep -E --line-buffered '^(VM[A-Z]|conformance.*Synthesis|refcnt|leak:)'
 qemu_status=${PIPESTATUS[0]}
 set -e
