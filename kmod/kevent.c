@@ -6,6 +6,8 @@
  * Each open() of /dev/kevent is one queue.  KEVENT_IOC_SETUP allocates the
  * ring (mapped by mmap() at offset 0), KEVENT_IOC_CTL applies a batch of
  * registrations and KEVENT_IOC_WAIT sleeps until the ring holds events.
+ * The device is mode 0666: every byte and every call order from user space
+ * is hostile.
  *
  * A registration is keyed by (type, id) and is in one state:
  *   IDLE    nothing to deliver (or disabled);
@@ -19,31 +21,51 @@
  * move QUEUED registrations back to IDLE.
  *
  * Locking:
- *   q->mtx   the registration tree, ctl, setup, polling of watched files;
- *   q->lock  (irq-safe spinlock) states, lists, the ring and its indices.
- * Order: q->mtx -> target wait queue lock (or an inode mark's lock) ->
- * q->lock -> q->wq lock.  The queue's poll_wait is woken without q->lock
- * held.  hrtimer_cancel() is never called with q->lock held: the timer
- * callback takes it.
+ *   kevent_nest_mutex  the graph of queues watching queues (children);
+ *   q->mtx             the registration tree, ctl, setup, polling of
+ *                      watched files;
+ *   m->lock            an inode mark's link to its registration (it does
+ *                      not keep the queue alive);
+ *   q->lock            (irq-safe spinlock) states, lists, the ring and its
+ *                      indices, the wake flag.
+ * Order: q->mtx -> kevent_nest_mutex; q->mtx -> target wait queue lock (or
+ * m->lock) -> q->lock.  q->wq and q->poll_wait are woken without q->lock held.
+ * hrtimer_cancel() is never called with q->lock held: the timer callback
+ * takes it.
+ *
+ * Wake-ups: a change that can make the queue readable (an entry published,
+ * a registration made READY or CHECK, a signal) sets q->wake under q->lock;
+ * whoever drops the lock then wakes.  Nothing else wakes (a ctl that
+ * publishes nothing leaves watchers alone).  In process context the wake
+ * is synchronous.  In atomic context, from the wake-up callback of another
+ * file, an hrtimer, a signal or an inode event (the "callbacks" below),
+ * only q->wq (the queue's own KEVENT_IOC_WAIT sleepers, whose entries run
+ * no callback) is woken at once; q->poll_wait, where other queues and
+ * epoll instances hook their callbacks, is woken from an irq_work.  So a
+ * callback never runs another queue's callbacks on its stack: no recursion
+ * through chains of nested queues, no lock recursion through an epoll
+ * instance that watches the queue it is watched by, and no two poll_wait
+ * locks held at once.
  *
  * Who publishes: TIMER and USER firings go into the ring at once (from the
  * hrtimer and from KEVENT_CTL_READY), and so does a POLL wake-up whose key
  * names what became ready (kevent_poll_wake(), under the target's wait
  * queue lock).  A wake-up without a key, and PROC and INODE activity, only
- * queue the registration on q->check and wake the queue; the file is then
- * polled (as epoll's ep_send_events() does) and the entry published by the
- * next KEVENT_IOC_WAIT or KEVENT_IOC_CTL; poll() reports the queue readable
+ * queue the registration on q->check; the file is then polled (as epoll's
+ * ep_send_events() does) and the entry published by the next
+ * KEVENT_IOC_WAIT or KEVENT_IOC_CTL; poll() reports the queue readable
  * meanwhile.  Level-triggered fds are always polled again, in process
  * context, once the consumer passes their entry.  Signals are dequeued by
  * the thread making one of those calls, as a signalfd read.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/delay.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/fsnotify_backend.h>
-#include <linux/delay.h>
 #include <linux/hrtimer.h>
+#include <linux/irq_work.h>
 #include <linux/log2.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
@@ -62,10 +84,15 @@
 
 #include <kevent/abi.h>
 
+/* ---- limits (kevent(4) documents each one) */
+
 static unsigned int max_registrations = 1 << 20;
 module_param(max_registrations, uint, 0644);
 MODULE_PARM_DESC(max_registrations,
 		 "Registrations allowed per queue (ENOSPC past it)");
+
+/* Depth of kevent queues nested in each other, as epoll's EP_MAX_NESTS. */
+#define KEVENT_MAX_NESTS	4
 
 /* Live registrations and queues of all queues, for leak checks. */
 static atomic_long_t kevent_nr_regs = ATOMIC_LONG_INIT(0);
@@ -134,8 +161,7 @@ static inline void kevent_test_window(enum kevent_test_site site) { }
 static inline void kevent_test_atomic(unsigned long n) { }
 #endif
 
-/* Depth of kevent queues nested in each other, as epoll's EP_MAX_NESTS. */
-#define KEVENT_MAX_NESTS	4
+/* ---- objects */
 
 enum kevent_state {
 	KREG_IDLE,
@@ -174,7 +200,7 @@ struct kevent_reg {
 	enum kevent_state state;
 	bool disabled;
 	bool pending;			/* POLL: activity not yet checked */
-	bool nested;			/* on a children list */
+	bool nested;			/* watches a kevent queue */
 	bool timer_stopped;		/* periodic timer paused while busy */
 	bool timer_off;			/* being re-armed or removed */
 	bool final;			/* PROC: exited; removed on delivery */
@@ -203,7 +229,8 @@ struct kevent_queue {
 	struct mutex mtx;		/* registrations, ctl, setup, checks */
 	spinlock_t lock;		/* states, lists, ring (irq-safe) */
 	wait_queue_head_t wq;		/* KEVENT_IOC_WAIT sleepers */
-	wait_queue_head_t poll_wait;	/* poll()/epoll on the queue fd */
+	wait_queue_head_t poll_wait;	/* poll()/epoll/queues on the fd */
+	struct irq_work wake_work;	/* wakes poll_wait for callbacks */
 	struct rb_root regs;
 	unsigned int nregs;
 	struct list_head ready;
@@ -213,6 +240,7 @@ struct kevent_queue {
 	u64 sigbits;			/* registered signals, bit signo - 1 */
 	struct kevent_pwq *sigpwq;	/* on the sighand's signalfd_wqh */
 	bool sig_check;			/* a signal may be pending */
+	bool wake;			/* q->lock: something to wake for */
 	struct kevent_ring *ring;
 	struct kevent_reg **owner;	/* registration behind each slot */
 	struct page **pages;		/* the ring's pages, charged to memcg */
@@ -249,7 +277,12 @@ static struct ukevent *kevent_entries(struct kevent_queue *q)
 	return (struct ukevent *)((char *)q->ring + KEVENT_RING_ENTRIES_OFFSET);
 }
 
-/* Called after q->lock was dropped. */
+/* ---- wake-ups */
+
+/*
+ * Process context, no lock held, not inside a callback: wake the queue's
+ * sleepers and its pollers.
+ */
 static void kevent_wake(struct kevent_queue *q)
 {
 	/*
@@ -264,10 +297,43 @@ static void kevent_wake(struct kevent_queue *q)
 		wake_up_poll(&q->poll_wait, EPOLLIN | EPOLLRDNORM);
 }
 
+/*
+ * Any context, including another file's wake-up callback and hard irq:
+ * the pollers are woken from q->wake_work, never on this stack.
+ */
+static void kevent_wake_deferred(struct kevent_queue *q)
+{
+	/*
+	 * The entries of q->wq run no callback (see the top of the file).
+	 * Ordered by q->lock as in kevent_wake().
+	 */
+	if (waitqueue_active(&q->wq))
+		wake_up(&q->wq);
+	/* as above */
+	if (waitqueue_active(&q->poll_wait))
+		irq_work_queue(&q->wake_work);
+}
+
+/* Hard irq, from irq_work: no lock of ours is held. */
+static void kevent_wake_workfn(struct irq_work *work)
+{
+	struct kevent_queue *q = container_of(work, struct kevent_queue,
+					      wake_work);
+
+	wake_up_poll(&q->poll_wait, EPOLLIN | EPOLLRDNORM);
+}
+
+/* q->lock held: take the wake flag, to act on once the lock is dropped. */
+static bool kevent_take_wake(struct kevent_queue *q)
+{
+	bool wake = q->wake;
+
+	q->wake = false;
+	return wake;
+}
+
 static struct kevent_reg *kevent_find(struct kevent_queue *q, u32 type,
 				      u64 id);
-static bool kevent_fire(struct kevent_queue *q, struct kevent_reg *reg,
-			u64 n);
 
 /* ---- state machine (q->lock held) */
 
@@ -275,13 +341,22 @@ static void kevent_make_ready(struct kevent_queue *q, struct kevent_reg *reg)
 {
 	reg->state = KREG_READY;
 	list_add_tail(&reg->link, &q->ready);
+	q->wake = true;
 }
 
-static void kevent_make_check(struct kevent_queue *q, struct kevent_reg *reg)
+/*
+ * To be evaluated in process context.  notify: the queue becomes readable
+ * for it (from a callback); a system call that runs the checks itself
+ * before returning passes false, and wakes only if they find something.
+ */
+static void kevent_make_check(struct kevent_queue *q, struct kevent_reg *reg,
+			      bool notify)
 {
 	reg->pending = false;
 	reg->state = KREG_CHECK;
 	list_add_tail(&reg->link, &q->check);
+	if (notify)
+		q->wake = true;
 }
 
 /*
@@ -298,26 +373,27 @@ static void kevent_timer_resume(struct kevent_reg *reg)
 }
 
 /* The registration may take a delivery again: IDLE and enabled. */
-static void kevent_rearm(struct kevent_queue *q, struct kevent_reg *reg)
+static void kevent_rearm(struct kevent_queue *q, struct kevent_reg *reg,
+			 bool notify)
 {
 	if (reg->disabled || reg->state != KREG_IDLE)
 		return;
 	if (reg->type == KEVENT_POLL) {
 		if (reg->pending || !(reg->req_flags & KEVENT_REQ_ET))
-			kevent_make_check(q, reg);
+			kevent_make_check(q, reg, notify);
 		return;
 	}
 	if (reg->type == KEVENT_PROC) {
 		if (reg->final)
 			kevent_make_ready(q, reg);
 		else if (reg->pending)
-			kevent_make_check(q, reg);
+			kevent_make_check(q, reg, notify);
 		return;
 	}
 	if (reg->type == KEVENT_INODE) {
 		/* published by the next wait, so that changes coalesce */
 		if (reg->fired || reg->final)
-			kevent_make_check(q, reg);
+			kevent_make_check(q, reg, notify);
 		return;
 	}
 	if (reg->type == KEVENT_TIMER)
@@ -345,7 +421,7 @@ static u32 kevent_reap(struct kevent_queue *q)
 			q->uidx++;
 			if (reg && reg->state == KREG_QUEUED) {
 				reg->state = KREG_IDLE;
-				kevent_rearm(q, reg);
+				kevent_rearm(q, reg, true);
 			}
 		}
 	}
@@ -353,13 +429,13 @@ static u32 kevent_reap(struct kevent_queue *q)
 }
 
 /* Move ready registrations into the ring while it has room. */
-static bool kevent_publish(struct kevent_queue *q)
+static void kevent_publish(struct kevent_queue *q)
 {
 	struct ukevent *entries;
 	u32 start = q->kidx, room;
 
 	if (!q->ring)
-		return false;
+		return;
 	entries = kevent_entries(q);
 	/* first: consumed entries may make registrations ready again */
 	room = kevent_reap(q);
@@ -416,24 +492,36 @@ static bool kevent_publish(struct kevent_queue *q)
 		memcpy(&entries[q->kidx & q->mask], &ev, sizeof(ev));
 		q->kidx++;
 	}
-	if (q->kidx == start)
-		return false;
-	WRITE_ONCE(q->ring->published,
-		   q->ring->published + (u32)(q->kidx - start));
-	/* entries before kidx are written: the consumer load-acquires kidx */
-	smp_store_release(&q->ring->kidx, q->kidx);
-	return true;
+	if (q->kidx != start) {
+		WRITE_ONCE(q->ring->published,
+			   q->ring->published + (u32)(q->kidx - start));
+		/* entries before kidx are written: the consumer acquires kidx */
+		smp_store_release(&q->ring->kidx, q->kidx);
+		q->wake = true;
+	}
 }
 
-/* n more firings of a non-POLL registration. */
-static bool kevent_fire(struct kevent_queue *q, struct kevent_reg *reg, u64 n)
+/* Process context, no lock held: publish, and wake if anything happened. */
+static void kevent_publish_all(struct kevent_queue *q)
+{
+	bool wake;
+
+	spin_lock_irq(&q->lock);
+	kevent_publish(q);
+	wake = kevent_take_wake(q);
+	spin_unlock_irq(&q->lock);
+	if (wake)
+		kevent_wake(q);
+}
+
+/* n more firings of a non-POLL registration; q->lock held, any context. */
+static void kevent_fire(struct kevent_queue *q, struct kevent_reg *reg, u64 n)
 {
 	reg->count += n;
 	if (reg->disabled || reg->state != KREG_IDLE)
-		return false;
+		return;
 	kevent_make_ready(q, reg);
 	kevent_publish(q);
-	return true;
 }
 
 /* ---- KEVENT_POLL */
@@ -447,7 +535,7 @@ static int kevent_poll_wake(wait_queue_entry_t *wait, unsigned int mode,
 	struct kevent_queue *q = reg->q;
 	__poll_t pollflags = key_to_poll(key);
 	unsigned long flags;
-	bool wake = false;
+	bool wake;
 
 	spin_lock_irqsave(&q->lock, flags);
 	if (pollflags &&
@@ -464,19 +552,17 @@ static int kevent_poll_wake(wait_queue_entry_t *wait, unsigned int mode,
 			 * ring without a system call.  Level-triggered ones are
 			 * polled again when the consumer passes the entry.
 			 */
-			reg->pending = false;
 			u32 k0 = q->kidx, u0 = q->uidx;
 
+			reg->pending = false;
 			reg->fired = pollflags & (reg->event | EPOLLERR |
 						  EPOLLHUP);
 			kevent_make_ready(q, reg);
 			kevent_publish(q);
 			kevent_test_atomic((q->kidx - k0) + (q->uidx - u0));
-			wake = true;
 		} else {
 			/* no key: poll the file in process context */
-			kevent_make_check(q, reg);
-			wake = true;
+			kevent_make_check(q, reg, true);
 		}
 		break;
 	case KREG_READY:
@@ -489,9 +575,10 @@ static int kevent_poll_wake(wait_queue_entry_t *wait, unsigned int mode,
 		break;
 	}
 out_unlock:
+	wake = kevent_take_wake(q);
 	spin_unlock_irqrestore(&q->lock, flags);
 	if (wake)
-		kevent_wake(q);
+		kevent_wake_deferred(q);
 
 	if (pollflags & POLLFREE) {
 		/*
@@ -501,7 +588,7 @@ out_unlock:
 		 * even pwq, so touch nothing more.
 		 */
 		list_del_init(&wait->entry);
-		/* paired with smp_load_acquire() in unregister_pollwait */
+		/* paired with smp_load_acquire() in kevent_pwq_remove() */
 		smp_store_release(&pwq->whead, NULL);
 	}
 	return 1;
@@ -559,9 +646,10 @@ static void kevent_unregister_pollwait(struct kevent_reg *reg)
 	}
 }
 
-static __poll_t kevent_poll_revents(struct kevent_reg *reg, poll_table *pt)
+static __poll_t kevent_poll_revents(struct kevent_reg *reg, struct file *file,
+				    poll_table *pt)
 {
-	return vfs_poll(reg->file, pt) & (reg->event | EPOLLERR | EPOLLHUP);
+	return vfs_poll(file, pt) & (reg->event | EPOLLERR | EPOLLHUP);
 }
 
 /*
@@ -615,6 +703,7 @@ static void kevent_harvest_signals(struct kevent_queue *q)
 
 	for (sig = 1; sig <= _NSIG; sig++) {
 		struct kevent_reg *reg;
+		bool wake;
 
 		if (!counts[sig - 1])
 			continue;
@@ -623,14 +712,22 @@ static void kevent_harvest_signals(struct kevent_queue *q)
 			continue;
 		spin_lock_irq(&q->lock);
 		kevent_fire(q, reg, counts[sig - 1]);
+		wake = kevent_take_wake(q);
 		spin_unlock_irq(&q->lock);
+		if (wake)
+			kevent_wake(q);
 	}
+}
+
+/* Is there work for kevent_run_checks()?  q->lock held. */
+static bool kevent_checks_pending(struct kevent_queue *q)
+{
+	return !list_empty(&q->check) || READ_ONCE(q->sig_check);
 }
 
 /* Poll the files on q->check; q->mtx held, q->lock not held. */
 static void kevent_run_checks(struct kevent_queue *q)
 {
-	struct kevent_reg *reg;
 	LIST_HEAD(list);
 	bool wake;
 
@@ -639,6 +736,7 @@ static void kevent_run_checks(struct kevent_queue *q)
 	spin_lock_irq(&q->lock);
 	list_splice_init(&q->check, &list);
 	while (!list_empty(&list)) {
+		struct kevent_reg *reg;
 		__poll_t revents;
 		u64 status = 0;
 		u32 flags = 0;
@@ -646,13 +744,16 @@ static void kevent_run_checks(struct kevent_queue *q)
 		reg = list_first_entry(&list, struct kevent_reg, link);
 		list_del_init(&reg->link);
 		reg->state = KREG_IDLE;
+		wake = kevent_take_wake(q);
 		spin_unlock_irq(&q->lock);
+		if (wake)
+			kevent_wake(q);
 
 		revents = 0;
 		if (reg->type == KEVENT_PROC)
 			revents = kevent_proc_exited(reg, &status, &flags);
 		else if (reg->type == KEVENT_POLL)
-			revents = kevent_poll_revents(reg, NULL);
+			revents = kevent_poll_revents(reg, reg->file, NULL);
 
 		spin_lock_irq(&q->lock);
 		if (reg->type == KEVENT_INODE)
@@ -677,11 +778,14 @@ static void kevent_run_checks(struct kevent_queue *q)
 			kevent_make_ready(q, reg);
 		}
 	}
-	wake = kevent_publish(q);
+	wake = kevent_take_wake(q);
 	spin_unlock_irq(&q->lock);
 	if (wake)
 		kevent_wake(q);
+	kevent_publish_all(q);
 }
+
+/* ---- queues watching queues (kevent_nest_mutex held) */
 
 /* Would watching @target from @q make a loop (or nest too deep)? */
 static bool kevent_loop_check(struct kevent_queue *q,
@@ -698,33 +802,45 @@ static bool kevent_loop_check(struct kevent_queue *q,
 	return false;
 }
 
+static int kevent_nest_link(struct kevent_queue *q, struct kevent_reg *reg,
+			    struct kevent_queue *target)
+{
+	int err = 0;
+
+	mutex_lock(&kevent_nest_mutex);
+	if (kevent_loop_check(q, target, 0)) {
+		err = -ELOOP;
+	} else {
+		list_add(&reg->nest_link, &q->children);
+		reg->nested = true;
+	}
+	mutex_unlock(&kevent_nest_mutex);
+	return err;
+}
+
+/* ---- KEVENT_POLL registrations */
+
 static int kevent_poll_add(struct kevent_queue *q, struct kevent_reg *reg)
 {
 	struct kevent_pqueue pq;
+	struct file *file;
 	__poll_t revents;
 
-	reg->file = fget((unsigned int)reg->id);
-	if (!reg->file)
+	file = fget((unsigned int)reg->id);
+	if (!file)
 		return -EBADF;
-	if (reg->file->f_op == &kevent_fops) {
-		int err = 0;
+	reg->file = file;
+	if (file->f_op == &kevent_fops) {
+		int err = kevent_nest_link(q, reg, file->private_data);
 
-		mutex_lock(&kevent_nest_mutex);
-		if (kevent_loop_check(q, reg->file->private_data, 0)) {
-			err = -ELOOP;
-		} else {
-			list_add(&reg->nest_link, &q->children);
-			reg->nested = true;
-		}
-		mutex_unlock(&kevent_nest_mutex);
 		if (err)
-			return err;
+			return err;	/* kevent_free_reg() puts the file */
 	}
 
 	pq.reg = reg;
 	init_poll_funcptr(&pq.pt, kevent_ptable_queue_proc);
 	pq.pt._key = reg->event | EPOLLERR | EPOLLHUP;
-	revents = kevent_poll_revents(reg, &pq.pt);
+	revents = kevent_poll_revents(reg, file, &pq.pt);
 	if (reg->pwq_failed)
 		return -ENOMEM;
 
@@ -751,15 +867,20 @@ static int kevent_poll_add(struct kevent_queue *q, struct kevent_reg *reg)
 
 /* ---- KEVENT_SIGNAL and KEVENT_PROC */
 
-/* The sighand's signalfd_wqh: a signal was sent to the registering process. */
+/*
+ * The sighand's signalfd_wqh: a signal was sent to the registering
+ * process.  Under its siglock, any context.
+ */
 static int kevent_signal_wake(wait_queue_entry_t *wait, unsigned int mode,
 			      int sync, void *key)
 {
 	struct kevent_pwq *pwq = container_of(wait, struct kevent_pwq, wait);
 	struct kevent_queue *q = pwq->q;
 
-	WRITE_ONCE(q->sig_check, true);
-	kevent_wake(q);
+	if (!READ_ONCE(q->sig_check)) {
+		WRITE_ONCE(q->sig_check, true);
+		kevent_wake_deferred(q);
+	}
 	if (key_to_poll(key) & POLLFREE) {
 		/* the process exited: as kevent_poll_wake() */
 		list_del_init(&wait->entry);
@@ -811,10 +932,10 @@ static int kevent_proc_add(struct kevent_queue *q, struct kevent_reg *reg)
 	pwq->whead = &reg->pid->wait_pidfd;
 	reg->pwqlist = pwq;
 	add_wait_queue(pwq->whead, &pwq->wait);
-	/* it may have exited already */
+	/* it may have exited already: the ctl evaluates it before returning */
 	spin_lock_irq(&q->lock);
 	if (reg->state == KREG_IDLE)
-		kevent_make_check(q, reg);
+		kevent_make_check(q, reg, false);
 	spin_unlock_irq(&q->lock);
 	return 0;
 }
@@ -855,17 +976,17 @@ static u32 kevent_inode_from_fs(u32 fs)
 	return kev;
 }
 
-/* Process context, from fsnotify() in the task changing the inode. */
 /*
  * Record changes (and the end of the watch) on an inode registration; the
- * caller wakes the returned queue after dropping the mark's lock.  Mark lock
- * held; any context.
+ * caller wakes the returned queue, if any, after dropping the mark's lock.
+ * Mark lock held; any context.
  */
 static struct kevent_queue *kevent_inode_fire(struct kevent_reg *reg,
 					      u32 bits, bool gone)
 {
 	struct kevent_queue *q = reg->q;
 	unsigned long flags;
+	bool wake;
 
 	spin_lock_irqsave(&q->lock, flags);
 	reg->fired |= bits;
@@ -873,9 +994,10 @@ static struct kevent_queue *kevent_inode_fire(struct kevent_reg *reg,
 		reg->final = true;
 		reg->extra_flags = KEVENT_RET_GONE;
 	}
-	kevent_rearm(q, reg);
+	kevent_rearm(q, reg, true);
+	wake = kevent_take_wake(q);
 	spin_unlock_irqrestore(&q->lock, flags);
-	return q;
+	return wake ? q : NULL;
 }
 
 static int kevent_inode_event(struct fsnotify_mark *fsn, u32 mask,
@@ -883,8 +1005,8 @@ static int kevent_inode_event(struct fsnotify_mark *fsn, u32 mask,
 			      const struct qstr *name, u32 cookie)
 {
 	struct kevent_mark *m = container_of(fsn, struct kevent_mark, fsn);
-	struct kevent_reg *reg;
 	struct kevent_queue *q = NULL;
+	struct kevent_reg *reg;
 	u32 bits;
 
 	spin_lock(&m->lock);
@@ -911,7 +1033,7 @@ static int kevent_inode_event(struct fsnotify_mark *fsn, u32 mask,
 	if (q)
 		kevent_test_window(KEVENT_SITE_INODE_EVENT);
 	if (q)
-		kevent_wake(q);
+		kevent_wake_deferred(q);
 	return 0;
 }
 
@@ -924,8 +1046,8 @@ static void kevent_inode_freeing(struct fsnotify_mark *fsn,
 				 struct fsnotify_group *group)
 {
 	struct kevent_mark *m = container_of(fsn, struct kevent_mark, fsn);
-	struct kevent_reg *reg;
 	struct kevent_queue *q = NULL;
+	struct kevent_reg *reg;
 
 	spin_lock(&m->lock);
 	reg = m->reg;
@@ -936,7 +1058,7 @@ static void kevent_inode_freeing(struct fsnotify_mark *fsn,
 	if (q)
 		kevent_test_window(KEVENT_SITE_INODE_FREEING);
 	if (q)
-		kevent_wake(q);
+		kevent_wake_deferred(q);
 }
 
 static void kevent_inode_free_mark(struct fsnotify_mark *fsn)
@@ -950,29 +1072,33 @@ static const struct fsnotify_ops kevent_fsnotify_ops = {
 	.free_mark		= kevent_inode_free_mark,
 };
 
-/* Watch the inode of fd reg->id (the file itself is not kept open). */
-static int kevent_inode_attach(struct kevent_reg *reg)
+/*
+ * A new mark on the inode of fd reg->id watching @event for @reg; the file
+ * itself is not kept open.
+ */
+static struct kevent_mark *kevent_inode_attach(struct kevent_reg *reg,
+					       u32 event)
 {
 	struct kevent_mark *m;
 	struct inode *inode;
 	struct file *file;
 	int err;
 
-	if (!reg->event)
-		return -EINVAL;
+	if (!event)
+		return ERR_PTR(-EINVAL);
 	file = fget((unsigned int)reg->id);
 	if (!file)
-		return -EBADF;
+		return ERR_PTR(-EBADF);
+	inode = file_inode(file);
 	m = kzalloc(sizeof(*m), GFP_KERNEL_ACCOUNT);
 	if (!m) {
 		fput(file);
-		return -ENOMEM;
+		return ERR_PTR(-ENOMEM);
 	}
-	inode = file_inode(file);
 	spin_lock_init(&m->lock);
 	fsnotify_init_mark(&m->fsn, kevent_group);
 	/* FS_ATTRIB always: a file's link count falling to 0 is deletion */
-	m->fsn.mask = kevent_inode_to_fs(reg->event) | FS_ATTRIB;
+	m->fsn.mask = kevent_inode_to_fs(event) | FS_ATTRIB;
 	m->isdir = S_ISDIR(inode->i_mode);
 	if (m->isdir)
 		m->fsn.mask |= FS_EVENT_ON_CHILD;
@@ -983,20 +1109,16 @@ static int kevent_inode_attach(struct kevent_reg *reg)
 		spin_lock(&m->lock);
 		m->reg = NULL;
 		spin_unlock(&m->lock);
-		fsnotify_put_mark(&m->fsn);
-		return err;
+		fsnotify_put_mark(&m->fsn);	/* frees m */
+		return ERR_PTR(err);
 	}
-	reg->mark = m;
-	return 0;
+	return m;
 }
 
-static void kevent_inode_detach(struct kevent_reg *reg)
+static void kevent_inode_detach(struct kevent_mark *m)
 {
-	struct kevent_mark *m = reg->mark;
-
 	if (!m)
 		return;
-	reg->mark = NULL;
 	spin_lock(&m->lock);
 	m->reg = NULL;
 	spin_unlock(&m->lock);
@@ -1012,13 +1134,13 @@ static enum hrtimer_restart kevent_timer_fn(struct hrtimer *timer)
 	struct kevent_queue *q = reg->q;
 	enum hrtimer_restart ret = HRTIMER_NORESTART;
 	unsigned long flags;
-	bool wake = false;
+	bool wake;
 
 	spin_lock_irqsave(&q->lock, flags);
 	if (reg->state == KREG_DEAD || reg->timer_off)
 		goto out_unlock;
 	if (!reg->interval) {
-		wake = kevent_fire(q, reg, 1);
+		kevent_fire(q, reg, 1);
 	} else if (reg->disabled || reg->state != KREG_IDLE) {
 		/*
 		 * Busy: stop rather than fire at every period (a 1 ns period
@@ -1029,15 +1151,15 @@ static enum hrtimer_restart kevent_timer_fn(struct hrtimer *timer)
 	} else {
 		u32 k0 = q->kidx, u0 = q->uidx;
 
-		wake = kevent_fire(q, reg,
-				   hrtimer_forward_now(timer, reg->interval));
+		kevent_fire(q, reg, hrtimer_forward_now(timer, reg->interval));
 		kevent_test_atomic((q->kidx - k0) + (q->uidx - u0));
 		ret = HRTIMER_RESTART;
 	}
 out_unlock:
+	wake = kevent_take_wake(q);
 	spin_unlock_irqrestore(&q->lock, flags);
 	if (wake)
-		kevent_wake(q);
+		kevent_wake_deferred(q);
 	return ret;
 }
 
@@ -1143,7 +1265,7 @@ static void kevent_free_reg(struct kevent_queue *q, struct kevent_reg *reg)
 		fput(reg->file);
 	if (reg->pid)
 		put_pid(reg->pid);
-	kevent_inode_detach(reg);
+	kevent_inode_detach(reg->mark);
 	kfree(reg);
 	atomic_long_dec(&kevent_nr_regs);
 }
@@ -1225,7 +1347,6 @@ static int kevent_check_entry(unsigned int cmd, const struct ukevent *ev)
 static int kevent_add(struct kevent_queue *q, const struct ukevent *ev)
 {
 	struct kevent_reg *reg;
-	bool wake;
 	int err = 0;
 
 	if (kevent_find(q, ev->type, ev->id))
@@ -1261,7 +1382,11 @@ static int kevent_add(struct kevent_queue *q, const struct ukevent *ev)
 		err = kevent_proc_add(q, reg);
 		break;
 	case KEVENT_INODE:
-		err = kevent_inode_attach(reg);
+		reg->mark = kevent_inode_attach(reg, reg->event);
+		if (IS_ERR(reg->mark)) {
+			err = PTR_ERR(reg->mark);
+			reg->mark = NULL;
+		}
 		break;
 	default:
 		break;
@@ -1271,20 +1396,25 @@ static int kevent_add(struct kevent_queue *q, const struct ukevent *ev)
 		return err;
 	}
 	kevent_insert(q, reg);
-
-	spin_lock_irq(&q->lock);
-	wake = kevent_publish(q);
-	spin_unlock_irq(&q->lock);
-	if (wake)
-		kevent_wake(q);
 	return 0;
 }
 
+/* A failed MODIFY leaves the registration as it was. */
 static int kevent_modify(struct kevent_queue *q, struct kevent_reg *reg,
 			 const struct ukevent *ev)
 {
-	if (reg->type == KEVENT_INODE && !ev->event)
+	struct kevent_mark *old = NULL, *new = NULL;
+
+	if (reg->type == KEVENT_INODE && !reg->final) {
+		/* a new mark with the new mask on the inode of the fd */
+		new = kevent_inode_attach(reg, ev->event);
+		if (IS_ERR(new))
+			return PTR_ERR(new);
+		old = reg->mark;
+		reg->mark = new;
+	} else if (reg->type == KEVENT_INODE && !ev->event) {
 		return -EINVAL;
+	}
 	if (reg->type == KEVENT_TIMER) {
 		spin_lock_irq(&q->lock);
 		reg->timer_off = true;
@@ -1297,12 +1427,8 @@ static int kevent_modify(struct kevent_queue *q, struct kevent_reg *reg,
 	reg->data = ev->data;
 	reg->user = ev->user;
 	spin_unlock_irq(&q->lock);
+	kevent_inode_detach(old);
 
-	if (reg->type == KEVENT_INODE && !reg->final) {
-		/* a new mark with the new mask on the inode of the fd */
-		kevent_inode_detach(reg);
-		return kevent_inode_attach(reg);
-	}
 	if (reg->type == KEVENT_TIMER) {
 		spin_lock_irq(&q->lock);
 		kevent_timer_arm(reg);
@@ -1315,9 +1441,8 @@ static int kevent_modify(struct kevent_queue *q, struct kevent_reg *reg,
 			reg->pending = true;
 		}
 		if (reg->state == KREG_IDLE && !reg->disabled)
-			kevent_make_check(q, reg);
+			kevent_make_check(q, reg, false);
 		spin_unlock_irq(&q->lock);
-		kevent_run_checks(q);
 	}
 	return 0;
 }
@@ -1330,7 +1455,7 @@ static void kevent_enable(struct kevent_queue *q, struct kevent_reg *reg,
 		reg->disabled = false;
 		if (reg->type == KEVENT_POLL)
 			reg->pending = true;	/* re-check on ENABLE */
-		kevent_rearm(q, reg);
+		kevent_rearm(q, reg, false);
 	} else if (!enable && !reg->disabled) {
 		reg->disabled = true;
 		if (reg->state == KREG_READY || reg->state == KREG_CHECK) {
@@ -1346,6 +1471,7 @@ static int kevent_ctl_one(struct kevent_queue *q, unsigned int cmd,
 			  const struct ukevent *ev)
 {
 	struct kevent_reg *reg;
+	bool wake;
 	int err;
 
 	err = kevent_check_entry(cmd, ev);
@@ -1374,7 +1500,10 @@ static int kevent_ctl_one(struct kevent_queue *q, unsigned int cmd,
 		spin_lock_irq(&q->lock);
 		reg->fired |= ev->event;
 		kevent_fire(q, reg, 1);
+		wake = kevent_take_wake(q);
 		spin_unlock_irq(&q->lock);
+		if (wake)
+			kevent_wake(q);
 		return 0;
 	}
 	return -EINVAL;
@@ -1449,6 +1578,8 @@ static long kevent_ioc_setup(struct kevent_queue *q,
 		return -EINVAL;
 	if (s.ring_size > KEVENT_RING_MAX)
 		return -EINVAL;
+	if (kevent_ring_of(q))
+		return -EBUSY;
 	size = s.ring_size ? roundup_pow_of_two(s.ring_size) :
 			     KEVENT_RING_DEFAULT;
 
@@ -1469,9 +1600,8 @@ static long kevent_ioc_setup(struct kevent_queue *q,
 	mutex_lock(&q->mtx);
 	if (q->ring) {
 		mutex_unlock(&q->mtx);
-		kvfree(owner);
-		kevent_ring_free(ring, pages, npages);
-		return -EBUSY;
+		err = -EBUSY;
+		goto fail;
 	}
 	spin_lock_irq(&q->lock);
 	q->pages = pages;
@@ -1491,6 +1621,10 @@ static long kevent_ioc_setup(struct kevent_queue *q,
 	if (copy_to_user(uarg, &s, min_t(size_t, usize, sizeof(s))))
 		return -EFAULT;
 	return 0;
+fail:
+	kvfree(owner);
+	kevent_ring_free(ring, pages, npages);
+	return err;
 }
 
 static long kevent_ioc_ctl(struct kevent_queue *q,
@@ -1546,7 +1680,6 @@ static long kevent_ioc_ctl(struct kevent_queue *q,
 	}
 	kevent_run_checks(q);
 	mutex_unlock(&q->mtx);
-	kevent_wake(q);
 	if (err && !done && !i)
 		return err;
 	return done;
@@ -1597,19 +1730,23 @@ static long kevent_ioc_wait(struct kevent_queue *q,
 	mutex_unlock(&q->mtx);
 
 	for (;;) {
-		bool checks;
+		bool checks, woken, wake;
 
 		prepare_to_wait(&q->wq, &wait, TASK_INTERRUPTIBLE);
 		spin_lock_irq(&q->lock);
 		kevent_publish(q);
 		n = q->kidx - q->uidx;
-		checks = !list_empty(&q->check) || READ_ONCE(q->sig_check);
+		checks = kevent_checks_pending(q);
+		woken = READ_ONCE(q->closing);
+		wake = kevent_take_wake(q);
 		spin_unlock_irq(&q->lock);
+		if (wake)
+			kevent_wake(q);
 		if (n >= min_nr) {
 			ret = n;
 			break;
 		}
-		if (READ_ONCE(q->closing)) {
+		if (woken) {
 			ret = -EBADF;
 			break;
 		}
@@ -1682,6 +1819,10 @@ static long kevent_ioctl(struct file *file, unsigned int cmd,
 
 /* ---- file operations */
 
+/*
+ * Called by poll(2), epoll, other queues and io_uring, possibly under
+ * their locks: bounded work, deferred wake-ups, no recursion.
+ */
 static __poll_t kevent_fpoll(struct file *file, poll_table *pt)
 {
 	struct kevent_queue *q = file->private_data;
@@ -1693,13 +1834,14 @@ static __poll_t kevent_fpoll(struct file *file, poll_table *pt)
 	if (!kevent_ring_of(q))
 		return 0;
 	spin_lock_irqsave(&q->lock, flags);
-	wake = kevent_publish(q);
+	kevent_publish(q);
 	if (q->kidx != q->uidx || !list_empty(&q->ready) ||
 	    !list_empty(&q->check) || READ_ONCE(q->sig_check))
 		mask = EPOLLIN | EPOLLRDNORM;
+	wake = kevent_take_wake(q);
 	spin_unlock_irqrestore(&q->lock, flags);
 	if (wake)
-		kevent_wake(q);
+		kevent_wake_deferred(q);
 	return mask;
 }
 
@@ -1727,6 +1869,7 @@ static int kevent_open(struct inode *inode, struct file *file)
 	spin_lock_init(&q->lock);
 	init_waitqueue_head(&q->wq);
 	init_waitqueue_head(&q->poll_wait);
+	init_irq_work(&q->wake_work, kevent_wake_workfn);
 	q->regs = RB_ROOT;
 	INIT_LIST_HEAD(&q->ready);
 	INIT_LIST_HEAD(&q->check);
@@ -1749,6 +1892,8 @@ static int kevent_release(struct inode *inode, struct file *file)
 	mutex_unlock(&q->mtx);
 	if (q->sigpwq)
 		kevent_pwq_remove(q->sigpwq);
+	/* no source is left that could queue it again */
+	irq_work_sync(&q->wake_work);
 	kvfree(q->owner);
 	kevent_ring_free(q->ring, q->pages, q->npages);
 	kfree(q);
