@@ -47,6 +47,11 @@
  * instance that watches the queue it is watched by, and no two poll_wait
  * locks held at once.
  *
+ * Bounded atomic work: a callback reaps and publishes at most
+ * KEVENT_ATOMIC_BUDGET entries each; what is left goes to q->publish_work,
+ * which works in batches in process context.  System calls publish in
+ * batches too, rescheduling between them.
+ *
  * Who publishes: TIMER and USER firings go into the ring at once (from the
  * hrtimer and from KEVENT_CTL_READY), and so does a POLL wake-up whose key
  * names what became ready (kevent_poll_wake(), under the target's wait
@@ -81,6 +86,7 @@
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
 #include <linux/wait.h>
+#include <linux/workqueue.h>
 
 #include <kevent/abi.h>
 
@@ -93,6 +99,11 @@ MODULE_PARM_DESC(max_registrations,
 
 /* Depth of kevent queues nested in each other, as epoll's EP_MAX_NESTS. */
 #define KEVENT_MAX_NESTS	4
+
+/* Ring entries a callback may reap, and publish, before deferring. */
+#define KEVENT_ATOMIC_BUDGET	64
+/* Ring entries published (or reaped) in process context between yields. */
+#define KEVENT_BATCH		1024
 
 /* Live registrations and queues of all queues, for leak checks. */
 static atomic_long_t kevent_nr_regs = ATOMIC_LONG_INIT(0);
@@ -231,6 +242,7 @@ struct kevent_queue {
 	wait_queue_head_t wq;		/* KEVENT_IOC_WAIT sleepers */
 	wait_queue_head_t poll_wait;	/* poll()/epoll/queues on the fd */
 	struct irq_work wake_work;	/* wakes poll_wait for callbacks */
+	struct work_struct publish_work; /* what callbacks left to publish */
 	struct rb_root regs;
 	unsigned int nregs;
 	struct list_head ready;
@@ -404,53 +416,65 @@ static void kevent_rearm(struct kevent_queue *q, struct kevent_reg *reg,
 
 /*
  * Read the consumer's index, validate it against the kernel copies and
- * release the registrations of the entries it passed.  A value outside
- * [q->uidx, q->kidx] is ignored.  Returns the free slots.
+ * release the registrations of at most *budget entries it passed.  A value
+ * outside [q->uidx, q->kidx] is ignored.  Returns true if passed entries
+ * remain to be released.
  */
-static u32 kevent_reap(struct kevent_queue *q)
+static bool kevent_reap(struct kevent_queue *q, u32 *budget)
 {
 	/* the consumer has finished reading the entries before uidx */
 	u32 u = smp_load_acquire(&q->ring->uidx);
 
-	if (u - q->uidx <= q->kidx - q->uidx) {
-		while (q->uidx != u) {
-			u32 slot = q->uidx & q->mask;
-			struct kevent_reg *reg = q->owner[slot];
+	if (u - q->uidx > q->kidx - q->uidx)
+		return false;
+	while (q->uidx != u) {
+		u32 slot = q->uidx & q->mask;
+		struct kevent_reg *reg = q->owner[slot];
 
-			q->owner[slot] = NULL;
-			q->uidx++;
-			if (reg && reg->state == KREG_QUEUED) {
-				reg->state = KREG_IDLE;
-				kevent_rearm(q, reg, true);
-			}
+		if (!*budget)
+			return true;
+		(*budget)--;
+		q->owner[slot] = NULL;
+		q->uidx++;
+		if (reg && reg->state == KREG_QUEUED) {
+			reg->state = KREG_IDLE;
+			kevent_rearm(q, reg, true);
 		}
 	}
-	return q->size - (q->kidx - q->uidx);
+	return false;
 }
 
-/* Move ready registrations into the ring while it has room. */
-static void kevent_publish(struct kevent_queue *q)
+/*
+ * Release what the consumer passed, then move ready registrations into the
+ * ring while it has room: at most @budget entries of each.  Returns true if
+ * work is left that could be done now (call again).
+ */
+static bool kevent_publish(struct kevent_queue *q, u32 budget)
 {
+	u32 start = q->kidx, reap = budget, room;
 	struct ukevent *entries;
-	u32 start = q->kidx, room;
+	bool more;
 
 	if (!q->ring)
-		return;
+		return false;
 	entries = kevent_entries(q);
-	/* first: consumed entries may make registrations ready again */
-	room = kevent_reap(q);
+	more = kevent_reap(q, &reap);
+	room = q->size - (q->kidx - q->uidx);
 	while (!list_empty(&q->ready)) {
 		struct kevent_reg *reg;
 		struct ukevent ev = {};
 
 		if (!room) {
-			room = kevent_reap(q);
-			if (!room) {
+			if (!more)
 				WRITE_ONCE(q->ring->deferred,
 					   q->ring->deferred + 1);
-				break;
-			}
+			break;
 		}
+		if (!budget) {
+			more = true;
+			break;
+		}
+		budget--;
 		room--;
 		reg = list_first_entry(&q->ready, struct kevent_reg, link);
 		list_del_init(&reg->link);
@@ -499,19 +523,43 @@ static void kevent_publish(struct kevent_queue *q)
 		smp_store_release(&q->ring->kidx, q->kidx);
 		q->wake = true;
 	}
+	return more;
 }
 
-/* Process context, no lock held: publish, and wake if anything happened. */
+/*
+ * Atomic context (a callback; or any caller holding q->lock that must not
+ * do unbounded work): publish a bounded part, defer the rest.
+ */
+static void kevent_publish_atomic(struct kevent_queue *q)
+{
+	u32 k0 = q->kidx, u0 = q->uidx;
+
+	if (kevent_publish(q, KEVENT_ATOMIC_BUDGET))
+		queue_work(system_wq, &q->publish_work);
+	kevent_test_atomic((q->kidx - k0) + (q->uidx - u0));
+}
+
+/* Process context, no lock held: publish everything that fits, in batches. */
 static void kevent_publish_all(struct kevent_queue *q)
 {
-	bool wake;
+	bool more, wake;
 
-	spin_lock_irq(&q->lock);
-	kevent_publish(q);
-	wake = kevent_take_wake(q);
-	spin_unlock_irq(&q->lock);
-	if (wake)
-		kevent_wake(q);
+	do {
+		spin_lock_irq(&q->lock);
+		more = kevent_publish(q, KEVENT_BATCH);
+		wake = kevent_take_wake(q);
+		spin_unlock_irq(&q->lock);
+		if (wake)
+			kevent_wake(q);
+		if (more)
+			cond_resched();
+	} while (more);
+}
+
+static void kevent_publish_workfn(struct work_struct *work)
+{
+	kevent_publish_all(container_of(work, struct kevent_queue,
+					publish_work));
 }
 
 /* n more firings of a non-POLL registration; q->lock held, any context. */
@@ -521,7 +569,7 @@ static void kevent_fire(struct kevent_queue *q, struct kevent_reg *reg, u64 n)
 	if (reg->disabled || reg->state != KREG_IDLE)
 		return;
 	kevent_make_ready(q, reg);
-	kevent_publish(q);
+	kevent_publish_atomic(q);
 }
 
 /* ---- KEVENT_POLL */
@@ -552,14 +600,11 @@ static int kevent_poll_wake(wait_queue_entry_t *wait, unsigned int mode,
 			 * ring without a system call.  Level-triggered ones are
 			 * polled again when the consumer passes the entry.
 			 */
-			u32 k0 = q->kidx, u0 = q->uidx;
-
 			reg->pending = false;
 			reg->fired = pollflags & (reg->event | EPOLLERR |
 						  EPOLLHUP);
 			kevent_make_ready(q, reg);
-			kevent_publish(q);
-			kevent_test_atomic((q->kidx - k0) + (q->uidx - u0));
+			kevent_publish_atomic(q);
 		} else {
 			/* no key: poll the file in process context */
 			kevent_make_check(q, reg, true);
@@ -728,6 +773,7 @@ static bool kevent_checks_pending(struct kevent_queue *q)
 /* Poll the files on q->check; q->mtx held, q->lock not held. */
 static void kevent_run_checks(struct kevent_queue *q)
 {
+	unsigned int n = 0;
 	LIST_HEAD(list);
 	bool wake;
 
@@ -748,6 +794,8 @@ static void kevent_run_checks(struct kevent_queue *q)
 		spin_unlock_irq(&q->lock);
 		if (wake)
 			kevent_wake(q);
+		if (++n % 64 == 0)
+			cond_resched();
 
 		revents = 0;
 		if (reg->type == KEVENT_PROC)
@@ -1149,10 +1197,7 @@ static enum hrtimer_restart kevent_timer_fn(struct hrtimer *timer)
 		 */
 		reg->timer_stopped = true;
 	} else {
-		u32 k0 = q->kidx, u0 = q->uidx;
-
 		kevent_fire(q, reg, hrtimer_forward_now(timer, reg->interval));
-		kevent_test_atomic((q->kidx - k0) + (q->uidx - u0));
 		ret = HRTIMER_RESTART;
 	}
 out_unlock:
@@ -1283,6 +1328,7 @@ static void kevent_remove(struct kevent_queue *q, struct kevent_reg *reg)
 static void kevent_reap_zombies(struct kevent_queue *q)
 {
 	struct kevent_reg *reg;
+	unsigned int n = 0;
 
 	for (;;) {
 		spin_lock_irq(&q->lock);
@@ -1292,6 +1338,8 @@ static void kevent_reap_zombies(struct kevent_queue *q)
 		if (!reg)
 			break;
 		kevent_remove(q, reg);
+		if (++n % 64 == 0)
+			cond_resched();
 	}
 }
 
@@ -1730,11 +1778,12 @@ static long kevent_ioc_wait(struct kevent_queue *q,
 	mutex_unlock(&q->mtx);
 
 	for (;;) {
-		bool checks, woken, wake;
+		bool checks, woken, more, wake;
 
+		kevent_publish_all(q);
 		prepare_to_wait(&q->wq, &wait, TASK_INTERRUPTIBLE);
 		spin_lock_irq(&q->lock);
-		kevent_publish(q);
+		more = kevent_publish(q, KEVENT_ATOMIC_BUDGET);
 		n = q->kidx - q->uidx;
 		checks = kevent_checks_pending(q);
 		woken = READ_ONCE(q->closing);
@@ -1750,15 +1799,18 @@ static long kevent_ioc_wait(struct kevent_queue *q,
 			ret = -EBADF;
 			break;
 		}
-		if (checks) {
+		if (checks || more) {
 			finish_wait(&q->wq, &wait);
-			if (mutex_lock_interruptible(&q->mtx)) {
-				ret = -EINTR;
-				break;
+			if (checks) {
+				if (mutex_lock_interruptible(&q->mtx)) {
+					ret = -EINTR;
+					break;
+				}
+				kevent_run_checks(q);
+				mutex_unlock(&q->mtx);
+				kevent_test_window(KEVENT_SITE_WAIT_CHECKS);
 			}
-			kevent_run_checks(q);
-			mutex_unlock(&q->mtx);
-			kevent_test_window(KEVENT_SITE_WAIT_CHECKS);
+			cond_resched();
 			continue;
 		}
 		if (signal_pending(current)) {
@@ -1834,7 +1886,7 @@ static __poll_t kevent_fpoll(struct file *file, poll_table *pt)
 	if (!kevent_ring_of(q))
 		return 0;
 	spin_lock_irqsave(&q->lock, flags);
-	kevent_publish(q);
+	kevent_publish_atomic(q);
 	if (q->kidx != q->uidx || !list_empty(&q->ready) ||
 	    !list_empty(&q->check) || READ_ONCE(q->sig_check))
 		mask = EPOLLIN | EPOLLRDNORM;
@@ -1870,6 +1922,7 @@ static int kevent_open(struct inode *inode, struct file *file)
 	init_waitqueue_head(&q->wq);
 	init_waitqueue_head(&q->poll_wait);
 	init_irq_work(&q->wake_work, kevent_wake_workfn);
+	INIT_WORK(&q->publish_work, kevent_publish_workfn);
 	q->regs = RB_ROOT;
 	INIT_LIST_HEAD(&q->ready);
 	INIT_LIST_HEAD(&q->check);
@@ -1884,15 +1937,20 @@ static int kevent_release(struct inode *inode, struct file *file)
 {
 	struct kevent_queue *q = file->private_data;
 	struct rb_node *node;
+	unsigned int n = 0;
 
 	mutex_lock(&q->mtx);
 	kevent_reap_zombies(q);
-	while ((node = rb_first(&q->regs)))
+	while ((node = rb_first(&q->regs))) {
 		kevent_remove(q, rb_entry(node, struct kevent_reg, node));
+		if (++n % 64 == 0)
+			cond_resched();
+	}
 	mutex_unlock(&q->mtx);
 	if (q->sigpwq)
 		kevent_pwq_remove(q->sigpwq);
-	/* no source is left that could queue it again */
+	/* no source is left that could queue either of these again */
+	cancel_work_sync(&q->publish_work);
 	irq_work_sync(&q->wake_work);
 	kvfree(q->owner);
 	kevent_ring_free(q->ring, q->pages, q->npages);
