@@ -24,8 +24,7 @@
  *   kevent_nest_mutex  the graph of queues watching queues (children);
  *   q->mtx             the registration tree, ctl, setup, polling of
  *                      watched files;
- *   m->lock            an inode mark's link to its registration (it does
- *                      not keep the queue alive);
+ *   m->lock            an inode mark's link to its registration;
  *   q->lock            (irq-safe spinlock) states, lists, the ring and its
  *                      indices, the wake flag.
  * Order: q->mtx -> kevent_nest_mutex; q->mtx -> target wait queue lock (or
@@ -1025,12 +1024,13 @@ static u32 kevent_inode_from_fs(u32 fs)
 }
 
 /*
- * Record changes (and the end of the watch) on an inode registration; the
- * caller wakes the returned queue, if any, after dropping the mark's lock.
- * Mark lock held; any context.
+ * Record changes (and the end of the watch) on an inode registration and
+ * wake its queue.  Mark lock held, process context: the mark lock keeps
+ * the queue alive (its release detaches the mark under that lock first),
+ * so the wake-up is made before the lock is dropped.
  */
-static struct kevent_queue *kevent_inode_fire(struct kevent_reg *reg,
-					      u32 bits, bool gone)
+static void kevent_inode_fire(struct kevent_reg *reg, u32 bits, bool gone,
+			      enum kevent_test_site site)
 {
 	struct kevent_queue *q = reg->q;
 	unsigned long flags;
@@ -1045,7 +1045,9 @@ static struct kevent_queue *kevent_inode_fire(struct kevent_reg *reg,
 	kevent_rearm(q, reg, true);
 	wake = kevent_take_wake(q);
 	spin_unlock_irqrestore(&q->lock, flags);
-	return wake ? q : NULL;
+	kevent_test_window(site);
+	if (wake)
+		kevent_wake_deferred(q);
 }
 
 static int kevent_inode_event(struct fsnotify_mark *fsn, u32 mask,
@@ -1053,7 +1055,6 @@ static int kevent_inode_event(struct fsnotify_mark *fsn, u32 mask,
 			      const struct qstr *name, u32 cookie)
 {
 	struct kevent_mark *m = container_of(fsn, struct kevent_mark, fsn);
-	struct kevent_queue *q = NULL;
 	struct kevent_reg *reg;
 	u32 bits;
 
@@ -1075,13 +1076,10 @@ static int kevent_inode_event(struct fsnotify_mark *fsn, u32 mask,
 			m->reg = NULL;
 		}
 		if (bits || gone)
-			q = kevent_inode_fire(reg, bits, gone);
+			kevent_inode_fire(reg, bits, gone,
+					  KEVENT_SITE_INODE_EVENT);
 	}
 	spin_unlock(&m->lock);
-	if (q)
-		kevent_test_window(KEVENT_SITE_INODE_EVENT);
-	if (q)
-		kevent_wake_deferred(q);
 	return 0;
 }
 
@@ -1094,19 +1092,14 @@ static void kevent_inode_freeing(struct fsnotify_mark *fsn,
 				 struct fsnotify_group *group)
 {
 	struct kevent_mark *m = container_of(fsn, struct kevent_mark, fsn);
-	struct kevent_queue *q = NULL;
 	struct kevent_reg *reg;
 
 	spin_lock(&m->lock);
 	reg = m->reg;
 	m->reg = NULL;
 	if (reg)
-		q = kevent_inode_fire(reg, 0, true);
+		kevent_inode_fire(reg, 0, true, KEVENT_SITE_INODE_FREEING);
 	spin_unlock(&m->lock);
-	if (q)
-		kevent_test_window(KEVENT_SITE_INODE_FREEING);
-	if (q)
-		kevent_wake_deferred(q);
 }
 
 static void kevent_inode_free_mark(struct fsnotify_mark *fsn)
