@@ -1821,13 +1821,19 @@ static long kevent_ioc_wait(struct kevent_queue *q,
 			timed_out = true;
 	}
 	finish_wait(&q->wq, &wait);
+	/*
+	 * Repair a kidx scribbled over by user space, under q->lock so that
+	 * it cannot overwrite a newer publication.
+	 */
+	spin_lock_irq(&q->lock);
 	{
-		u32 k = READ_ONCE(q->kidx);
+		u32 k = q->kidx;
 
 		kevent_test_window(KEVENT_SITE_WAIT_KIDX);
-		/* repair a kidx scribbled over by user space */
+		/* pairs with the consumer's load-acquire of kidx */
 		smp_store_release(&q->ring->kidx, k);
 	}
+	spin_unlock_irq(&q->lock);
 out:
 	if (a.sigmask) {
 		if (ret == -EINTR) {
