@@ -21,7 +21,8 @@
  * move QUEUED registrations back to IDLE.
  *
  * Locking:
- *   kevent_nest_mutex  the graph of queues watching queues (children);
+ *   kevent_nest_mutex  the graph of queues watching queues (children and
+ *                      parents lists, depth memos);
  *   q->mtx             the registration tree, ctl, setup, polling of
  *                      watched files;
  *   m->lock            an inode mark's link to its registration;
@@ -140,6 +141,8 @@ enum kevent_test_site {
  *                    times one left it (a test waits for these)
  *   test_max_atomic  the most ring entries published and reaped by one
  *                    call from a wake-up callback or timer (writable: 0)
+ *   test_max_nests   a larger nesting limit (at most 128), so that a test
+ *                    can show a deep chain does not recurse
  */
 static unsigned int test_window;
 module_param(test_window, uint, 0644);
@@ -151,6 +154,8 @@ static atomic_t test_window_done = ATOMIC_INIT(0);
 module_param_named(test_window_done, test_window_done.counter, int, 0444);
 static unsigned long test_max_atomic;
 module_param(test_max_atomic, ulong, 0644);
+static unsigned int test_max_nests;
+module_param(test_max_nests, uint, 0644);
 
 static void kevent_test_window(enum kevent_test_site site)
 {
@@ -166,9 +171,17 @@ static void kevent_test_atomic(unsigned long n)
 	if (n > READ_ONCE(test_max_atomic))
 		WRITE_ONCE(test_max_atomic, n);
 }
+
+static int kevent_max_nests(void)
+{
+	unsigned int n = READ_ONCE(test_max_nests);
+
+	return n ? min(n, 128U) : KEVENT_MAX_NESTS;
+}
 #else
 static inline void kevent_test_window(enum kevent_test_site site) { }
 static inline void kevent_test_atomic(unsigned long n) { }
+static inline int kevent_max_nests(void) { return KEVENT_MAX_NESTS; }
 #endif
 
 /* ---- objects */
@@ -198,6 +211,7 @@ struct kevent_reg {
 	struct rb_node node;		/* q->regs; q->mtx */
 	struct list_head link;		/* q->ready, q->check, q->zombies */
 	struct list_head nest_link;	/* q->children; kevent_nest_mutex */
+	struct list_head parent_link;	/* watched queue's parents; ditto */
 	struct kevent_queue *q;
 	u64 id;
 	u32 type;
@@ -248,6 +262,9 @@ struct kevent_queue {
 	struct list_head check;
 	struct list_head zombies;
 	struct list_head children;	/* regs watching a kevent queue */
+	struct list_head parents;	/* regs of other queues watching us */
+	u64 down_gen, up_gen;		/* depth memos; kevent_nest_mutex */
+	int down_depth, up_depth;
 	u64 sigbits;			/* registered signals, bit signo - 1 */
 	struct kevent_pwq *sigpwq;	/* on the sighand's signalfd_wqh */
 	bool sig_check;			/* a signal may be pending */
@@ -273,6 +290,7 @@ struct kevent_mark {
 };
 
 static DEFINE_MUTEX(kevent_nest_mutex);
+static u64 kevent_nest_gen;		/* kevent_nest_mutex */
 static struct fsnotify_group *kevent_group;
 static const struct file_operations kevent_fops;
 
@@ -834,31 +852,67 @@ static void kevent_run_checks(struct kevent_queue *q)
 
 /* ---- queues watching queues (kevent_nest_mutex held) */
 
-/* Would watching @target from @q make a loop (or nest too deep)? */
-static bool kevent_loop_check(struct kevent_queue *q,
-			      struct kevent_queue *target, int depth)
+/*
+ * The longest chain of queues below q, in edges; -1 if @forbid is among
+ * them (a loop).  Memoised per check (gen), so shared sub-graphs are walked
+ * once.  Recursion is bounded: no existing chain is deeper than the limit.
+ */
+static int kevent_depth_down(struct kevent_queue *q,
+			     struct kevent_queue *forbid, u64 gen)
 {
 	struct kevent_reg *reg;
+	int depth = 0;
 
-	if (target == q || depth >= KEVENT_MAX_NESTS)
-		return true;
-	list_for_each_entry(reg, &target->children, nest_link) {
-		if (kevent_loop_check(q, reg->file->private_data, depth + 1))
-			return true;
+	if (q == forbid)
+		return -1;
+	if (q->down_gen == gen)
+		return q->down_depth;
+	list_for_each_entry(reg, &q->children, nest_link) {
+		int d = kevent_depth_down(reg->file->private_data, forbid, gen);
+
+		if (d < 0)
+			return d;
+		depth = max(depth, d + 1);
 	}
-	return false;
+	q->down_gen = gen;
+	q->down_depth = depth;
+	return depth;
 }
 
+/* The longest chain of queues above q (watching it), in edges. */
+static int kevent_depth_up(struct kevent_queue *q, u64 gen)
+{
+	struct kevent_reg *reg;
+	int depth = 0;
+
+	if (q->up_gen == gen)
+		return q->up_depth;
+	list_for_each_entry(reg, &q->parents, parent_link)
+		depth = max(depth, kevent_depth_up(reg->q, gen) + 1);
+	q->up_gen = gen;
+	q->up_depth = depth;
+	return depth;
+}
+
+/*
+ * May @q watch @target?  Not if @target is @q or reaches it (a loop), nor
+ * if the longest chain through the new edge would have more than the
+ * nesting limit of edges: counted below @target and above @q, as
+ * ep_loop_check() and reverse_path_check() do for epoll.
+ */
 static int kevent_nest_link(struct kevent_queue *q, struct kevent_reg *reg,
 			    struct kevent_queue *target)
 {
-	int err = 0;
+	int down, up, err = 0;
 
 	mutex_lock(&kevent_nest_mutex);
-	if (kevent_loop_check(q, target, 0)) {
+	down = kevent_depth_down(target, q, ++kevent_nest_gen);
+	up = down < 0 ? 0 : kevent_depth_up(q, kevent_nest_gen);
+	if (down < 0 || up + 1 + down > kevent_max_nests()) {
 		err = -ELOOP;
 	} else {
 		list_add(&reg->nest_link, &q->children);
+		list_add(&reg->parent_link, &target->parents);
 		reg->nested = true;
 	}
 	mutex_unlock(&kevent_nest_mutex);
@@ -1297,6 +1351,7 @@ static void kevent_free_reg(struct kevent_queue *q, struct kevent_reg *reg)
 	if (reg->nested) {
 		mutex_lock(&kevent_nest_mutex);
 		list_del(&reg->nest_link);
+		list_del(&reg->parent_link);
 		mutex_unlock(&kevent_nest_mutex);
 	}
 	if (reg->file)
@@ -1400,6 +1455,7 @@ static int kevent_add(struct kevent_queue *q, const struct ukevent *ev)
 	atomic_long_inc(&kevent_nr_regs);
 	INIT_LIST_HEAD(&reg->link);
 	INIT_LIST_HEAD(&reg->nest_link);
+	INIT_LIST_HEAD(&reg->parent_link);
 	reg->q = q;
 	reg->id = ev->id;
 	reg->type = ev->type;
@@ -1927,6 +1983,7 @@ static int kevent_open(struct inode *inode, struct file *file)
 	INIT_LIST_HEAD(&q->check);
 	INIT_LIST_HEAD(&q->zombies);
 	INIT_LIST_HEAD(&q->children);
+	INIT_LIST_HEAD(&q->parents);
 	file->private_data = q;
 	atomic_long_inc(&kevent_nr_queues);
 	return stream_open(inode, file);
