@@ -62,6 +62,13 @@
  * meanwhile.  Level-triggered fds are always polled again, in process
  * context, once the consumer passes their entry.  Signals are dequeued by
  * the thread making one of those calls, as a signalfd read.
+ *
+ * File references: a POLL registration holds a reference to the watched
+ * file, except for an AF_UNIX socket, which could carry the queue's own
+ * file (SCM_RIGHTS) and make a cycle nothing would free: for those it
+ * holds the socket's inode (so its wait queue stays valid) and takes a
+ * file reference only while polling, if the file still exists.  io_uring
+ * files, which hold file references too, are refused.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -72,10 +79,12 @@
 #include <linux/hrtimer.h>
 #include <linux/irq_work.h>
 #include <linux/log2.h>
+#include <linux/magic.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
+#include <linux/net.h>
 #include <linux/poll.h>
 #include <linux/rbtree.h>
 #include <linux/rcupdate.h>
@@ -87,6 +96,7 @@
 #include <linux/vmalloc.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
+#include <net/sock.h>
 
 #include <kevent/abi.h>
 
@@ -233,8 +243,9 @@ struct kevent_reg {
 	u64 count;			/* coalesced firings; PROC: status */
 	u32 slot;			/* ring index while QUEUED */
 
-	/* KEVENT_POLL */
+	/* KEVENT_POLL: file, or for an AF_UNIX socket sock (inode held) */
 	struct file *file;
+	struct socket *sock;
 	struct kevent_pwq *pwqlist;
 	bool pwq_failed;
 
@@ -708,6 +719,33 @@ static void kevent_unregister_pollwait(struct kevent_reg *reg)
 	}
 }
 
+/*
+ * A reference to the watched file for polling it, or NULL when an AF_UNIX
+ * socket's file has been released meanwhile (the registration then stays
+ * silent until REMOVE).  fput() it after use.
+ */
+static struct file *kevent_reg_file_get(struct kevent_reg *reg)
+{
+	struct file *file;
+
+	if (reg->file) {
+		get_file(reg->file);
+		return reg->file;
+	}
+	rcu_read_lock();
+	/*
+	 * sock->file is cleared in __sock_release(), after the file's count
+	 * fell to 0 and before the file is freed, and files are freed after
+	 * an RCU grace period: a file read here is valid memory, and live if
+	 * its count is not 0.
+	 */
+	file = READ_ONCE(reg->sock->file);
+	if (file && !get_file_rcu(file))
+		file = NULL;
+	rcu_read_unlock();
+	return file;
+}
+
 static __poll_t kevent_poll_revents(struct kevent_reg *reg, struct file *file,
 				    poll_table *pt)
 {
@@ -815,10 +853,16 @@ static void kevent_run_checks(struct kevent_queue *q)
 			cond_resched();
 
 		revents = 0;
-		if (reg->type == KEVENT_PROC)
+		if (reg->type == KEVENT_PROC) {
 			revents = kevent_proc_exited(reg, &status, &flags);
-		else if (reg->type == KEVENT_POLL)
-			revents = kevent_poll_revents(reg, reg->file, NULL);
+		} else if (reg->type == KEVENT_POLL) {
+			struct file *file = kevent_reg_file_get(reg);
+
+			if (file) {
+				revents = kevent_poll_revents(reg, file, NULL);
+				fput(file);
+			}
+		}
 
 		spin_lock_irq(&q->lock);
 		if (reg->type == KEVENT_INODE)
@@ -921,16 +965,35 @@ static int kevent_nest_link(struct kevent_queue *q, struct kevent_reg *reg,
 
 /* ---- KEVENT_POLL registrations */
 
+/* io_uring instances hold file references: never watched (no export). */
+static bool kevent_file_is_io_uring(struct file *file)
+{
+	return file_inode(file)->i_sb->s_magic == ANON_INODE_FS_MAGIC &&
+	       !strcmp(file->f_path.dentry->d_name.name, "[io_uring]");
+}
+
 static int kevent_poll_add(struct kevent_queue *q, struct kevent_reg *reg)
 {
 	struct kevent_pqueue pq;
+	struct socket *sock;
 	struct file *file;
 	__poll_t revents;
 
 	file = fget((unsigned int)reg->id);
 	if (!file)
 		return -EBADF;
-	reg->file = file;
+	if (kevent_file_is_io_uring(file)) {
+		fput(file);
+		return -EINVAL;
+	}
+	sock = sock_from_file(file);
+	if (sock && sock->sk && sock->sk->sk_family == AF_UNIX) {
+		/* no file reference: see the top of this file */
+		ihold(SOCK_INODE(sock));
+		reg->sock = sock;
+	} else {
+		reg->file = file;
+	}
 	if (file->f_op == &kevent_fops) {
 		int err = kevent_nest_link(q, reg, file->private_data);
 
@@ -942,6 +1005,8 @@ static int kevent_poll_add(struct kevent_queue *q, struct kevent_reg *reg)
 	init_poll_funcptr(&pq.pt, kevent_ptable_queue_proc);
 	pq.pt._key = reg->event | EPOLLERR | EPOLLHUP;
 	revents = kevent_poll_revents(reg, file, &pq.pt);
+	if (reg->sock)
+		fput(file);
 	if (reg->pwq_failed)
 		return -ENOMEM;
 
@@ -1356,6 +1421,8 @@ static void kevent_free_reg(struct kevent_queue *q, struct kevent_reg *reg)
 	}
 	if (reg->file)
 		fput(reg->file);
+	if (reg->sock)
+		iput(SOCK_INODE(reg->sock));
 	if (reg->pid)
 		put_pid(reg->pid);
 	kevent_inode_detach(reg->mark);
