@@ -1234,7 +1234,8 @@ static const struct fsnotify_ops kevent_fsnotify_ops = {
 
 /*
  * A new mark on the inode of fd reg->id watching @event for @reg; the file
- * itself is not kept open.
+ * itself is not kept open.  Read permission on the inode is needed, as for
+ * inotify_add_watch(2).
  */
 static struct kevent_mark *kevent_inode_attach(struct kevent_reg *reg,
 					       u32 event)
@@ -1250,6 +1251,11 @@ static struct kevent_mark *kevent_inode_attach(struct kevent_reg *reg,
 	if (!file)
 		return ERR_PTR(-EBADF);
 	inode = file_inode(file);
+	err = inode_permission(file_mnt_user_ns(file), inode, MAY_READ);
+	if (err) {
+		fput(file);
+		return ERR_PTR(err);
+	}
 	m = kzalloc(sizeof(*m), GFP_KERNEL_ACCOUNT);
 	if (!m) {
 		fput(file);
