@@ -7,7 +7,8 @@
  * ring (mapped by mmap() at offset 0), KEVENT_IOC_CTL applies a batch of
  * registrations and KEVENT_IOC_WAIT sleeps until the ring holds events.
  * The device is mode 0666: every byte and every call order from user space
- * is hostile.
+ * is hostile, and everything a queue pins is charged to the user who
+ * opened it (per-user limits below).
  *
  * A registration is keyed by (type, id) and is in one state:
  *   IDLE    nothing to deliver (or disabled);
@@ -76,6 +77,7 @@
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/fsnotify_backend.h>
+#include <linux/hashtable.h>
 #include <linux/hrtimer.h>
 #include <linux/irq_work.h>
 #include <linux/log2.h>
@@ -88,6 +90,7 @@
 #include <linux/poll.h>
 #include <linux/rbtree.h>
 #include <linux/rcupdate.h>
+#include <linux/refcount.h>
 #include <linux/sched/signal.h>
 #include <linux/signal.h>
 #include <linux/slab.h>
@@ -106,6 +109,24 @@ static unsigned int max_registrations = 1 << 20;
 module_param(max_registrations, uint, 0644);
 MODULE_PARM_DESC(max_registrations,
 		 "Registrations allowed per queue (ENOSPC past it)");
+
+/* Per user (the real uid that opened the queue); 0 at load: the default. */
+static unsigned long max_user_queues;
+module_param(max_user_queues, ulong, 0644);
+MODULE_PARM_DESC(max_user_queues,
+		 "Queues a user may have open (EMFILE past it; default 1024)");
+static unsigned long max_user_registrations;
+module_param(max_user_registrations, ulong, 0644);
+MODULE_PARM_DESC(max_user_registrations,
+		 "Registrations of a user over all queues (ENOSPC past it; default: 4% of RAM)");
+static unsigned long max_user_ring_bytes;
+module_param(max_user_ring_bytes, ulong, 0644);
+MODULE_PARM_DESC(max_user_ring_bytes,
+		 "Ring memory a user may pin (ENOMEM past it; default: 1/16 of RAM, at least 16 MiB)");
+static unsigned long max_user_inode_watches;
+module_param(max_user_inode_watches, ulong, 0644);
+MODULE_PARM_DESC(max_user_inode_watches,
+		 "KEVENT_INODE watches of a user (ENOSPC past it; default: 1% of RAM, 8192 to 1048576)");
 
 /* Depth of kevent queues nested in each other, as epoll's EP_MAX_NESTS. */
 #define KEVENT_MAX_NESTS	4
@@ -194,6 +215,82 @@ static inline void kevent_test_atomic(unsigned long n) { }
 static inline int kevent_max_nests(void) { return KEVENT_MAX_NESTS; }
 #endif
 
+/* ---- what a user has pinned */
+
+struct kevent_user {
+	struct hlist_node node;		/* kevent_users; kevent_users_lock */
+	kuid_t uid;
+	refcount_t ref;			/* queues of this user */
+	atomic_long_t queues;
+	atomic_long_t regs;
+	atomic_long_t ring_bytes;
+	atomic_long_t watches;
+};
+
+static DEFINE_HASHTABLE(kevent_users, 7);
+static DEFINE_SPINLOCK(kevent_users_lock);
+
+static struct kevent_user *kevent_user_find(kuid_t uid)
+{
+	struct kevent_user *u;
+
+	hash_for_each_possible(kevent_users, u, node, __kuid_val(uid))
+		if (uid_eq(u->uid, uid) && refcount_inc_not_zero(&u->ref))
+			return u;
+	return NULL;
+}
+
+static struct kevent_user *kevent_user_get(kuid_t uid)
+{
+	struct kevent_user *u, *new;
+
+	spin_lock(&kevent_users_lock);
+	u = kevent_user_find(uid);
+	spin_unlock(&kevent_users_lock);
+	if (u)
+		return u;
+	new = kzalloc(sizeof(*new), GFP_KERNEL);
+	if (!new)
+		return NULL;
+	new->uid = uid;
+	refcount_set(&new->ref, 1);
+	spin_lock(&kevent_users_lock);
+	u = kevent_user_find(uid);
+	if (!u) {
+		hash_add(kevent_users, &new->node, __kuid_val(uid));
+		u = new;
+		new = NULL;
+	}
+	spin_unlock(&kevent_users_lock);
+	kfree(new);
+	return u;
+}
+
+static void kevent_user_put(struct kevent_user *u)
+{
+	if (!refcount_dec_and_lock(&u->ref, &kevent_users_lock))
+		return;
+	hash_del(&u->node);
+	spin_unlock(&kevent_users_lock);
+	kfree(u);
+}
+
+/* Add n to a user's count unless that passes max; true if charged. */
+static bool kevent_charge(atomic_long_t *count, long n, unsigned long max)
+{
+	if (atomic_long_add_return(n, count) >
+	    (long)min_t(unsigned long, max, LONG_MAX)) {
+		atomic_long_sub(n, count);
+		return false;
+	}
+	return true;
+}
+
+static void kevent_uncharge(atomic_long_t *count, long n)
+{
+	atomic_long_sub(n, count);
+}
+
 /* ---- objects */
 
 enum kevent_state {
@@ -267,6 +364,7 @@ struct kevent_queue {
 	wait_queue_head_t poll_wait;	/* poll()/epoll/queues on the fd */
 	struct irq_work wake_work;	/* wakes poll_wait for callbacks */
 	struct work_struct publish_work; /* what callbacks left to publish */
+	struct kevent_user *user;	/* charged for all of it */
 	struct rb_root regs;
 	unsigned int nregs;
 	struct list_head ready;
@@ -289,6 +387,7 @@ struct kevent_queue {
 	u32 kidx;			/* kernel copy of ring->kidx */
 	u32 uidx;			/* last validated ring->uidx */
 	u64 ring_bytes;
+	long ring_charge;		/* charged to user->ring_bytes */
 	bool closing;
 };
 
@@ -297,6 +396,7 @@ struct kevent_mark {
 	struct fsnotify_mark fsn;
 	spinlock_t lock;		/* protects reg against its freeing */
 	struct kevent_reg *reg;		/* NULL once detached */
+	struct kevent_user *user;	/* charged one watch */
 	bool isdir;
 };
 
@@ -1223,7 +1323,11 @@ static void kevent_inode_freeing(struct fsnotify_mark *fsn,
 
 static void kevent_inode_free_mark(struct fsnotify_mark *fsn)
 {
-	kfree(container_of(fsn, struct kevent_mark, fsn));
+	struct kevent_mark *m = container_of(fsn, struct kevent_mark, fsn);
+
+	kevent_uncharge(&m->user->watches, 1);
+	kevent_user_put(m->user);
+	kfree(m);
 }
 
 static const struct fsnotify_ops kevent_fsnotify_ops = {
@@ -1240,6 +1344,7 @@ static const struct fsnotify_ops kevent_fsnotify_ops = {
 static struct kevent_mark *kevent_inode_attach(struct kevent_reg *reg,
 					       u32 event)
 {
+	struct kevent_user *u = reg->q->user;
 	struct kevent_mark *m;
 	struct inode *inode;
 	struct file *file;
@@ -1256,11 +1361,18 @@ static struct kevent_mark *kevent_inode_attach(struct kevent_reg *reg,
 		fput(file);
 		return ERR_PTR(err);
 	}
+	if (!kevent_charge(&u->watches, 1, READ_ONCE(max_user_inode_watches))) {
+		fput(file);
+		return ERR_PTR(-ENOSPC);
+	}
 	m = kzalloc(sizeof(*m), GFP_KERNEL_ACCOUNT);
 	if (!m) {
+		kevent_uncharge(&u->watches, 1);
 		fput(file);
 		return ERR_PTR(-ENOMEM);
 	}
+	refcount_inc(&u->ref);
+	m->user = u;
 	spin_lock_init(&m->lock);
 	fsnotify_init_mark(&m->fsn, kevent_group);
 	/* FS_ATTRIB always: a file's link count falling to 0 is deletion */
@@ -1275,7 +1387,7 @@ static struct kevent_mark *kevent_inode_attach(struct kevent_reg *reg,
 		spin_lock(&m->lock);
 		m->reg = NULL;
 		spin_unlock(&m->lock);
-		fsnotify_put_mark(&m->fsn);	/* frees m */
+		fsnotify_put_mark(&m->fsn);	/* frees m, uncharges */
 		return ERR_PTR(err);
 	}
 	return m;
@@ -1432,6 +1544,7 @@ static void kevent_free_reg(struct kevent_queue *q, struct kevent_reg *reg)
 	if (reg->pid)
 		put_pid(reg->pid);
 	kevent_inode_detach(reg->mark);
+	kevent_uncharge(&q->user->regs, 1);
 	kfree(reg);
 	atomic_long_dec(&kevent_nr_regs);
 }
@@ -1522,9 +1635,14 @@ static int kevent_add(struct kevent_queue *q, const struct ukevent *ev)
 		return -EEXIST;
 	if (q->nregs >= READ_ONCE(max_registrations))
 		return -ENOSPC;
+	if (!kevent_charge(&q->user->regs, 1,
+			   READ_ONCE(max_user_registrations)))
+		return -ENOSPC;
 	reg = kzalloc(sizeof(*reg), GFP_KERNEL_ACCOUNT);
-	if (!reg)
+	if (!reg) {
+		kevent_uncharge(&q->user->regs, 1);
 		return -ENOMEM;
+	}
 	atomic_long_inc(&kevent_nr_regs);
 	INIT_LIST_HEAD(&reg->link);
 	INIT_LIST_HEAD(&reg->nest_link);
@@ -1736,6 +1854,7 @@ static long kevent_ioc_setup(struct kevent_queue *q,
 	struct page **pages = NULL;
 	unsigned int npages = 0;
 	u32 usize, size;
+	long charge;
 	int err;
 
 	if (get_user(usize, &uarg->size))
@@ -1752,13 +1871,21 @@ static long kevent_ioc_setup(struct kevent_queue *q,
 		return -EBUSY;
 	size = s.ring_size ? roundup_pow_of_two(s.ring_size) :
 			     KEVENT_RING_DEFAULT;
+	charge = PAGE_ALIGN(KEVENT_RING_BYTES(size)) +
+		 PAGE_ALIGN((u64)size * sizeof(*owner));
+	if (!kevent_charge(&q->user->ring_bytes, charge,
+			   READ_ONCE(max_user_ring_bytes)))
+		return -ENOMEM;
 
 	ring = kevent_ring_alloc(size, &pages, &npages);
-	if (!ring)
+	if (!ring) {
+		kevent_uncharge(&q->user->ring_bytes, charge);
 		return -ENOMEM;
+	}
 	owner = kvcalloc(size, sizeof(*owner), GFP_KERNEL_ACCOUNT);
 	if (!owner) {
 		kevent_ring_free(ring, pages, npages);
+		kevent_uncharge(&q->user->ring_bytes, charge);
 		return -ENOMEM;
 	}
 	ring->size = size;
@@ -1780,6 +1907,7 @@ static long kevent_ioc_setup(struct kevent_queue *q,
 	q->size = size;
 	q->mask = size - 1;
 	q->ring_bytes = KEVENT_RING_BYTES(size);
+	q->ring_charge = charge;
 	/* publishes the initialised ring: paired with kevent_ring_of() */
 	smp_store_release(&q->ring, ring);
 	spin_unlock_irq(&q->lock);
@@ -1794,6 +1922,7 @@ static long kevent_ioc_setup(struct kevent_queue *q,
 fail:
 	kvfree(owner);
 	kevent_ring_free(ring, pages, npages);
+	kevent_uncharge(&q->user->ring_bytes, charge);
 	return err;
 }
 
@@ -2040,11 +2169,23 @@ static int kevent_mmap(struct file *file, struct vm_area_struct *vma)
 
 static int kevent_open(struct inode *inode, struct file *file)
 {
+	struct kevent_user *u;
 	struct kevent_queue *q;
 
-	q = kzalloc(sizeof(*q), GFP_KERNEL_ACCOUNT);
-	if (!q)
+	u = kevent_user_get(current_uid());
+	if (!u)
 		return -ENOMEM;
+	if (!kevent_charge(&u->queues, 1, READ_ONCE(max_user_queues))) {
+		kevent_user_put(u);
+		return -EMFILE;
+	}
+	q = kzalloc(sizeof(*q), GFP_KERNEL_ACCOUNT);
+	if (!q) {
+		kevent_uncharge(&u->queues, 1);
+		kevent_user_put(u);
+		return -ENOMEM;
+	}
+	q->user = u;
 	mutex_init(&q->mtx);
 	spin_lock_init(&q->lock);
 	init_waitqueue_head(&q->wq);
@@ -2065,6 +2206,7 @@ static int kevent_open(struct inode *inode, struct file *file)
 static int kevent_release(struct inode *inode, struct file *file)
 {
 	struct kevent_queue *q = file->private_data;
+	struct kevent_user *u = q->user;
 	struct rb_node *node;
 	unsigned int n = 0;
 
@@ -2083,7 +2225,10 @@ static int kevent_release(struct inode *inode, struct file *file)
 	irq_work_sync(&q->wake_work);
 	kvfree(q->owner);
 	kevent_ring_free(q->ring, q->pages, q->npages);
+	kevent_uncharge(&u->ring_bytes, q->ring_charge);
 	kfree(q);
+	kevent_uncharge(&u->queues, 1);
+	kevent_user_put(u);
 	atomic_long_dec(&kevent_nr_queues);
 	return 0;
 }
@@ -2106,10 +2251,30 @@ static struct miscdevice kevent_misc = {
 	.mode	= 0666,
 };
 
+/* Defaults that scale with the machine, as epoll's and inotify's. */
+static void __init kevent_default_limits(void)
+{
+	u64 ram = (u64)totalram_pages() << PAGE_SHIFT;
+	u64 reg_cost = sizeof(struct kevent_reg) + sizeof(struct kevent_pwq);
+	u64 mark_cost = sizeof(struct kevent_mark) + 2 * sizeof(void *) * 8;
+
+	if (!max_user_queues)
+		max_user_queues = 1024;
+	if (!max_user_registrations)
+		max_user_registrations = div64_u64(ram / 25, reg_cost);
+	if (!max_user_ring_bytes)
+		max_user_ring_bytes = max_t(u64, ram / 16, 16 << 20);
+	if (!max_user_inode_watches)
+		max_user_inode_watches = clamp_t(u64,
+						 div64_u64(ram / 100, mark_cost),
+						 8192, 1 << 20);
+}
+
 static int __init kevent_init(void)
 {
 	int err;
 
+	kevent_default_limits();
 	kevent_group = fsnotify_alloc_group(&kevent_fsnotify_ops,
 					    FSNOTIFY_GROUP_USER |
 					    FSNOTIFY_GROUP_DUPS);
