@@ -1799,6 +1799,24 @@ static int kevent_ctl_one(struct kevent_queue *q, unsigned int cmd,
 
 /* ---- ioctls */
 
+/*
+ * An argument structure: its size is its first member; accepted from the
+ * size of the first version (these are all first versions) up to a page,
+ * as openat2(2) does, with any bytes this module does not know zero.
+ */
+static int kevent_copy_args(void *dst, size_t ksize, void __user *uarg)
+{
+	u32 usize;
+
+	if (get_user(usize, (u32 __user *)uarg))
+		return -EFAULT;
+	if (usize < ksize)
+		return -EINVAL;
+	if (usize > PAGE_SIZE)
+		return -E2BIG;
+	return copy_struct_from_user(dst, ksize, uarg, usize);
+}
+
 static void kevent_ring_free(void *ring, struct page **pages,
 			     unsigned int npages)
 {
@@ -1853,13 +1871,11 @@ static long kevent_ioc_setup(struct kevent_queue *q,
 	struct kevent_reg **owner;
 	struct page **pages = NULL;
 	unsigned int npages = 0;
-	u32 usize, size;
 	long charge;
+	u32 size;
 	int err;
 
-	if (get_user(usize, &uarg->size))
-		return -EFAULT;
-	err = copy_struct_from_user(&s, sizeof(s), uarg, usize);
+	err = kevent_copy_args(&s, sizeof(s), uarg);
 	if (err)
 		return err;
 	if (s.flags || s.__reserved[0] || s.__reserved[1] ||
@@ -1916,7 +1932,7 @@ static long kevent_ioc_setup(struct kevent_queue *q,
 	s.ring_size = size;
 	s.abi_version = KEVENT_ABI_VERSION;
 	s.ring_bytes = KEVENT_RING_BYTES(size);
-	if (copy_to_user(uarg, &s, min_t(size_t, usize, sizeof(s))))
+	if (copy_to_user(uarg, &s, sizeof(s)))
 		return -EFAULT;
 	return 0;
 fail:
@@ -1931,13 +1947,11 @@ static long kevent_ioc_ctl(struct kevent_queue *q,
 {
 	struct kevent_ctl_args a;
 	struct ukevent __user *uev;
-	u32 usize, i;
 	long done = 0;
+	u32 i;
 	int err;
 
-	if (get_user(usize, &uarg->size))
-		return -EFAULT;
-	err = copy_struct_from_user(&a, sizeof(a), uarg, usize);
+	err = kevent_copy_args(&a, sizeof(a), uarg);
 	if (err)
 		return err;
 	if (a.__pad || a.__reserved[0] || a.__reserved[1])
@@ -1992,13 +2006,11 @@ static long kevent_ioc_wait(struct kevent_queue *q,
 	DEFINE_WAIT(wait);
 	ktime_t expires = 0;
 	bool timed, timed_out = false;
-	u32 usize, n, min_nr;
+	u32 n, min_nr;
 	long ret = 0;
 	int err;
 
-	if (get_user(usize, &uarg->size))
-		return -EFAULT;
-	err = copy_struct_from_user(&a, sizeof(a), uarg, usize);
+	err = kevent_copy_args(&a, sizeof(a), uarg);
 	if (err)
 		return err;
 	if (a.__reserved[0] || a.__reserved[1] || a.timeout_ns < -1)
