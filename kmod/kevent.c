@@ -25,7 +25,8 @@
  *   kevent_nest_mutex  the graph of queues watching queues (children and
  *                      parents lists, depth memos);
  *   q->mtx             the registration tree, ctl, setup, polling of
- *                      watched files;
+ *                      watched files; taken killable by system calls, and
+ *                      never held across a copy from or to user memory;
  *   m->lock            an inode mark's link to its registration;
  *   q->lock            (irq-safe spinlock) states, lists, the ring and its
  *                      indices, the wake flag.
@@ -135,6 +136,8 @@ MODULE_PARM_DESC(max_user_inode_watches,
 #define KEVENT_ATOMIC_BUDGET	64
 /* Ring entries published (or reaped) in process context between yields. */
 #define KEVENT_BATCH		1024
+/* Entries of a KEVENT_IOC_CTL copied in, applied and answered at a time. */
+#define KEVENT_CTL_CHUNK	64
 
 /* Live registrations and queues of all queues, for leak checks. */
 static atomic_long_t kevent_nr_regs = ATOMIC_LONG_INIT(0);
@@ -1852,6 +1855,10 @@ static struct kevent_ring *kevent_ring_alloc(u32 size, struct page ***pagesp,
 			kevent_ring_free(NULL, pages, npages);
 			return NULL;
 		}
+		if (fatal_signal_pending(current)) {
+			kevent_ring_free(NULL, pages, npages);
+			return NULL;
+		}
 	}
 	ring = vmap(pages, npages, VM_MAP, PAGE_KERNEL);
 	if (!ring) {
@@ -1885,6 +1892,9 @@ static long kevent_ioc_setup(struct kevent_queue *q,
 		return -EINVAL;
 	if (kevent_ring_of(q))
 		return -EBUSY;
+	/* the answer must be writable before anything is allocated */
+	if (put_user(0U, &uarg->abi_version))
+		return -EFAULT;
 	size = s.ring_size ? roundup_pow_of_two(s.ring_size) :
 			     KEVENT_RING_DEFAULT;
 	charge = PAGE_ALIGN(KEVENT_RING_BYTES(size)) +
@@ -1910,7 +1920,10 @@ static long kevent_ioc_setup(struct kevent_queue *q,
 	ring->entry_size = sizeof(struct ukevent);
 	ring->entries_offset = KEVENT_RING_ENTRIES_OFFSET;
 
-	mutex_lock(&q->mtx);
+	if (mutex_lock_killable(&q->mtx)) {
+		err = -EINTR;
+		goto fail;
+	}
 	if (q->ring) {
 		mutex_unlock(&q->mtx);
 		err = -EBUSY;
@@ -1933,7 +1946,7 @@ static long kevent_ioc_setup(struct kevent_queue *q,
 	s.abi_version = KEVENT_ABI_VERSION;
 	s.ring_bytes = KEVENT_RING_BYTES(size);
 	if (copy_to_user(uarg, &s, sizeof(s)))
-		return -EFAULT;
+		return -EFAULT;	/* unmapped meanwhile: set up all the same */
 	return 0;
 fail:
 	kvfree(owner);
@@ -1942,13 +1955,40 @@ fail:
 	return err;
 }
 
+/* Clear the result fields of n entries: they must be writable. */
+static int kevent_results_clear(struct ukevent __user *uev, u32 n)
+{
+	u32 i;
+
+	if (!user_access_begin(uev, n * sizeof(*uev)))
+		return -EFAULT;
+	for (i = 0; i < n; i++) {
+		unsafe_put_user(0U, &uev[i].ret_flags, efault);
+		unsafe_put_user(0ULL, &uev[i].ret_data, efault);
+	}
+	user_access_end();
+	return 0;
+efault:
+	user_access_end();
+	return -EFAULT;
+}
+
+/*
+ * Entries are copied in a chunk at a time without q->mtx (a copy can
+ * fault and sleep as long as user space likes: userfaultfd), their result
+ * fields are checked writable, then the chunk is applied under q->mtx and
+ * the results written after it is dropped.  So a whole-call error (EFAULT
+ * of the first chunk, EINTR) applies nothing; once entries were applied
+ * the call returns how many succeeded, even if a later chunk faults.
+ */
 static long kevent_ioc_ctl(struct kevent_queue *q,
 			   struct kevent_ctl_args __user *uarg)
 {
 	struct kevent_ctl_args a;
 	struct ukevent __user *uev;
+	struct ukevent *buf;
+	u32 i, j, n;
 	long done = 0;
-	u32 i;
 	int err;
 
 	err = kevent_copy_args(&a, sizeof(a), uarg);
@@ -1965,35 +2005,45 @@ static long kevent_ioc_ctl(struct kevent_queue *q,
 	if (!kevent_ring_of(q))
 		return -EINVAL;
 	uev = u64_to_user_ptr(a.events);
+	buf = kmalloc_array(min_t(u32, a.num, KEVENT_CTL_CHUNK), sizeof(*buf),
+			    GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
 
-	mutex_lock(&q->mtx);
-	for (i = 0; i < a.num; i++) {
-		struct ukevent ev;
-
-		if (copy_from_user(&ev, &uev[i], sizeof(ev))) {
+	for (i = 0; i < a.num; i += n) {
+		n = min_t(u32, a.num - i, KEVENT_CTL_CHUNK);
+		if (copy_from_user(buf, &uev[i], n * sizeof(*buf)) ||
+		    kevent_results_clear(&uev[i], n)) {
 			err = -EFAULT;
 			break;
 		}
-		err = kevent_ctl_one(q, a.cmd, &ev);
-		ev.ret_flags = err ? KEVENT_RET_ERROR : 0;
-		ev.ret_data = err ? -err : 0;
-		if (put_user(ev.ret_flags, &uev[i].ret_flags) ||
-		    put_user(ev.ret_data, &uev[i].ret_data)) {
-			err = -EFAULT;
+		if (mutex_lock_killable(&q->mtx)) {
+			err = -EINTR;
 			break;
 		}
-		if (!err)
-			done++;
-		err = 0;
-		if (need_resched()) {
-			mutex_unlock(&q->mtx);
-			cond_resched();
-			mutex_lock(&q->mtx);
+		for (j = 0; j < n; j++) {
+			int e = kevent_ctl_one(q, a.cmd, &buf[j]);
+
+			buf[j].ret_flags = e ? KEVENT_RET_ERROR : 0;
+			buf[j].ret_data = e ? -e : 0;
+			if (!e)
+				done++;
 		}
+		kevent_run_checks(q);
+		mutex_unlock(&q->mtx);
+		for (j = 0; j < n; j++) {
+			if (!buf[j].ret_flags)
+				continue;
+			if (put_user(buf[j].ret_flags, &uev[i + j].ret_flags) ||
+			    put_user(buf[j].ret_data, &uev[i + j].ret_data)) {
+				kfree(buf);
+				return done;	/* applied: the count stands */
+			}
+		}
+		cond_resched();
 	}
-	kevent_run_checks(q);
-	mutex_unlock(&q->mtx);
-	if (err && !done && !i)
+	kfree(buf);
+	if (err && !i)
 		return err;
 	return done;
 }
@@ -2032,7 +2082,7 @@ static long kevent_ioc_wait(struct kevent_queue *q,
 		sigprocmask(SIG_SETMASK, &ksig, &saved);
 	}
 
-	if (mutex_lock_interruptible(&q->mtx)) {
+	if (mutex_lock_killable(&q->mtx)) {
 		ret = -EINTR;
 		goto out;
 	}
@@ -2065,7 +2115,7 @@ static long kevent_ioc_wait(struct kevent_queue *q,
 		if (checks || more) {
 			finish_wait(&q->wq, &wait);
 			if (checks) {
-				if (mutex_lock_interruptible(&q->mtx)) {
+				if (mutex_lock_killable(&q->mtx)) {
 					ret = -EINTR;
 					break;
 				}
