@@ -2082,14 +2082,26 @@ static long kevent_ioc_wait(struct kevent_queue *q,
 		sigprocmask(SIG_SETMASK, &ksig, &saved);
 	}
 
+	/*
+	 * First what the consumer passed (level-triggered entries go to be
+	 * polled again), then the evaluations: a timeout of 0 sees them.
+	 */
 	if (mutex_lock_killable(&q->mtx)) {
 		ret = -EINTR;
 		goto out;
 	}
 	kevent_reap_zombies(q);
+	kevent_publish_all(q);
 	kevent_run_checks(q);
 	mutex_unlock(&q->mtx);
 
+	/*
+	 * Each round answers, in this order: enough entries, closed, a
+	 * signal, the timeout; only then is pending work
+	 * evaluated or the caller put to sleep.  So a queue kept busy (a
+	 * signal storm, keyless wake-ups) cannot hold the caller past its
+	 * timeout or a signal.
+	 */
 	for (;;) {
 		bool checks, woken, more, wake;
 
@@ -2112,6 +2124,15 @@ static long kevent_ioc_wait(struct kevent_queue *q,
 			ret = -EBADF;
 			break;
 		}
+		if (signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
+		if (timed && (timed_out || !a.timeout_ns ||
+			      ktime_compare(ktime_get(), expires) >= 0)) {
+			ret = n;
+			break;
+		}
 		if (checks || more) {
 			finish_wait(&q->wq, &wait);
 			if (checks) {
@@ -2125,14 +2146,6 @@ static long kevent_ioc_wait(struct kevent_queue *q,
 			}
 			cond_resched();
 			continue;
-		}
-		if (signal_pending(current)) {
-			ret = -EINTR;
-			break;
-		}
-		if (timed_out || (timed && !a.timeout_ns)) {
-			ret = n;
-			break;
 		}
 		if (!timed)
 			schedule();
