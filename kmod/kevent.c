@@ -138,6 +138,8 @@ MODULE_PARM_DESC(max_user_inode_watches,
 #define KEVENT_BATCH		1024
 /* Entries of a KEVENT_IOC_CTL copied in, applied and answered at a time. */
 #define KEVENT_CTL_CHUNK	64
+/* Processes whose KEVENT_IOC_WAKE is remembered by a queue. */
+#define KEVENT_WAKERS		4
 
 /* Live registrations and queues of all queues, for leak checks. */
 static atomic_long_t kevent_nr_regs = ATOMIC_LONG_INIT(0);
@@ -381,6 +383,7 @@ struct kevent_queue {
 	struct kevent_pwq *sigpwq;	/* on the sighand's signalfd_wqh */
 	bool sig_check;			/* a signal may be pending */
 	bool wake;			/* q->lock: something to wake for */
+	struct pid *wakers[KEVENT_WAKERS]; /* q->lock: KEVENT_IOC_WAKE users */
 	struct kevent_ring *ring;
 	struct kevent_reg **owner;	/* registration behind each slot */
 	struct page **pages;		/* the ring's pages, charged to memcg */
@@ -391,7 +394,6 @@ struct kevent_queue {
 	u32 uidx;			/* last validated ring->uidx */
 	u64 ring_bytes;
 	long ring_charge;		/* charged to user->ring_bytes */
-	bool closing;
 };
 
 /* A KEVENT_INODE watch: an fsnotify mark of kevent_group. */
@@ -2048,6 +2050,42 @@ static long kevent_ioc_ctl(struct kevent_queue *q,
 	return done;
 }
 
+/* Has this process used KEVENT_IOC_WAKE on the queue?  q->lock held. */
+static bool kevent_woken_by_me(struct kevent_queue *q)
+{
+	struct pid *me = task_tgid(current);
+	int i;
+
+	for (i = 0; i < KEVENT_WAKERS; i++)
+		if (q->wakers[i] == me)
+			return true;
+	return false;
+}
+
+/*
+ * KEVENT_IOC_WAKE: every sleeper of the calling process returns EBADF, and
+ * so does any later KEVENT_IOC_WAIT of that process (libkev's kevent_close()
+ * in another thread).  Other processes sharing the file are not affected.
+ */
+static long kevent_ioc_wake(struct kevent_queue *q)
+{
+	struct pid *me = get_pid(task_tgid(current)), *old = NULL;
+
+	spin_lock_irq(&q->lock);
+	if (!kevent_woken_by_me(q)) {
+		old = q->wakers[0];
+		memmove(&q->wakers[0], &q->wakers[1],
+			sizeof(q->wakers[0]) * (KEVENT_WAKERS - 1));
+		q->wakers[KEVENT_WAKERS - 1] = me;
+		me = NULL;
+	}
+	spin_unlock_irq(&q->lock);
+	put_pid(old);
+	put_pid(me);
+	wake_up_all(&q->wq);
+	return 0;
+}
+
 static long kevent_ioc_wait(struct kevent_queue *q,
 			    struct kevent_wait_args __user *uarg)
 {
@@ -2096,8 +2134,8 @@ static long kevent_ioc_wait(struct kevent_queue *q,
 	mutex_unlock(&q->mtx);
 
 	/*
-	 * Each round answers, in this order: enough entries, closed, a
-	 * signal, the timeout; only then is pending work
+	 * Each round answers, in this order: enough entries, closed by this
+	 * process, a signal, the timeout; only then is pending work
 	 * evaluated or the caller put to sleep.  So a queue kept busy (a
 	 * signal storm, keyless wake-ups) cannot hold the caller past its
 	 * timeout or a signal.
@@ -2111,7 +2149,7 @@ static long kevent_ioc_wait(struct kevent_queue *q,
 		more = kevent_publish(q, KEVENT_ATOMIC_BUDGET);
 		n = q->kidx - q->uidx;
 		checks = kevent_checks_pending(q);
-		woken = READ_ONCE(q->closing);
+		woken = kevent_woken_by_me(q);
 		wake = kevent_take_wake(q);
 		spin_unlock_irq(&q->lock);
 		if (wake)
@@ -2194,9 +2232,7 @@ static long kevent_ioctl(struct file *file, unsigned int cmd,
 	case KEVENT_IOC_WAIT:
 		return kevent_ioc_wait(q, uarg);
 	case KEVENT_IOC_WAKE:
-		WRITE_ONCE(q->closing, true);
-		wake_up_all(&q->wq);
-		return 0;
+		return kevent_ioc_wake(q);
 	}
 	return -ENOTTY;
 }
@@ -2284,6 +2320,7 @@ static int kevent_release(struct inode *inode, struct file *file)
 	struct kevent_user *u = q->user;
 	struct rb_node *node;
 	unsigned int n = 0;
+	int i;
 
 	mutex_lock(&q->mtx);
 	kevent_reap_zombies(q);
@@ -2298,6 +2335,8 @@ static int kevent_release(struct inode *inode, struct file *file)
 	/* no source is left that could queue either of these again */
 	cancel_work_sync(&q->publish_work);
 	irq_work_sync(&q->wake_work);
+	for (i = 0; i < KEVENT_WAKERS; i++)
+		put_pid(q->wakers[i]);
 	kvfree(q->owner);
 	kevent_ring_free(q->ring, q->pages, q->npages);
 	kevent_uncharge(&u->ring_bytes, q->ring_charge);
