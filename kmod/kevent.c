@@ -63,7 +63,8 @@
  * KEVENT_IOC_WAIT or KEVENT_IOC_CTL; poll() reports the queue readable
  * meanwhile.  Level-triggered fds are always polled again, in process
  * context, once the consumer passes their entry.  Signals are dequeued by
- * the thread making one of those calls, as a signalfd read.
+ * a thread of the process that registered them making one of those calls,
+ * as a signalfd read.
  *
  * File references: a POLL registration holds a reference to the watched
  * file, except for an AF_UNIX socket, which could carry the queue's own
@@ -380,7 +381,8 @@ struct kevent_queue {
 	u64 down_gen, up_gen;		/* depth memos; kevent_nest_mutex */
 	int down_depth, up_depth;
 	u64 sigbits;			/* registered signals, bit signo - 1 */
-	struct kevent_pwq *sigpwq;	/* on the sighand's signalfd_wqh */
+	struct kevent_pwq *sigpwq;	/* on the owner's signalfd_wqh */
+	struct pid *sig_owner;		/* the process the signals are of */
 	bool sig_check;			/* a signal may be pending */
 	bool wake;			/* q->lock: something to wake for */
 	struct pid *wakers[KEVENT_WAKERS]; /* q->lock: KEVENT_IOC_WAKE users */
@@ -883,7 +885,18 @@ static bool kevent_proc_exited(struct kevent_reg *reg, u64 *status,
 	return exited;
 }
 
-/* Consume pending registered signals of the caller (as signalfd read). */
+/* Is the caller a thread of the process the queue's signals belong to? */
+static bool kevent_sig_owner(struct kevent_queue *q)
+{
+	struct pid *owner = READ_ONCE(q->sig_owner);
+
+	return owner && owner == task_tgid(current);
+}
+
+/*
+ * Consume pending registered signals of the caller (as a signalfd read);
+ * only in the process that registered them.  q->mtx held.
+ */
 static void kevent_harvest_signals(struct kevent_queue *q)
 {
 	u32 counts[_NSIG] = {};
@@ -892,9 +905,9 @@ static void kevent_harvest_signals(struct kevent_queue *q)
 	sigset_t mask;
 	int sig;
 
-	WRITE_ONCE(q->sig_check, false);
-	if (!q->sigbits)
+	if (!q->sigbits || !kevent_sig_owner(q))
 		return;
+	WRITE_ONCE(q->sig_check, false);
 	sigemptyset(&mask);
 	for (sig = 1; sig <= _NSIG; sig++)
 		if (q->sigbits & (1ULL << (sig - 1)))
@@ -924,10 +937,11 @@ static void kevent_harvest_signals(struct kevent_queue *q)
 	}
 }
 
-/* Is there work for kevent_run_checks()?  q->lock held. */
+/* Is there work for kevent_run_checks() (for the caller)? q->lock held. */
 static bool kevent_checks_pending(struct kevent_queue *q)
 {
-	return !list_empty(&q->check) || READ_ONCE(q->sig_check);
+	return !list_empty(&q->check) ||
+	       (READ_ONCE(q->sig_check) && kevent_sig_owner(q));
 }
 
 /* Poll the files on q->check; q->mtx held, q->lock not held. */
@@ -1139,8 +1153,8 @@ static int kevent_poll_add(struct kevent_queue *q, struct kevent_reg *reg)
 /* ---- KEVENT_SIGNAL and KEVENT_PROC */
 
 /*
- * The sighand's signalfd_wqh: a signal was sent to the registering
- * process.  Under its siglock, any context.
+ * The owner's signalfd_wqh: a signal was sent to that process.  Under its
+ * siglock, any context.
  */
 static int kevent_signal_wake(wait_queue_entry_t *wait, unsigned int mode,
 			      int sync, void *key)
@@ -1161,10 +1175,17 @@ static int kevent_signal_wake(wait_queue_entry_t *wait, unsigned int mode,
 	return 1;
 }
 
+/*
+ * Signal registrations belong to one process, the one whose signal hand
+ * the queue hooks: the first to add one.  Another process sharing the
+ * queue can add none (EINVAL) until they are all removed.
+ */
 static int kevent_signal_add(struct kevent_queue *q, struct kevent_reg *reg)
 {
 	int sig = (int)reg->id;
 
+	if (q->sigpwq && !kevent_sig_owner(q))
+		return -EINVAL;
 	if (!sigismember(&current->blocked, sig))
 		return -EINVAL;	/* it would go to a handler instead */
 	if (!q->sigpwq) {
@@ -1176,12 +1197,25 @@ static int kevent_signal_add(struct kevent_queue *q, struct kevent_reg *reg)
 		init_waitqueue_func_entry(&pwq->wait, kevent_signal_wake);
 		pwq->q = q;
 		pwq->whead = &current->sighand->signalfd_wqh;
+		WRITE_ONCE(q->sig_owner, get_pid(task_tgid(current)));
 		add_wait_queue(pwq->whead, &pwq->wait);
 		q->sigpwq = pwq;
 	}
 	q->sigbits |= 1ULL << (sig - 1);
 	WRITE_ONCE(q->sig_check, true);	/* may be pending already */
 	return 0;
+}
+
+/* The last signal registration went: let go of the owner's signal hand. */
+static void kevent_signal_release(struct kevent_queue *q)
+{
+	if (q->sigpwq) {
+		kevent_pwq_remove(q->sigpwq);
+		q->sigpwq = NULL;
+	}
+	put_pid(q->sig_owner);
+	WRITE_ONCE(q->sig_owner, NULL);
+	WRITE_ONCE(q->sig_check, false);
 }
 
 static int kevent_proc_add(struct kevent_queue *q, struct kevent_reg *reg)
@@ -1556,11 +1590,15 @@ static void kevent_free_reg(struct kevent_queue *q, struct kevent_reg *reg)
 
 static void kevent_remove(struct kevent_queue *q, struct kevent_reg *reg)
 {
+	bool signal = reg->type == KEVENT_SIGNAL;
+
 	rb_erase(&reg->node, &q->regs);
 	q->nregs--;
-	if (reg->type == KEVENT_SIGNAL)
+	if (signal)
 		q->sigbits &= ~(1ULL << (reg->id - 1));
 	kevent_free_reg(q, reg);
+	if (signal && !q->sigbits)
+		kevent_signal_release(q);
 }
 
 /* Free ONESHOT registrations delivered since the last call. */
@@ -2330,8 +2368,7 @@ static int kevent_release(struct inode *inode, struct file *file)
 			cond_resched();
 	}
 	mutex_unlock(&q->mtx);
-	if (q->sigpwq)
-		kevent_pwq_remove(q->sigpwq);
+	kevent_signal_release(q);
 	/* no source is left that could queue either of these again */
 	cancel_work_sync(&q->publish_work);
 	irq_work_sync(&q->wake_work);
