@@ -119,6 +119,8 @@ for b in $BACKENDS; do
 	grep -v '^\[----\] *$' /tmp/conf.out | sed "s/^/conformance[$b]: /" | tail -n 80
 	if [ -s /tmp/tap ]; then
 		# "ok - suite::name  (0.01s)" or "... # SKIP why": one word names
+		# the time of each test is in its line: kept in the log
+		grep -E '^(not )?ok ' /tmp/tap | sed "s/^/conformance-tap[$b]: /"
 		grep -E '^(not )?ok ' /tmp/tap | while read -r line; do
 			t=$(echo "$line" | sed -E 's/^(not )?ok( [0-9]+)? - ([^ ]+).*/\3/')
 			case "$line" in
