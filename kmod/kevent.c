@@ -1164,6 +1164,12 @@ static int kevent_signal_wake(wait_queue_entry_t *wait, unsigned int mode,
 
 	if (!READ_ONCE(q->sig_check)) {
 		WRITE_ONCE(q->sig_check, true);
+		/*
+		 * The flag is set without q->lock: order it before the
+		 * lockless waitqueue_active() tests, as wq_has_sleeper()
+		 * does; the sleeper's set_current_state() pairs with it.
+		 */
+		smp_mb();
 		kevent_wake_deferred(q);
 	}
 	if (key_to_poll(key) & POLLFREE) {
