@@ -728,12 +728,15 @@ static int kevent_poll_wake(wait_queue_entry_t *wait, unsigned int mode,
 	case KREG_IDLE:
 		if (reg->disabled) {
 			reg->pending = true;
-		} else if (pollflags && reg->type == KEVENT_POLL) {
+		} else if (pollflags && reg->type == KEVENT_POLL &&
+			   !(pollflags & reg->event & EPOLLPRI)) {
 			/*
 			 * The key says what became ready: publish it now, from
 			 * the wake-up, so that the consumer finds it in the
 			 * ring without a system call.  Level-triggered ones are
 			 * polled again when the consumer passes the entry.
+			 * Not PRI: a socket's wake-up names it with any data
+			 * (sock_def_readable), so only the file can tell.
 			 */
 			reg->pending = false;
 			reg->fired = pollflags & (reg->event | EPOLLERR |
@@ -741,12 +744,16 @@ static int kevent_poll_wake(wait_queue_entry_t *wait, unsigned int mode,
 			kevent_make_ready(q, reg);
 			kevent_publish_atomic(q);
 		} else {
-			/* no key: poll the file in process context */
+			/* no key, or PRI: poll the file in process context */
 			kevent_make_check(q, reg, true);
 		}
 		break;
 	case KREG_READY:
-		reg->fired |= pollflags & (reg->event | EPOLLERR | EPOLLHUP);
+		reg->fired |= pollflags & (reg->event | EPOLLERR | EPOLLHUP) &
+			      ~EPOLLPRI;
+		/* PRI perhaps: the file is polled once this is delivered */
+		if (pollflags & reg->event & EPOLLPRI)
+			reg->pending = true;
 		break;
 	case KREG_QUEUED:
 		reg->pending = true;

@@ -807,6 +807,21 @@ static void kev_ub_rewatch_reg(struct kev_ub *be, struct kev_reg *reg,
 	}
 }
 
+/*
+ * A waitset that reports what a wake-up named (io_uring) says PRI for any
+ * data on a socket: ask the file what is true now.  Rare (PRI asked for
+ * and named), so one poll(2) is cheap.
+ */
+static uint32_t kev_poll_confirm(const struct kev_reg *reg, uint32_t events)
+{
+	struct pollfd p = { .fd = reg->fd, .events = (short)kev_poll_mask(reg) };
+
+	if (poll(&p, 1, 0) != 1)
+		return events & ~KEVENT_POLL_PRI;
+	return (uint32_t)(unsigned short)p.revents &
+	       (reg->event | KEVENT_POLL_ERR | KEVENT_POLL_HUP);
+}
+
 static void kev_ub_dispatch(struct kev_ub *be, struct kev_wevent *evs, int n)
 {
 	const bool lt_disarms = be->ws->lt_disarms;
@@ -838,6 +853,9 @@ static void kev_ub_dispatch(struct kev_ub *be, struct kev_wevent *evs, int n)
 			continue;
 		}
 		events &= reg->event | KEVENT_POLL_ERR | KEVENT_POLL_HUP;
+		if (KEV_UNLIKELY((events & KEVENT_POLL_PRI) &&
+				 be->ws->wakeup_events))
+			events = kev_poll_confirm(reg, events);
 		if (KEV_UNLIKELY(!events)) {
 			/*
 			 * Only what the waitset added on its own (RDBAND

@@ -118,6 +118,7 @@ static struct kev_waitset *kev_wsu_create(unsigned int ring_size)
 	w->ws.ops = &kev_waitset_uring;
 	w->ws.fd = w->ring.ring_fd;
 	w->ws.lt_disarms = true;
+	w->ws.wakeup_events = true;
 	return &w->ws;
 }
 

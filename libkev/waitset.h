@@ -77,6 +77,11 @@ struct kev_waitset {
 	const struct kev_waitset_ops *ops;
 	int fd;			/* pollable: readable when events are pending */
 	bool lt_disarms;	/* a reported level item is disarmed by itself */
+	/*
+	 * Reports the events a wake-up named (io_uring), not what the file
+	 * says: a socket names PRI with any data, so PRI must be confirmed.
+	 */
+	bool wakeup_events;
 };
 
 extern const struct kev_waitset_ops kev_waitset_epoll;

@@ -426,6 +426,34 @@ Test(promise, poll_pri_on_urgent_data)
 }
 
 /*
+ * Ordinary data is IN, not PRI: a socket's wake-up names both, so a
+ * backend that took the wake-up's word for what happened would say PRI.
+ */
+Test(promise, poll_pri_not_reported_for_ordinary_data)
+{
+	struct kevent_ring *ring;
+	int fd = q_open(&ring, 8), sv[2], k;
+	struct ukevent out;
+	char buf[8];
+
+	tcp_pair(sv);
+	add_ok(fd, ev_make(KEVENT_POLL, (uint64_t)sv[1],
+			   KEVENT_POLL_IN | KEVENT_POLL_PRI, 0, 0, 0));
+	for (k = 0; k < 2; k++) {
+		cr_assert_eq(wait_ms(fd, 1, 0), 0);
+		cr_assert_eq(send(sv[0], "data", 4, 0), 4);
+		cr_assert(take(fd, ring, &out, LONG));
+		cr_assert_eq(out.event, KEVENT_POLL_IN, "event %#x", out.event);
+		cr_assert_eq(recv(sv[1], buf, sizeof(buf), 0), 4);
+		while (wait_ms(fd, 1, 0) > 0)
+			kevent_ring_advance(ring, kevent_ring_count(ring));
+	}
+	close(sv[0]);
+	close(sv[1]);
+	kevent_close(fd);
+}
+
+/*
  * The write end of a pipe whose reader is gone: POLL_ERR, delivered even
  * though only OUT was asked for (ERR and HUP always are, as with epoll).
  */
