@@ -164,10 +164,15 @@ static unsigned int kev_timer_clock(const struct kev_reg *reg)
 	return reg->event & KEVENT_TIMER_CLOCK_MASK;
 }
 
+static bool kev_timer_periodic_with(uint32_t event, uint32_t req_flags)
+{
+	return !(event & KEVENT_TIMER_ABSTIME) &&
+	       !(req_flags & KEVENT_REQ_ONESHOT);
+}
+
 static bool kev_timer_periodic(const struct kev_reg *reg)
 {
-	return !(reg->event & KEVENT_TIMER_ABSTIME) &&
-	       !(reg->req_flags & KEVENT_REQ_ONESHOT);
+	return kev_timer_periodic_with(reg->event, reg->req_flags);
 }
 
 /* The clock, read once per kevent_ctl batch (now_valid is reset there). */
@@ -180,36 +185,66 @@ static uint64_t kev_timers_now(struct kev_timers *t, unsigned int clk)
 	return t->now[clk];
 }
 
-int kev_timer_arm(struct kev_timers *t, struct kev_reg *reg)
+int kev_timers_open(struct kev_timers *t)
 {
-	unsigned int clk = kev_timer_clock(reg);
-	uint64_t deadline;
-
-	if (kev_timer_periodic(reg) && reg->data == 0) {
-		errno = EINVAL;
-		return -1;
-	}
-	if (!(reg->event & KEVENT_TIMER_ABSTIME) &&
-	    reg->data > INT64_MAX / 2) {
-		errno = EINVAL;
-		return -1;
-	}
 	if (t->tfd < 0) {
 		t->tfd = timerfd_create(CLOCK_REALTIME,
 					TFD_NONBLOCK | TFD_CLOEXEC);
 		if (t->tfd < 0)
 			return -1;
 	}
-	if (reg->heap_idx != UINT32_MAX)
-		kev_heap_delete(&t->heap[clk], reg);
-	if (reg->event & KEVENT_TIMER_ABSTIME)
-		deadline = reg->data;
+	return 0;
+}
+
+int kev_timer_check(uint32_t event, uint64_t data, uint32_t req_flags)
+{
+	if (kev_timer_periodic_with(event, req_flags) && data == 0)
+		return EINVAL;
+	if (!(event & KEVENT_TIMER_ABSTIME) && data > INT64_MAX / 2)
+		return EINVAL;
+	if ((event & KEVENT_TIMER_CLOCK_MASK) >= KEV_NCLOCKS)
+		return EINVAL;
+	return 0;
+}
+
+/*
+ * Everything that can fail comes first (the checks, room in the heap of
+ * the new clock); only then does the timer leave the heap of its old
+ * clock, which is found from the event word it still has, and enter the
+ * new one.  So a timer moves between clocks keeping its registration,
+ * and one that cannot be set is left exactly as it was.
+ */
+int kev_timer_set(struct kev_timers *t, struct kev_reg *reg, uint32_t event,
+		  uint64_t data, uint32_t req_flags)
+{
+	unsigned int clk = event & KEVENT_TIMER_CLOCK_MASK;
+	struct kev_heap *to = &t->heap[clk];
+	uint64_t deadline;
+	int err = kev_timer_check(event, data, req_flags);
+
+	if (err)
+		return err;
+	if (t->tfd < 0)
+		return EBADF;	/* kev_timers_open() first */
+	if (to->n == to->cap && kev_heap_grow(to) < 0)
+		return ENOMEM;
+	if (event & KEVENT_TIMER_ABSTIME)
+		deadline = data;
 	else
-		deadline = kev_timers_now(t, clk) + reg->data;
-	if (kev_heap_insert(&t->heap[clk], reg, deadline) < 0)
-		return -1;
+		deadline = kev_timers_now(t, clk) + data;
+	if (reg->heap_idx != UINT32_MAX)
+		kev_heap_delete(&t->heap[kev_timer_clock(reg)], reg);
+	reg->event = event;
+	reg->data = data;
+	reg->req_flags = (uint16_t)req_flags;
+	kev_heap_insert(to, reg, deadline);	/* cannot fail: room made */
+	/*
+	 * A new earliest deadline must be armed; should the timerfd refuse
+	 * (it does not for any deadline we compute), it stays armed for an
+	 * earlier or equal one, or fires early and is re-armed then.
+	 */
 	if (reg->heap_idx == 0)
-		return kev_timers_rearm(t);
+		kev_timers_rearm(t);
 	return 0;
 }
 
@@ -218,6 +253,16 @@ void kev_timer_disarm(struct kev_timers *t, struct kev_reg *reg)
 	if (reg->type == KEVENT_TIMER && reg->heap_idx != UINT32_MAX)
 		kev_heap_delete(&t->heap[kev_timer_clock(reg)], reg);
 	/* The timerfd may now fire early; that only costs a re-arm. */
+}
+
+bool kev_timers_due(struct kev_timers *t)
+{
+	unsigned int c;
+
+	for (c = 0; c < KEV_NCLOCKS; c++)
+		if (t->heap[c].n && t->heap[c].h[0].deadline <= kev_clock_now(c))
+			return true;
+	return false;
 }
 
 void kev_timers_expire(struct kev_timers *t, struct kev_core *core)

@@ -40,9 +40,20 @@ void kev_timers_init(struct kev_timers *t);
 void kev_timers_destroy(struct kev_timers *t);
 
 uint64_t kev_clock_now(unsigned int clk);
-/* Compute the deadline from data/event and insert it; -1 with errno. */
-int kev_timer_arm(struct kev_timers *t, struct kev_reg *reg);
+/* Create the timerfd if it does not exist yet: 0, or -1 with errno. */
+int kev_timers_open(struct kev_timers *t);
+/* Are these valid timer fields?  0 or EINVAL. */
+int kev_timer_check(uint32_t event, uint64_t data, uint32_t req_flags);
+/*
+ * Give reg the timer fields event, data and req_flags and (re)arm it from
+ * now, on its new clock: 0, or an errno with reg and the heaps untouched.
+ * The timerfd must exist (kev_timers_open).
+ */
+int kev_timer_set(struct kev_timers *t, struct kev_reg *reg, uint32_t event,
+		  uint64_t data, uint32_t req_flags);
 void kev_timer_disarm(struct kev_timers *t, struct kev_reg *reg);
+/* Is a timer past its deadline on its own clock? */
+bool kev_timers_due(struct kev_timers *t);
 /* Fire everything due (called when the timerfd is readable). */
 void kev_timers_expire(struct kev_timers *t, struct kev_core *core);
 /* Make the timerfd cover the earliest deadline; -1 with errno. */
