@@ -239,12 +239,12 @@ int kev_timer_set(struct kev_timers *t, struct kev_reg *reg, uint32_t event,
 	reg->req_flags = (uint16_t)req_flags;
 	kev_heap_insert(to, reg, deadline);	/* cannot fail: room made */
 	/*
-	 * A new earliest deadline must be armed; should the timerfd refuse
-	 * (it does not for any deadline we compute), it stays armed for an
-	 * earlier or equal one, or fires early and is re-armed then.
+	 * A new earliest deadline must be armed: once per kevent_ctl batch
+	 * (kev_timers_flush), not once per timer, as timerfd_settime is the
+	 * dearest part of adding a timer.
 	 */
 	if (reg->heap_idx == 0)
-		kev_timers_rearm(t);
+		t->rearm = true;
 	return 0;
 }
 
@@ -299,38 +299,66 @@ void kev_timers_expire(struct kev_timers *t, struct kev_core *core)
 	kev_timers_rearm(t);
 }
 
+/*
+ * The REALTIME time at which the earliest deadline of clock c falls, as
+ * now: in unsigned arithmetic, saturated at INT64_MAX, since an absolute
+ * deadline may be any 64-bit value (one past 2262 never fires, and must
+ * not wrap into the past and fire at once, for ever).
+ */
+static uint64_t kev_timers_rt(const struct kev_timers *t, unsigned int c,
+			      uint64_t now_rt)
+{
+	uint64_t d = t->heap[c].h[0].deadline, now_c, rt;
+
+	if (c == 1)
+		return d > INT64_MAX ? INT64_MAX : d;
+	now_c = kev_clock_now(c);
+	if (d <= now_c)
+		return now_rt;			/* due: as soon as possible */
+	rt = now_rt + (d - now_c);
+	return rt < now_rt || rt > INT64_MAX ? INT64_MAX : rt;
+}
+
+void kev_timers_flush(struct kev_timers *t)
+{
+	/*
+	 * Should the timerfd refuse (it does not for any deadline computed
+	 * here), it stays armed for an earlier or equal deadline, or fires
+	 * early and is re-armed then.
+	 */
+	if (t->rearm)
+		kev_timers_rearm(t);
+}
+
 int kev_timers_rearm(struct kev_timers *t)
 {
 	struct itimerspec its;
-	int64_t best = 0, now_rt = 0;
+	uint64_t best = 0, now_rt = 0;
 	unsigned int c;
 
+	t->rearm = false;
 	for (c = 0; c < KEV_NCLOCKS; c++) {
-		int64_t rt;
+		uint64_t rt;
 
 		if (!t->heap[c].n)
 			continue;
 		if (!now_rt)
-			now_rt = (int64_t)kev_clock_now(1);
-		if (c == 1)
-			rt = (int64_t)t->heap[c].h[0].deadline;
-		else
-			rt = (int64_t)t->heap[c].h[0].deadline -
-			     (int64_t)kev_clock_now(c) + now_rt;
-		if (rt <= 0)
-			rt = 1;
+			now_rt = kev_clock_now(1);
+		rt = kev_timers_rt(t, c, now_rt);
+		if (!rt)
+			rt = 1;		/* 0 would disarm the timerfd */
 		if (!best || rt < best)
 			best = rt;
 	}
 	/* Already armed at or before the earliest deadline: no syscall. */
-	if (!best || (t->armed_rt && t->armed_rt <= best))
+	if (!best || (t->armed_rt && (uint64_t)t->armed_rt <= best))
 		return 0;
 	memset(&its, 0, sizeof(its));
-	its.it_value.tv_sec = best / 1000000000;
-	its.it_value.tv_nsec = best % 1000000000;
+	its.it_value.tv_sec = (time_t)(best / 1000000000);
+	its.it_value.tv_nsec = (long)(best % 1000000000);
 	if (timerfd_settime(t->tfd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET,
 			    &its, NULL) < 0)
 		return -1;
-	t->armed_rt = best;
+	t->armed_rt = (int64_t)best;
 	return 0;
 }

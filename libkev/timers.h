@@ -32,6 +32,7 @@ struct kev_timers {
 	struct kev_heap heap[KEV_NCLOCKS];
 	int tfd;		/* the timerfd, or -1 before the first timer */
 	int64_t armed_rt;	/* REALTIME deadline armed, or 0 */
+	bool rearm;		/* a new earliest deadline, not armed yet */
 	unsigned int now_valid;	/* bit per clock: now[] read this batch */
 	uint64_t now[KEV_NCLOCKS];
 };
@@ -58,5 +59,7 @@ bool kev_timers_due(struct kev_timers *t);
 void kev_timers_expire(struct kev_timers *t, struct kev_core *core);
 /* Make the timerfd cover the earliest deadline; -1 with errno. */
 int kev_timers_rearm(struct kev_timers *t);
+/* kev_timers_rearm() if a kev_timer_set() asked for it (end of a batch). */
+void kev_timers_flush(struct kev_timers *t);
 
 #endif /* KEV_TIMERS_H */

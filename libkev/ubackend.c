@@ -644,9 +644,17 @@ fail:
 	return err;
 }
 
-static uint32_t kev_always_mask(const struct kev_reg *reg)
+/*
+ * A file that is always ready for reading and writing (poll(2) says so of
+ * regular files) fires for what of that it asked; asked for neither, it
+ * never fires.
+ */
+static void kev_poll_fire_always(struct kev_ub *be, struct kev_reg *reg)
 {
-	return reg->event & (KEVENT_POLL_IN | KEVENT_POLL_OUT);
+	uint32_t mask = reg->event & (KEVENT_POLL_IN | KEVENT_POLL_OUT);
+
+	if (mask)
+		kev_core_fire(&be->core, reg, mask, 0);
 }
 
 static void kev_set_fields(struct kev_reg *reg, const struct ukevent *ev)
@@ -671,7 +679,7 @@ static int kev_poll_modify(struct kev_ub *be, struct kev_reg *reg,
 
 	if (reg->always) {
 		kev_set_fields(reg, ev);
-		kev_core_fire(&be->core, reg, kev_always_mask(reg), 0);
+		kev_poll_fire_always(be, reg);
 		return 0;
 	}
 	if (reg->detached)
@@ -723,7 +731,7 @@ static void kev_ub_recheck(struct kev_ub *be)
 		reg->next = NULL;
 		reg->prev = NULL;
 		if (reg->always) {
-			kev_core_fire(&be->core, reg, kev_always_mask(reg), 0);
+			kev_poll_fire_always(be, reg);
 		} else if (reg->muted) {
 			reg->muted = false;
 			be->ws->ops->rearm(be->ws, reg->fd, kev_core_token(reg),
@@ -781,7 +789,7 @@ static int kev_ub_add(struct kev_ub *be, struct ukevent *ev)
 	}
 	kev_core_insert(&be->core, reg);
 	if (reg->always)
-		kev_core_fire(&be->core, reg, kev_always_mask(reg), 0);
+		kev_poll_fire_always(be, reg);
 	return 0;
 }
 
@@ -871,7 +879,8 @@ static int kev_ub_ctl(struct kev_queue *q, unsigned int cmd,
 		if (!err)
 			ok++;
 	}
-	/* One hand-over to the kernel for the whole batch (io_uring). */
+	/* One timerfd_settime, one hand-over to the kernel (io_uring). */
+	kev_timers_flush(&be->timers);
 	be->ws->ops->flush(be->ws);
 	if (kev_core_has_ready(core)) {
 		/*
