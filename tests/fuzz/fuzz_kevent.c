@@ -58,7 +58,7 @@
 #define NOBJ	10	/* pool objects */
 #define MAXREG	48	/* model registrations per queue */
 #define NGRAVE	64	/* dead keys remembered per queue */
-#define NHIST	4	/* past values of a registration's fields */
+#define NHIST	32	/* past values of a registration's fields */
 #define NFORBID	4	/* past disabled intervals remembered */
 #define MAXOPS	160	/* operations per input */
 
@@ -232,9 +232,23 @@ struct mreg {
 	uint32_t type;
 	uint64_t id;
 	uint32_t req_flags;
-	uint64_t users[NHIST];	/* the user cookies it had */
+	/*
+	 * The (user, req_flags) it had, each with the ring indices an entry
+	 * carrying it may have: from the kidx before the call that set it to
+	 * the kidx after the call that replaced it (publication during a
+	 * call may take either).  Values older than the consumer's index are
+	 * dropped; too many MODIFYs at once make the check lossy, never
+	 * wrong.
+	 */
+	struct {
+		uint64_t user;
+		uint32_t flags;
+		uint32_t from, to;	/* to: valid while 'open' */
+		bool open;
+	} hist[NHIST];
+	int nhist;
+	bool lossy;
 	uint32_t masks;		/* OR of every POLL/INODE mask it had */
-	uint32_t flagsets[NHIST];
 	uint32_t born;		/* kidx before its ADD */
 	bool maybe_dead;	/* ONESHOT, PROC, INODE: may end by itself */
 	/* disabled (DISABLE or a DISPATCH delivery) */
@@ -323,34 +337,47 @@ static void bury(struct mq *q, struct mreg *r, uint32_t dead_at)
 	r->used = false;
 }
 
-static void push_hist64(uint64_t *h, uint64_t v)
+/* A new (user, flags) from a call that started at kidx 'from'. */
+static void hist_set(struct mq *q, struct mreg *r, uint64_t user,
+		     uint32_t flags, uint32_t from, uint32_t after)
 {
-	memmove(h + 1, h, (NHIST - 1) * sizeof(*h));
-	h[0] = v;
+	uint32_t u = kevent_load_relaxed(&q->ring->uidx);
+	int i, j;
+
+	if (r->nhist) {
+		r->hist[r->nhist - 1].open = false;
+		r->hist[r->nhist - 1].to = after;
+	}
+	/* drop what no unconsumed entry can carry */
+	for (i = j = 0; i < r->nhist; i++)
+		if (r->hist[i].open || idx_ge(r->hist[i].to, u))
+			r->hist[j++] = r->hist[i];
+	r->nhist = j;
+	if (r->nhist == NHIST) {
+		memmove(r->hist, r->hist + 1, (NHIST - 1) * sizeof(r->hist[0]));
+		r->nhist--;
+		r->lossy = true;
+	}
+	r->hist[r->nhist].user = user;
+	r->hist[r->nhist].flags = flags;
+	r->hist[r->nhist].from = from;
+	r->hist[r->nhist].to = 0;
+	r->hist[r->nhist].open = true;
+	r->nhist++;
 }
 
-static void push_hist32(uint32_t *h, uint32_t v)
-{
-	memmove(h + 1, h, (NHIST - 1) * sizeof(*h));
-	h[0] = v;
-}
-
-static bool in_hist64(const uint64_t *h, uint64_t v)
+/* Did the registration have this (user, flags) when entry idx came? */
+static bool hist_ok(const struct mreg *r, uint64_t user, uint32_t flags,
+		    uint32_t idx)
 {
 	int i;
 
-	for (i = 0; i < NHIST; i++)
-		if (h[i] == v)
-			return true;
-	return false;
-}
-
-static bool in_hist32(const uint32_t *h, uint32_t v)
-{
-	int i;
-
-	for (i = 0; i < NHIST; i++)
-		if (h[i] == v)
+	if (r->lossy)
+		return true;
+	for (i = 0; i < r->nhist; i++)
+		if (r->hist[i].user == user && r->hist[i].flags == flags &&
+		    idx_ge(idx, r->hist[i].from) &&
+		    (r->hist[i].open || !idx_ge(idx, r->hist[i].to)))
 			return true;
 	return false;
 }
@@ -418,6 +445,13 @@ static void check_entry(struct mq *q, const struct ukevent *e, uint32_t idx)
 	struct grave *g;
 	int i;
 
+	if (verbose)
+		fprintf(stderr, "  q%d entry %u: type %u id %llu event %#x "
+			"flags %#x ret %#x data %llu user %#llx\n",
+			(int)(q - qs), idx, e->type, (unsigned long long)e->id,
+			e->event, e->req_flags, e->ret_flags,
+			(unsigned long long)e->ret_data,
+			(unsigned long long)e->user);
 	if (e->type >= KEVENT_TYPE_MAX)
 		fail("entry of type %u", e->type);
 	if (e->ret_flags & KEVENT_RET_ERROR)
@@ -433,13 +467,11 @@ static void check_entry(struct mq *q, const struct ukevent *e, uint32_t idx)
 			     (unsigned long long)e->id);
 		return;		/* published before its REMOVE: stale, fine */
 	}
-	if (!in_hist64(r->users, e->user))
-		fail("entry of (%u, %llu): user %#llx is not its own",
-		     e->type, (unsigned long long)e->id,
-		     (unsigned long long)e->user);
-	if (!in_hist32(r->flagsets, e->req_flags))
-		fail("entry of (%u, %llu): req_flags %#x not registered",
-		     e->type, (unsigned long long)e->id, e->req_flags);
+	if (!hist_ok(r, e->user, e->req_flags, idx))
+		fail("entry %u of (%u, %llu): user %#llx and req_flags %#x "
+		     "are not what it had when published", idx, e->type,
+		     (unsigned long long)e->id, (unsigned long long)e->user,
+		     e->req_flags);
 	if (r->disabled && idx_ge(idx, r->disabled_from))
 		fail("entry %u of (%u, %llu) while disabled since %u", idx,
 		     e->type, (unsigned long long)e->id, r->disabled_from);
@@ -763,6 +795,16 @@ static void do_ctl(struct input *in)
 	/* what the model knows before (batches apply in order) */
 	before = kidx_of(q);
 	ret = kevent_ctl(q->fd, cmd, n, ev);
+	if (verbose)
+		for (i = 0; i < n; i++)
+			fprintf(stderr, "  q%d ctl %u: type %u id %llu event %#x "
+				"flags %#x data %llu user %#llx -> %s\n",
+				(int)(q - qs), cmd, ev[i].type,
+				(unsigned long long)ev[i].id, ev[i].event,
+				ev[i].req_flags, (unsigned long long)ev[i].data,
+				(unsigned long long)ev[i].user,
+				ev[i].ret_flags & KEVENT_RET_ERROR ?
+				strerror((int)ev[i].ret_data) : "ok");
 	if (ret < 0)
 		fail("kevent_ctl(cmd %u, %u entries): %s", cmd, n,
 		     strerror(errno));
@@ -817,14 +859,8 @@ static void do_ctl(struct input *in)
 			r->req_flags = e->req_flags;
 			r->event = e->event;
 			r->masks = e->event;
-			{
-				int h;
-
-				for (h = 0; h < NHIST; h++) {
-					r->users[h] = e->user;
-					r->flagsets[h] = e->req_flags;
-				}
-			}
+			hist_set(q, r, e->user, e->req_flags, before,
+				 kidx_of(q));
 			r->born = before;
 			r->maybe_dead = (e->req_flags & KEVENT_REQ_ONESHOT) ||
 					e->type == KEVENT_PROC ||
@@ -906,8 +942,8 @@ static void do_ctl(struct input *in)
 				r->req_flags = e->req_flags;
 				r->event = e->event;
 				r->masks |= e->event;
-				push_hist64(r->users, e->user);
-				push_hist32(r->flagsets, e->req_flags);
+				hist_set(q, r, e->user, e->req_flags, before,
+					 kidx_of(q));
 				r->maybe_dead |= !!(e->req_flags &
 						    KEVENT_REQ_ONESHOT);
 				r->et_pending = true;
