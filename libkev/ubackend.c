@@ -1279,10 +1279,17 @@ static int kev_ub_wait(struct kev_queue *q, unsigned int min_nr,
 		n = kev_ub_sleep(be, relp, sigmask, &full);
 		if (n < 0)
 			goto fail;
-		/* It returned everything ready: a full collection. */
+		/*
+		 * It returned everything ready: a full collection, once the
+		 * timers that are due, and whose timerfd may not have fired
+		 * yet, are expired too.
+		 */
 		collected = !full;
-		if (collected)
+		if (collected) {
+			if (kev_timers_due(&be->timers))
+				kev_timers_expire(&be->timers, core);
 			kev_core_collected(core);
+		}
 	}
 	/*
 	 * A handler of another loop (zero timeout) goes back to sleep on the
