@@ -270,11 +270,19 @@ void kev_timers_expire(struct kev_timers *t, struct kev_core *core)
 	uint64_t ticks;
 	unsigned int c;
 
-	/* ECANCELED (REALTIME was set) or EAGAIN: re-translate below. */
-	if (read(t->tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN &&
-	    errno != ECANCELED)
+	/*
+	 * Read: the timerfd fired and is disarmed.  ECANCELED: REALTIME was
+	 * set, re-translate every deadline.  EAGAIN: called for timers found
+	 * due before the timerfd fired (kev_ub_collect), which is still
+	 * armed and will fire: if that is no later than the next deadline,
+	 * it needs no timerfd_settime (the dearest call here), only a
+	 * harvest when it fires.
+	 */
+	if (read(t->tfd, &ticks, sizeof(ticks)) == sizeof(ticks) ||
+	    errno == ECANCELED)
+		t->armed_rt = 0;
+	else if (errno != EAGAIN)
 		return;
-	t->armed_rt = 0;
 	for (c = 0; c < KEV_NCLOCKS; c++) {
 		struct kev_heap *hp = &t->heap[c];
 		uint64_t now;

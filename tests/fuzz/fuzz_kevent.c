@@ -724,7 +724,12 @@ static uint64_t pick_data(struct input *in, uint32_t type, uint32_t event)
 
 	if (type != KEVENT_TIMER)
 		return b == 0xff ? u64(in) : b;
-	switch (b % 6) {
+	/*
+	 * Mostly timers that never fire during a run: each firing costs a
+	 * timerfd_settime, the dearest system call of a run on a virtual
+	 * machine, and the always-firing timer would dominate the time.
+	 */
+	switch (b % 16 < 6 ? b % 16 : b % 16 < 12 ? 2 : b % 16 - 6) {
 	case 0:
 		return 0;
 	case 1:
