@@ -879,7 +879,13 @@ static int kev_ub_ctl(struct kev_queue *q, unsigned int cmd,
 		if (!err)
 			ok++;
 	}
-	/* One timerfd_settime, one hand-over to the kernel (io_uring). */
+	/*
+	 * Timers this batch made due at once (a deadline in the past, a
+	 * one-shot of 0) fire now, without the timerfd; for the others, one
+	 * timerfd_settime, and one hand-over to the kernel (io_uring).
+	 */
+	if (be->timers.rearm && kev_timers_due(&be->timers))
+		kev_timers_expire(&be->timers, core);
 	kev_timers_flush(&be->timers);
 	be->ws->ops->flush(be->ws);
 	if (kev_core_has_ready(core)) {

@@ -321,9 +321,22 @@ static int kev_wsu_wait(struct kev_waitset *ws, struct kev_wevent *out,
 	 */
 	if (got == 0 || poll ||
 	    IO_URING_READ_ONCE(*w->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW) {
-		if (kev_wsu_enter(w, got || poll ? 0 : 1, rel, sigmask) < 0)
-			return got ? got : -1;
+		unsigned int wait_nr = got || poll ? 0 : 1;
+		int tries = 0, r;
+
+		/*
+		 * A call that does not sleep is retried on EINTR: a ring torn
+		 * down earlier interrupts every thread that used it once, with
+		 * task work, and a harvest must not end empty-handed on it
+		 * (the completions it came for are there).  A sleep fails
+		 * with EINTR, as kevent_wait(2) says.
+		 */
+		do
+			r = kev_wsu_enter(w, wait_nr, rel, sigmask);
+		while (r < 0 && errno == EINTR && !wait_nr && ++tries < 8);
 		got += kev_wsu_reap(w, out + got, max - got);
+		if (r < 0 && !got)
+			return -1;
 	}
 	return got;
 }

@@ -123,6 +123,12 @@ struct obj {
 	uint32_t gen;		/* bumped whenever the slot changes */
 	uint64_t bytes;		/* unread bytes (eventfd: the counter) */
 	bool peer_closed;
+	/*
+	 * The peer was registered when the caller closed it: the uring and
+	 * kmod backends hold the file until REMOVE, so the hang-up may not
+	 * come (yet).
+	 */
+	bool peer_held;
 };
 
 static struct obj objs[NOBJ];
@@ -159,7 +165,8 @@ static bool obj_out(const struct obj *o)
 /* poll(2) reports a hang-up whatever was asked for */
 static bool obj_hup(const struct obj *o)
 {
-	return (o->kind == O_PIPE || o->kind == O_SOCK) && o->peer_closed;
+	return (o->kind == O_PIPE || o->kind == O_SOCK) && o->peer_closed &&
+	       !o->peer_held;
 }
 
 static void obj_close(struct obj *o)
@@ -285,6 +292,27 @@ struct mq {
 };
 
 static struct mq qs[NQ];
+/* ring sizes the input chose; a queue is opened when first used */
+static uint8_t q_size[NQ];
+static bool q_used[NQ];
+
+static void q_open(struct mq *q, uint8_t sz);
+
+/*
+ * The queue an operation names, opened on first use: an input that uses
+ * one queue does not pay for three (an io_uring ring is a dear thing to
+ * set up and tear down).
+ */
+static struct mq *qget(uint8_t b)
+{
+	int i = b % NQ;
+
+	if (!q_used[i]) {
+		q_used[i] = true;
+		q_open(&qs[i], q_size[i]);
+	}
+	return &qs[i];
+}
 
 static uint32_t kidx_of(const struct mq *q)
 {
@@ -579,10 +607,11 @@ static int nlive(const struct mq *q)
  */
 static void settle(struct mq *q)
 {
-	int rounds = (nlive(q) + (int)q->size) / (int)q->size + 3, i, j;
+	int rounds, i, j;
 
 	if (q->fd < 0)
 		return;
+	rounds = (nlive(q) + (int)q->size) / (int)q->size + 3;
 	for (j = 0; j < MAXREG; j++)
 		q->regs[j].got = false;
 	consume(q, ~0u);
@@ -674,7 +703,7 @@ static uint64_t pick_id(struct input *in, uint32_t type)
 		return how % 4;
 	case 3:
 		i = u8(in) % NQ;	/* a queue's fd */
-		return qs[i].fd >= 0 ? (uint64_t)qs[i].fd : 2000;
+		return qget((uint8_t)i)->fd >= 0 ? (uint64_t)qs[i].fd : 2000;
 	case 4:
 		if (type == KEVENT_SIGNAL)
 			return (uint64_t)fuzz_sig(u8(in) % 3);
@@ -733,7 +762,8 @@ static uint64_t pick_data(struct input *in, uint32_t type, uint32_t event)
 	case 0:
 		return 0;
 	case 1:
-		return 1000;			/* a microsecond: always firing */
+		/* a microsecond: always firing; a timerfd_settime per wait */
+		return b & 0xc0 ? 10000000 : 1000;
 	case 2:
 		return 3600ull * 1000000000;	/* never during a run */
 	case 3:
@@ -743,11 +773,11 @@ static uint64_t pick_data(struct input *in, uint32_t type, uint32_t event)
 				      CLOCK_MONOTONIC, &ts);
 			return (uint64_t)ts.tv_sec * 1000000000u / 2;
 		}
-		return 50000;
+		return 5000000;		/* 5 ms */
 	case 4:
 		return u64(in);
 	default:
-		return (uint64_t)u8(in) * 1000;
+		return (uint64_t)u8(in) * 1000000;	/* up to 255 ms */
 	}
 }
 
@@ -759,7 +789,7 @@ static uint64_t cookie(uint32_t type, uint64_t id, uint8_t v)
 
 static void do_ctl(struct input *in)
 {
-	struct mq *q = &qs[u8(in) % NQ];
+	struct mq *q = qget(u8(in));
 	unsigned int cmd = u8(in) % 7, n = u8(in) % 4 + 1, i, errs = 0;
 	struct ukevent ev[4];
 	uint32_t before;
@@ -1038,6 +1068,12 @@ static void do_close_peer(struct input *in)
 	struct obj *o = &objs[u8(in) % NOBJ];
 
 	if ((o->kind == O_PIPE || o->kind == O_SOCK) && o->peer >= 0) {
+		int qi;
+
+		for (qi = 0; qi < NQ; qi++)
+			if (qs[qi].fd >= 0 &&
+			    find_reg(&qs[qi], KEVENT_POLL, (uint64_t)o->peer))
+				o->peer_held = true;
 		close(o->peer);
 		o->peer = -1;
 		o->peer_closed = true;
@@ -1255,8 +1291,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int i, ops = 0;
 
 	setup_once();
-	for (i = 0; i < NQ; i++)
-		q_open(&qs[i], u8(&in));
+	for (i = 0; i < NQ; i++) {
+		q_size[i] = u8(&in);
+		q_used[i] = false;
+	}
 	for (i = 0; i < NOBJ; i++)
 		obj_open(&objs[i], i % (O_NKIND - 1) + 1);
 	while (in.n && ops++ < MAXOPS) {
@@ -1282,12 +1320,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			do_close_obj(&in);
 			break;
 		case 9:
-			q = &qs[u8(&in) % NQ];
+			q = qget(u8(&in));
 			if (q->fd >= 0)
 				consume(q, u8(&in) % 8 + 1);
 			break;
 		case 10:
-			q = &qs[u8(&in) % NQ];
+			q = qget(u8(&in));
 			if (q->fd >= 0) {
 				unsigned int m = u8(&in) % q->size + 1;
 
@@ -1296,12 +1334,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 			break;
 		case 11:
-			settle(&qs[u8(&in) % NQ]);
+			settle(qget(u8(&in)));
 			break;
-		case 12:
-			q = &qs[u8(&in) % NQ];
-			q_open(q, u8(&in));
+		case 12: {
+			uint8_t b = u8(&in);
+
+			q_used[b % NQ] = true;
+			q_open(&qs[b % NQ], u8(&in));
 			break;
+		}
 		case 13:
 			kill(getpid(), fuzz_sig(u8(&in) % 3));
 			break;
@@ -1310,7 +1351,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		default:
 			/* consume everything, then one wait */
-			q = &qs[u8(&in) % NQ];
+			q = qget(u8(&in));
 			if (q->fd >= 0) {
 				consume(q, ~0u);
 				wait0(q, 1);

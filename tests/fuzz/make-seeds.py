@@ -95,7 +95,7 @@ class Prog:
 
 # data bytes for pick_data
 HOUR = bytes([2])          # timers: an hour
-US = bytes([1])            # timers: a microsecond (always firing)
+US = bytes([1])            # timers: a microsecond (always firing; 0x41: 10 ms)
 PAST = bytes([3])          # timers with ABSTIME: in the past
 NODATA = bytes([0])
 MONO, REAL, BOOT, ABS = 0, 1, 2, 4
