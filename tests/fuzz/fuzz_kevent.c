@@ -139,7 +139,7 @@ static bool obj_in(const struct obj *o)
 	switch (o->kind) {
 	case O_PIPE:
 	case O_SOCK:
-		return o->bytes || o->peer_closed;
+		return o->bytes || (o->peer_closed && !o->peer_held);
 	case O_EVENTFD:
 		return o->bytes != 0;
 	case O_FILE:
