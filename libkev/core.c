@@ -402,8 +402,12 @@ void kev_core_enable(struct kev_core *core, struct kev_reg *reg)
 	if (!reg->disabled)
 		return;
 	reg->disabled = false;
-	if (reg->state != KEV_IDLE)
-		return;		/* QUEUED: handled when the consumer passes it */
+	if (reg->state != KEV_IDLE) {
+		/* QUEUED: handled when the consumer passes it */
+		if (reg->pending)
+			kev_core_note_work(core, reg);
+		return;
+	}
 	if (kev_reg_is_lt_poll(reg)) {
 		reg->pending = false;
 		reg->fired = 0;

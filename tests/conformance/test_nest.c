@@ -347,3 +347,27 @@ Test(nest, idle_queue_is_not_readable)
 	close(p[1]);
 	loop_close(&l);
 }
+
+/*
+ * DISPATCH: a trigger while its entry is still in the ring, and ENABLE
+ * before the entry is consumed: once it is, the trigger is delivered, so
+ * the loop must be told.
+ */
+Test(nest, enable_while_queued_with_a_pending_trigger)
+{
+	struct loop l;
+	struct ukevent u = ev_make(KEVENT_USER, 1, 0, KEVENT_REQ_DISPATCH, 0,
+				   0);
+
+	loop_open(&l, 8);
+	add_ok(l.fd, u);
+	ctl1(l.fd, KEVENT_CTL_READY, u);
+	cr_assert_eq(loop_ready(&l, LONG_MS), 1);
+	cr_assert_eq(rg_wait0(l.fd, 1), 1);	/* published, now disabled */
+	ctl1(l.fd, KEVENT_CTL_READY, u);	/* pending */
+	ctl1(l.fd, KEVENT_CTL_ENABLE, u);	/* while its entry is queued */
+	cr_assert_eq(rg_drain(l.ring), 1);
+	cr_assert_eq(loop_until_idle(&l, KEVENT_USER, 1), 1,
+		     "the trigger made while the entry was queued was lost");
+	loop_close(&l);
+}
