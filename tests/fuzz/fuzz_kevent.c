@@ -666,8 +666,23 @@ static void q_close(struct mq *q)
 
 static void q_open(struct mq *q, uint8_t sz)
 {
+	int tries = 0;
+
 	q_close(q);
-	q->fd = kevent_init(&q->ring, ring_sizes[sz % 6], 0);
+	/*
+	 * Out of memory or descriptors is an answer kevent_init may give,
+	 * not a finding: io_uring frees the rings of closed queues in the
+	 * background, and a run that closes thousands a second can outpace
+	 * it for a while.  Wait a little, then go on without this queue.
+	 */
+	while ((q->fd = kevent_init(&q->ring, ring_sizes[sz % 6], 0)) < 0 &&
+	       (errno == ENOMEM || errno == EMFILE || errno == ENFILE ||
+		errno == EAGAIN) && ++tries < 200)
+		usleep(5000);
+	if (q->fd < 0 && tries == 200) {
+		q->fd = -1;
+		return;
+	}
 	if (q->fd < 0)
 		fail("kevent_init: %s", strerror(errno));
 	q->size = q->ring->size;
