@@ -124,12 +124,17 @@ struct obj {
 	uint64_t bytes;		/* unread bytes (eventfd: the counter) */
 	bool peer_closed;
 	/*
-	 * The peer was registered when the caller closed it: the uring and
-	 * kmod backends hold the file until REMOVE, so the hang-up may not
-	 * come (yet).
+	 * The peer was registered (with a backend that holds the file): the
+	 * uring and kmod backends keep it open until REMOVE, and io_uring
+	 * even past that, until it has torn down the poll (a closed queue's
+	 * ring goes in the background), so the hang-up may not come (yet).
 	 */
+	bool peer_registered;
 	bool peer_held;
 };
+
+/* The backend holds the files it polls (uring, kmod), or not (epoll). */
+static bool holds_files;
 
 static struct obj objs[NOBJ];
 static char tmpdir[64], tmpfile_path[96];
@@ -918,6 +923,12 @@ static void do_ctl(struct input *in)
 			r->obj = -1;
 			if (e->type == KEVENT_POLL) {
 				struct obj *o = obj_by_fd((int)e->id);
+				int k;
+
+				for (k = 0; k < NOBJ; k++)
+					if (objs[k].kind != O_NONE &&
+					    objs[k].peer == (int)e->id)
+						objs[k].peer_registered = true;
 
 				if (o) {
 					r->obj = (int)(o - objs);
@@ -1083,12 +1094,7 @@ static void do_close_peer(struct input *in)
 	struct obj *o = &objs[u8(in) % NOBJ];
 
 	if ((o->kind == O_PIPE || o->kind == O_SOCK) && o->peer >= 0) {
-		int qi;
-
-		for (qi = 0; qi < NQ; qi++)
-			if (qs[qi].fd >= 0 &&
-			    find_reg(&qs[qi], KEVENT_POLL, (uint64_t)o->peer))
-				o->peer_held = true;
+		o->peer_held = o->peer_registered && holds_files;
 		close(o->peer);
 		o->peer = -1;
 		o->peer_closed = true;
@@ -1289,6 +1295,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	 * pending for a queue, in no thread's handler.
 	 */
 	setup_once();
+	fd = kevent_init(&ring, 0, 0);
+	if (fd >= 0) {
+		holds_files = strcmp(kevent_backend(fd), "epoll") != 0;
+		kevent_close(fd);
+	}
 	if (!getenv("FUZZ_KEVENT_PROBE"))
 		return 0;
 	fd = kevent_init(&ring, 0, 0);
