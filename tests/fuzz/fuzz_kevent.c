@@ -1098,7 +1098,9 @@ static void do_close_peer(struct input *in)
 		close(o->peer);
 		o->peer = -1;
 		o->peer_closed = true;
-		mark_activity(o, true);
+		/* a held peer does not go: no wake-up, no new edge */
+		if (!o->peer_held)
+			mark_activity(o, true);
 	}
 }
 
