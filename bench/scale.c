@@ -516,6 +516,18 @@ static unsigned int poll_limit(unsigned int want)
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return 0;
+	/*
+	 * Room for twice as many (the uring backend watches a duplicate of
+	 * each fd): above the hard limit only with CAP_SYS_RESOURCE, else
+	 * up to the hard limit.
+	 */
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < 2 * (rlim_t)want + 200) {
+		struct rlimit up = { 2 * (rlim_t)want + 200,
+				     2 * (rlim_t)want + 200 };
+
+		if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+			rl = up;
+	}
 	rl.rlim_cur = rl.rlim_max;
 	setrlimit(RLIMIT_NOFILE, &rl);
 	getrlimit(RLIMIT_NOFILE, &rl);
