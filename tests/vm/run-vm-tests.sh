@@ -8,7 +8,8 @@
 #   kmod-hostile  what a hostile local user does (tests/vm/kmod-hostile.c)
 #   kmod-fuzz     a bounded-time fuzzer of every entry point
 #   conformance   the libkev conformance suite with KEVENT_BACKEND=kmod
-#   extras        more test programs (C++, threaded stress), kmod backend
+#   extras        more test programs (C++, threaded stress, fault
+#                 injection), kmod backend
 # then checks that nothing leaked, that lockdep is still on (debug kernel)
 # and that rmmod works.
 #
@@ -136,7 +137,8 @@ if want conformance || want extras; then
 		if want extras; then
 			for x in tests/cpp/test-kevent-cpp-cpp17 \
 				 tests/cpp/test-kevent-cpp-cpp20 \
-				 tests/stress/stress-threads; do
+				 tests/stress/stress-threads \
+				 tests/fault/kevent-fault; do
 				[ -x "$conformance/$x" ] &&
 					extras+=("$(realpath "$conformance/$x")")
 			done
