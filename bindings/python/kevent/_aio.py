@@ -121,9 +121,10 @@ class PathWatch:
         self._hub = hub = _hub_of(loop)
         self._pending: Optional[Event] = None
         self._waiter: Optional["asyncio.Future[None]"] = None
-        self._ended = False
+        self._ended = True      # until registered
         self.path = path
         self.fd = hub.queue.add_inode(path, events, user=_InodeSink(self))
+        self._ended = False
         hub.acquire()
 
     def __repr__(self) -> str:
