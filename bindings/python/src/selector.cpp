@@ -534,6 +534,11 @@ PyObject *Core_register(PyObject *o, PyObject *const *args, Py_ssize_t nargs,
 			     "is out of range", fd);
 		return nullptr;
 	}
+	if (fd == self->fd) {
+		// epoll_ctl(2) says EINVAL for an epoll fd added to itself
+		// (libkev would say ELOOP): as EpollSelector
+		return err_errno(EINVAL);
+	}
 	int refused = epoll_refuses((int)fd);
 	if (refused < 0)
 		return nullptr;
