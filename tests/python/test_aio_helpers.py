@@ -312,11 +312,14 @@ def test_the_loop_thread_fires_while_a_task_waits(loop):
     async def main():
         t = kevent.Trigger()
         t.fire()
-        await t.wait()
+        await t.wait()          # bound: a USER event of the loop's hub
+        h = when_loop_asleep(t.fire)
+        await t.wait()          # the loop thread read the hub's queue
+        h.check()
         waiter = asyncio.ensure_future(t.wait())
         await asyncio.sleep(0)
         assert not waiter.done()
-        t.fire()
+        t.fire()                # the loop thread, which waited last
         n = await waiter
         t.close()
         return n

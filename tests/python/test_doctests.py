@@ -12,6 +12,9 @@ import doctest
 import enum
 import inspect
 import os
+import re
+import subprocess
+import sys
 
 import pytest
 
@@ -84,3 +87,50 @@ def test_plain_testmod_passes():
     # what the issue ran: doctest.testmod(kevent)
     result = doctest.testmod(kevent)
     assert result.attempted > 0 and result.failed == 0
+
+
+# ------------------------------------------------- man 3 python-kevent
+
+MAN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                   "man", "python-kevent.3.scd")
+
+
+def _man_examples():
+    """The literal blocks of the EXAMPLES section, scdoc escapes undone."""
+    blocks, block, section = [], None, None
+    with open(MAN) as f:
+        for line in f:
+            if line.startswith("# "):
+                section = line[2:].strip()
+                continue
+            if line.startswith("```"):
+                if block is None:
+                    block = []
+                else:
+                    if section == "EXAMPLES":
+                        blocks.append(re.sub(r"\\(.)", r"\1", "".join(block)))
+                    block = None
+                continue
+            if block is not None:
+                block.append(line)
+    return blocks
+
+
+MAN_EXAMPLES = _man_examples()
+
+
+def test_the_man_page_has_python_examples():
+    assert len(MAN_EXAMPLES) >= 3
+
+
+@pytest.mark.parametrize("code", MAN_EXAMPLES,
+                         ids=[f"example{i + 1}" for i in range(len(MAN_EXAMPLES))])
+def test_man_page_example_runs(code, tmp_path):
+    script = tmp_path / "example.py"
+    script.write_text(code)
+    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(kevent.__file__)))
+    env = dict(os.environ, PYTHONPATH=pkg_parent)
+    res = subprocess.run([sys.executable, str(script)], capture_output=True,
+                         text=True, timeout=120, cwd=tmp_path, env=env)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip(), "the example printed nothing"
