@@ -98,11 +98,116 @@ class Counter:
         cls.__init__ = init
 
 
-def selectors_suite(selector_cls):
+def fds_per_registration(selector_cls):
+    """Descriptors one registration costs the process (uring: 1, the
+    duplicate it polls; epoll: 0)."""
+    import socket
+    a, b = socket.socketpair()
+    sel = selector_cls()
+    try:
+        before = len(os.listdir("/proc/self/fd"))
+        sel.register(a, selectors.EVENT_READ)
+        sel.register(b, selectors.EVENT_WRITE)
+        return (len(os.listdir("/proc/self/fd")) - before) // 2
+    finally:
+        sel.close()
+        a.close()
+        b.close()
+
+
+def room_for_duplicates(selector_cls):
+    """test_above_fd_setsize sizes itself by the hard RLIMIT_NOFILE (at
+    most 2^16 descriptors, all registered): on a backend where each
+    registration holds a duplicate descriptor (uring, python-kevent(3)),
+    that many registrations need twice as many descriptors.
+
+    Returns (extra, note): extra is 0 when the test can run as it is
+    (no duplicates, or the hard limit could be raised above what it
+    needs, which takes CAP_SYS_RESOURCE); otherwise the number of extra
+    descriptors a registration holds, and the test runs adapted
+    (adapt_above_fd_setsize).  note is for the TAP output."""
+    import resource
+    extra = fds_per_registration(selector_cls)
+    if extra == 0:
+        return 0, None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = (1 + extra) * 2**16 + 1024
+    if hard >= need:
+        return 0, None
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, need))
+    except (OSError, ValueError) as e:
+        return extra, (
+            f"each registration holds {extra} more descriptor(s) "
+            f"(python-kevent(3)), and the hard RLIMIT_NOFILE ({hard}) "
+            f"cannot be raised to {need} ({e}): test_above_fd_setsize "
+            f"runs adapted, on {hard // (1 + extra)} descriptors "
+            f"(tests/cpython/differences.md)")
+    return 0, (f"each registration holds {extra} more descriptor(s) "
+               f"(python-kevent(3)): hard RLIMIT_NOFILE raised from {hard} "
+               f"to {need} for test_above_fd_setsize")
+
+
+class HalvedLimits:
+    """A stand-in for the resource module, for test_above_fd_setsize
+    only: it shows the test a hard RLIMIT_NOFILE of hard // (1 + extra),
+    and turns the test's setrlimit((n, n)) into the real (hard, hard), so
+    the registrations the test makes have room for their duplicates.
+    The test's own code runs unchanged."""
+
+    def __init__(self, real, extra):
+        self._real = real
+        self._share = 1 + extra
+        self.RLIMIT_NOFILE = real.RLIMIT_NOFILE
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+    def getrlimit(self, which):
+        soft, hard = self._real.getrlimit(which)
+        if which != self.RLIMIT_NOFILE:
+            return soft, hard
+        return min(soft, hard // self._share), hard // self._share
+
+    def setrlimit(self, which, limits):
+        if which != self.RLIMIT_NOFILE:
+            return self._real.setrlimit(which, limits)
+        soft, _ = limits
+        _, hard = self._real.getrlimit(which)
+        shown = hard // self._share
+        self._real.setrlimit(which, (hard if soft >= shown else soft, hard))
+
+
+def adapt_above_fd_setsize(case_cls, extra):
+    from test import test_selectors
+    body = test_selectors.BaseSelectorTestCase.test_above_fd_setsize \
+        if hasattr(test_selectors.BaseSelectorTestCase,
+                   "test_above_fd_setsize") else \
+        test_selectors.ScalableSelectorMixIn.test_above_fd_setsize
+
+    def test_above_fd_setsize(self):
+        real = test_selectors.resource
+        # the test's own cleanup runs first, then this puts back the
+        # limits exactly as they were
+        self.addCleanup(real.setrlimit, real.RLIMIT_NOFILE,
+                        real.getrlimit(real.RLIMIT_NOFILE))
+        test_selectors.resource = HalvedLimits(real, extra)
+        try:
+            body(self)
+        finally:
+            test_selectors.resource = real
+
+    case_cls.test_above_fd_setsize = test_above_fd_setsize
+
+
+def selectors_suite(selector_cls, extra=0):
     from test import test_selectors
 
     class KeventSelectorTestCase(test_selectors.EpollSelectorTestCase):
         SELECTOR = selector_cls
+
+    if extra:
+        adapt_above_fd_setsize(KeventSelectorTestCase, extra)
 
     KeventSelectorTestCase.__module__ = "test.test_selectors"
     KeventSelectorTestCase.__qualname__ = "KeventSelectorTestCase"
@@ -206,8 +311,10 @@ def main():
         selector_cls = Selector
         counter = Counter(Selector)
 
+    note = None
     if args.suite == "selectors":
-        suite, teardowns = selectors_suite(selector_cls)
+        extra, note = room_for_duplicates(selector_cls)
+        suite, teardowns = selectors_suite(selector_cls, extra)
     else:
         modules = args.modules.split(",") if args.modules else ASYNCIO_MODULES
         suite, teardowns = asyncio_suite(selector_cls, modules)
@@ -243,6 +350,8 @@ def main():
           f"(tests/cpython/differences.md):")
     for tid, (_s, pattern, kind, why) in left_out:
         print(f"#   {tid}: {kind}: {why}")
+    if note:
+        print(f"# {note}")
     print(f"1..{len(run)}", flush=True)
     result = TapResult(sys.stdout)
     start = time.monotonic()
