@@ -431,9 +431,10 @@ def test_queue_nested_in_asyncio(loop):
     assert loop.run_until_complete(main()) == "from-queue"
 
 
-def test_asyncio_more_connections_than_ring_entries():
-    # 300 clients + 300 server sockets: more ready fds than the 256-entry
-    # ring holds at once; the deferred ones must still be served.
+@pytest.mark.parametrize("size", [256, 64])
+def test_asyncio_more_connections_than_ring_entries(size):
+    # 300 clients + 300 server sockets: more ready fds than a 256- or
+    # 64-entry ring holds at once; the deferred ones must still be served.
     import resource
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < 1024:
@@ -457,7 +458,10 @@ def test_asyncio_more_connections_than_ring_entries():
             port = server.sockets[0].getsockname()[1]
             return await asyncio.gather(*(client(port, i) for i in range(300)))
 
-    assert kevent.run(asyncio.wait_for(main(), 60)) == list(range(300))
+    with asyncio.Runner(loop_factory=lambda: asyncio.SelectorEventLoop(
+            kevent.KeventSelector(size=size))) as runner:
+        assert runner.run(asyncio.wait_for(main(), 60)) == list(range(300))
+        assert runner.get_loop()._selector._ring_size == size
 
 
 # ------------------------------------------- every ready fd, once (issue 18.1)
@@ -482,10 +486,18 @@ def many_pairs():
         b.close()
 
 
-@pytest.mark.parametrize("size", [0, 64, 4096], ids=["ring256", "ring64", "ring4096"])
+def test_the_selector_ring_defaults_to_4096_entries():
+    with kevent.KeventSelector() as sel:
+        assert sel._ring_size == kevent.KeventSelector.DEFAULT_RING == 4096
+    with kevent.KeventSelector(size=64) as sel:
+        assert sel._ring_size == 64
+
+
+@pytest.mark.parametrize("size", [0, 256, 64, 4096],
+                         ids=["default", "ring256", "ring64", "ring4096"])
 def test_select_returns_every_ready_fd_once(many_pairs, size):
     # 1000 ready fds: more than a 256- or 64-entry ring holds, fewer than
-    # 4096.  EpollSelector returns them all in one select(); so must this,
+    # 4096 (the selector's default).  EpollSelector returns them all in one select(); so must this,
     # whatever the ring (libkev defers what does not fit; the selector
     # waits again while a pass fills the ring).  ring4096 needs libkev to
     # publish everything ready in one zero-timeout wait (issue 15, 6).

@@ -215,7 +215,9 @@ class Queue:
     async def __anext__(self) -> Event: ...
 
 class KeventSelector(selectors.BaseSelector):
-    """A selectors.BaseSelector on a kevent queue (drop-in for EpollSelector)."""
+    """A selectors.BaseSelector on a kevent queue, in place of EpollSelector
+    (its differences: python-kevent(3))."""
+    DEFAULT_RING: int
     def __init__(self, size: int = ..., backend: Optional[str] = ...) -> None: ...
     def fileno(self) -> int: ...
     @property

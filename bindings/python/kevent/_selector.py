@@ -39,7 +39,12 @@ class KeventSelector(_k.SelectorCore, selectors.BaseSelector):
     :class:`selectors.EpollSelector`.
 
     ``KeventSelector(size=0, backend=None)``: ``size`` and ``backend`` are
-    those of :class:`kevent.Queue`. File objects are level-triggered
+    those of :class:`kevent.Queue`, except that ``size=0`` is a ring of
+    4096 entries (``KeventSelector.DEFAULT_RING``) rather than libkev's 256:
+    EpollSelector takes as many events per epoll_wait as it has file
+    objects, and a ring that holds a burst takes it in one pass (a fuller
+    ring costs more passes, and on the ``epoll`` backend a mute and a
+    rearm per deferred fd). File objects are level-triggered
     ``KEVENT_POLL`` registrations. :meth:`select` releases the GIL while it
     sleeps, returns every ready file object once, however many there are
     (it takes the ring again while a pass filled it), and maps masks as
@@ -103,8 +108,10 @@ class KeventSelector(_k.SelectorCore, selectors.BaseSelector):
     [('a', 1)]
     """
 
+    DEFAULT_RING = 4096
+
     def __init__(self, size: int = 0, backend: Optional[str] = None) -> None:
-        size = _args.ring_size(size)
+        size = _args.ring_size(size) or self.DEFAULT_RING
         flags = _args.backend_flags(backend)
         _k.SelectorCore.__init__(self, size, flags)
         self._map: Optional[_SelectorMapping] = _SelectorMapping(self)
