@@ -230,6 +230,28 @@ def closed_while_registered_modify(cls):
                 sel.unregister(r)
 
 
+def descriptors_per_registration(cls):
+    # What ten registrations cost the process in descriptors: nothing with
+    # epoll; with uring each holds the duplicate it polls (so a process
+    # registers at most about half its RLIMIT_NOFILE).
+    pairs = [socket.socketpair() for _ in range(5)]
+    try:
+        with cls() as sel:
+            before = len(os.listdir("/proc/self/fd"))
+            for a, b in pairs:
+                sel.register(a, R)
+                sel.register(b, W)
+            held = len(os.listdir("/proc/self/fd")) - before
+            for a, b in pairs:
+                sel.unregister(a)
+                sel.unregister(b)
+            return held, len(os.listdir("/proc/self/fd")) - before
+    finally:
+        for a, b in pairs:
+            a.close()
+            b.close()
+
+
 def modify_to_no_events(cls):
     a, b = socket.socketpair()
     with a, b, cls() as sel:
@@ -290,7 +312,8 @@ SCENARIOS = [regular_file, directory, dev_null, pollable_regular_file,
              closed_fd, its_own_fd, another_selector, eventfd, fifo, hangup,
              connect_refused, same_fd_twice, unregister_after_close,
              unregister_after_close_and_reuse, closed_while_registered_peer,
-             closed_while_registered_modify, modify_to_no_events,
+             closed_while_registered_modify, descriptors_per_registration,
+             modify_to_no_events,
              modify_events_and_data, after_close, big_fd_number,
              empty_select, write_only_key_ignores_input]
 
@@ -306,6 +329,10 @@ DIFFERENCES = {
     "closed_while_registered_modify": (
         HOLDS_FILE, (("raises", "OSError", errno.EBADF), 0), ("SelectorKey", 1),
         "a uring or kmod registration holds the file: modify() still works"),
+    "descriptors_per_registration": (
+        ("uring",), (0, 0), (10, 0),
+        "a uring registration holds a duplicate of its descriptor until "
+        "unregister()"),
     "modify_to_no_events": (
         ("epoll", "uring", "kmod"), (0, 0),
         (("raises", "ValueError", None), R),

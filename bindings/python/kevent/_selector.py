@@ -73,7 +73,9 @@ class KeventSelector(_k.SelectorCore, selectors.BaseSelector):
       unregistered or the selector is closed. The selectors documentation
       requires unregistering before closing, which asyncio does; with the
       ``epoll`` backend (the default without the kernel module) the file
-      is released at close, as with EpollSelector;
+      is released at close, as with EpollSelector. With ``uring`` each
+      registration also holds a descriptor (the duplicate it polls), so a
+      process registers at most about half its RLIMIT_NOFILE;
     - :meth:`modify` with invalid events raises :class:`ValueError` as
       :meth:`register` does (EpollSelector accepts them);
     - the events of :meth:`select` are ``int``, the timeout has nanosecond
