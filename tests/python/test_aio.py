@@ -224,6 +224,70 @@ def test_close_from_another_thread_ends_waiting_tasks(loop):
     assert results == ["I/O operation on closed kevent queue", "ended"]
 
 
+class _HeldClose:
+    """A queue's raw queue whose close() waits for a gate: the moment
+    between close() telling the loop and the fd going, held open."""
+
+    def __init__(self, real):
+        self.real = real
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+    def close(self):
+        self.entered.set()
+        self.gate.wait(STATE_TIMEOUT)
+        self.real.close()
+
+
+def test_close_from_another_thread_ends_tasks_the_loop_wakes_before_the_fd_goes(loop):
+    # close() from another thread wakes the loop's tasks first and closes
+    # the fd after.  A task woken in between must end, not go back to
+    # waiting on the fd about to be closed (that wait never ended: seen
+    # under ASan, which slows the closing thread down), and the loop must
+    # not keep watching that fd.
+    async def main():
+        q = kevent.Queue()
+        fd = q.fileno()
+        held = q._raw = _HeldClose(q._raw)
+        results = []
+
+        async def getter():
+            try:
+                await q.get()
+            except ValueError as e:
+                results.append(str(e))
+
+        async def iterator():
+            async for _ in q:
+                pass
+            results.append("ended")
+
+        tasks = [asyncio.ensure_future(getter()), asyncio.ensure_future(iterator())]
+        await asyncio.sleep(0)
+        closer = threading.Thread(target=q.close)
+        h = when_loop_asleep(closer.start)
+        try:
+            # the fd is still open: the tasks end on close()'s word alone
+            done, pending = await asyncio.wait(tasks, timeout=STATE_TIMEOUT)
+            h.check()
+            assert not pending, "a task went back to waiting on the queue"
+            assert not held.real.closed
+            watched = fd in asyncio.get_running_loop()._selector.get_map()
+        finally:
+            held.gate.set()
+            if closer.is_alive() or held.entered.is_set():
+                closer.join()
+        return sorted(results), q.closed, watched
+
+    results, closed, watched = run(loop, main())
+    assert closed
+    assert results == ["I/O operation on closed kevent queue", "ended"]
+    assert not watched
+
+
 def test_cancelled_get_loses_no_event(loop):
     async def main():
         with kevent.Queue() as q:

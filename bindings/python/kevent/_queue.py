@@ -361,6 +361,7 @@ class Queue:
         self._paths: Dict[str, int] = {}   # INODE path -> fd we opened
         self._next_cookie = 1
         self._aio: Optional[_LoopLink] = None   # get() on an event loop
+        self._closing = False   # close() has begun (any thread)
 
     # ---------------------------------------------------------------- basics
 
@@ -419,6 +420,9 @@ class Queue:
         raw = getattr(self, "_raw", None)
         if raw is None or raw.closed:
             return
+        # Before the loop is told: a task it wakes must see that the queue
+        # is going, not wait again on the fd about to be closed.
+        self._closing = True
         link = self._aio
         if link is not None:
             link.queue_closing()
@@ -936,7 +940,7 @@ class Queue:
         while True:
             if link.buf:
                 return link.buf.popleft()
-            if self._raw.closed:
+            if self._closing or self._raw.closed:
                 raise ValueError("I/O operation on closed kevent queue")
             events = self._take_ready()
             if events:
@@ -968,7 +972,7 @@ class Queue:
         try:
             return await self.get()
         except ValueError:
-            if self.closed:
+            if self._closing or self.closed:
                 raise StopAsyncIteration from None
             raise
 
@@ -1087,7 +1091,10 @@ class _LoopLink:
         fd, loop, cb = self.fd, self.loop, self.readable
 
         def detach() -> None:
-            if reading:
+            # (a get() between queue_closing() and now may have started
+            # reading again; none can after, as it sees queue._closing)
+            if reading or self.reading:
+                self.reading = False
                 _remove_reader_if_ours(loop, fd, cb)
             self.wake_all()
 
