@@ -332,6 +332,10 @@ def main():
             used.add(hit[1])
             left_out.append((t.id(), hit))
     stale = [r[1] for r in rows if r[1] not in used]
+    if args.suite == "asyncio" and args.modules:
+        # a subset: rows of the modules left out are not stale
+        stale = [p for p in stale
+                 if p.split(".")[2] in args.modules.split(",")]
     if stale:
         # a row that matches nothing: the list is out of date
         print(f"run.py: rows of differences.md that match no test: {stale}",
