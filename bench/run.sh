@@ -52,3 +52,33 @@ echo "$table"
 	echo
 	echo "$table"
 } >>"$top/bench/results/results.md"
+
+# Python: kevent.KeventSelector against selectors.EpollSelector
+# (bench/selector.py), on a release build of the binding (build-bench-py).
+echo "run.sh: Python selector against EpollSelector"
+pybuild="build-bench-py"
+pyopts="-Dbuildtype=release -Dpython=enabled -Dtests=disabled -Dman=disabled
+        -Dexamples=disabled -Dbench=disabled"
+if [ -f "$pybuild/build.ninja" ]; then
+	# shellcheck disable=SC2086
+	meson configure "$pybuild" $pyopts >/dev/null
+else
+	# shellcheck disable=SC2086
+	meson setup "$pybuild" $pyopts >"$top/bench/results/.setup-py.log" 2>&1 ||
+		{ cat "$top/bench/results/.setup-py.log"; exit 1; }
+fi
+ninja -C "$pybuild" >/dev/null || ninja -C "$pybuild"
+pyquick=
+for arg in "$@"; do
+	[ "$arg" = --quick ] && pyquick=--quick
+done
+PYTHONPATH="$top/$pybuild/bindings/python" /usr/bin/python3 \
+	"$top/bench/selector.py" $pyquick \
+	--markdown "$top/bench/results/selector.md" \
+	--json "$top/bench/results/selector.json"
+{
+	echo
+	echo "## 7. Python: see selector.md"
+	echo
+	sed '1,2d' "$top/bench/results/selector.md"
+} >>"$top/bench/results/results.md"

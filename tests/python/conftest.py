@@ -62,7 +62,8 @@ def wait_for(queue, pred, timeout=5.0):
 
 _SYSCALLS = {
     "x86_64": {"futex": 202, "restart_syscall": 219, "epoll_pwait": 281,
-               "epoll_pwait2": 441, "io_uring_enter": 426, "ioctl": 16},
+               "epoll_pwait2": 441, "io_uring_enter": 426, "ioctl": 16,
+               "epoll_wait": 232},
     "aarch64": {"futex": 98, "restart_syscall": 128, "epoll_pwait": 22,
                 "epoll_pwait2": 441, "io_uring_enter": 426, "ioctl": 29},
 }
@@ -113,6 +114,25 @@ def thread_state(tid):
     with open(f"/proc/self/task/{tid}/syscall") as f:
         syscall = f.read().split()
     return state, syscall
+
+
+def asleep_in_loop_wait(tid):
+    """An Asleep if thread tid sleeps in an event loop's wait: kevent_wait
+    (a loop on a KeventSelector) or epoll_wait (asyncio's default
+    EpollSelector), else None."""
+    seen = asleep_in_kevent_wait(tid)
+    if seen is not None:
+        return seen
+    try:
+        state, sc = thread_state(tid)
+    except FileNotFoundError:
+        return None
+    if state != "S" or len(sc) < 7 or sc[0] in ("running", "-1"):
+        return None
+    if _syscall_numbers().get(int(sc[0])) == "epoll_wait":
+        ms = ctypes.c_int(int(sc[4], 16) & 0xffffffff).value
+        return Asleep("epoll_wait", None if ms < 0 else ms * 10**6)
+    return None
 
 
 def asleep_in_kevent_wait(tid):
@@ -169,16 +189,20 @@ def _state_summary(tid):
     return f"{state} {' '.join(sc[:5])}"
 
 
-def wait_until_asleep(tid, *, stop=None, timeout=STATE_TIMEOUT, states=None):
-    """Poll until thread tid sleeps in kevent_wait and return the Asleep.
+def wait_until_asleep(tid, *, stop=None, timeout=STATE_TIMEOUT, states=None,
+                      where=None):
+    """Poll until thread tid sleeps in kevent_wait (or where(tid), e.g.
+    asleep_in_loop_wait) and return the Asleep.
     Returns None if stop() becomes true first (the waiter is done).
     AssertionError if neither happens within timeout seconds.  states, a
     dict, counts the states seen meanwhile (for failure messages)."""
     deadline = time.monotonic() + timeout
     if states is None:
         states = {}
+    if where is None:
+        where = asleep_in_kevent_wait
     while True:
-        seen = asleep_in_kevent_wait(tid)
+        seen = where(tid)
         if seen is not None:
             return seen
         if len(states) < 50:
@@ -187,8 +211,8 @@ def wait_until_asleep(tid, *, stop=None, timeout=STATE_TIMEOUT, states=None):
         if stop is not None and stop():
             return None
         if time.monotonic() > deadline:
-            raise AssertionError(f"thread {tid} never slept in kevent_wait; "
-                                 f"states seen: {states}")
+            raise AssertionError(f"thread {tid} never slept in "
+                                 f"{where.__name__}; states seen: {states}")
         time.sleep(0.001)
 
 
@@ -198,11 +222,12 @@ class WhenAsleep(threading.Thread):
     and record that (.acted stays False).  check() joins and re-raises what
     the helper raised; .asleep is what was seen."""
 
-    def __init__(self, action, tid=None, stop=None):
+    def __init__(self, action, tid=None, stop=None, where=None):
         super().__init__(daemon=True)
         self.tid = threading.get_native_id() if tid is None else tid
         self.action = action
         self.stop_pred = stop
+        self.where = where
         self.asleep = None
         self.acted = False
         self.error = None
@@ -212,7 +237,8 @@ class WhenAsleep(threading.Thread):
     def run(self):
         try:
             self.asleep = wait_until_asleep(self.tid, stop=self.stop_pred,
-                                            states=self.states)
+                                            states=self.states,
+                                            where=self.where)
             if self.asleep is not None:
                 self.action()
                 self.acted = True
@@ -303,6 +329,32 @@ class Waiter(threading.Thread):
         if self.error is not None:
             raise self.error
         return self.result
+
+
+def _libkev():
+    """libkev as this process loaded it (the extension's copy), through
+    ctypes: the same library state as the binding's queues."""
+    for line in open("/proc/self/maps"):
+        path = line.split()[-1]
+        if "/libkev.so" in path:
+            lib = ctypes.CDLL(path)
+            lib.kevent_wait.argtypes = [ctypes.c_int, ctypes.c_uint,
+                                        ctypes.c_void_p]
+            return lib
+    raise AssertionError("libkev is not loaded")
+
+
+class _Timespec(ctypes.Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+
+def kevent_wait_raw(fd, timeout):
+    """kevent_wait(fd, 1, timeout) itself: publishes into the ring without
+    taking anything from it.  The count in the ring."""
+    ts = _Timespec(int(timeout), int((timeout % 1) * 1e9))
+    n = _libkev().kevent_wait(fd, 1, ctypes.byref(ts))
+    assert n >= 0, ctypes.get_errno()
+    return n
 
 
 @pytest.fixture(autouse=True)

@@ -114,3 +114,31 @@ def test_stubs_type_check_a_program_with_mypy_strict(tmp_path):
     out, err, rc = api.run(["--strict", "--no-error-summary", "--cache-dir",
                             str(tmp_path / "cache"), str(src)])
     assert rc == 0, out + err
+
+
+def _bullets(text, heading):
+    """The "- " items of the section of text that starts at heading."""
+    part = text.split(heading, 1)[1]
+    items, cur = [], None
+    for line in part.splitlines()[1:]:
+        if line.startswith("#"):
+            break
+        if line.startswith("- "):
+            cur = [line[2:]]
+            items.append(cur)
+        elif cur is not None and line.startswith("  "):
+            cur.append(line.strip())
+        elif cur is not None and not line.strip() and items:
+            cur = None
+    return [" ".join(" ".join(i).split()) for i in items]
+
+
+def test_the_differences_from_epoll_are_the_same_in_the_man_page_and_next_to_the_runner():
+    root = pathlib.Path(__file__).resolve().parents[2]
+    md = (root / "tests" / "cpython" / "differences.md").read_text()
+    man = (root / "man" / "python-kevent.3.scd").read_text()
+    a = _bullets(md, "## Expected differences from EpollSelector")
+    b = _bullets(man, "## Differences from EpollSelector")
+    assert len(a) == len(b) >= 4
+    strip = lambda s: "".join(ch for ch in s.lower() if ch.isalnum())[:40]
+    assert [strip(x) for x in a] == [strip(x) for x in b]

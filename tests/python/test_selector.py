@@ -14,7 +14,8 @@ import pytest
 
 import kevent
 
-from conftest import STATE_TIMEOUT, InterruptWhenAsleep, Waiter, WhenAsleep, wait_until_asleep
+from conftest import (STATE_TIMEOUT, InterruptWhenAsleep, Waiter, WhenAsleep,
+                      kevent_wait_raw, wait_until_asleep)
 
 EVENT_READ = selectors.EVENT_READ
 EVENT_WRITE = selectors.EVENT_WRITE
@@ -99,7 +100,7 @@ def test_unregister_drops_event_already_queued(sel):
     with a, b:
         sel.register(a, EVENT_READ)
         b.send(b"x")
-        sel._raw.wait(1, 1.0)  # published, not taken
+        assert kevent_wait_raw(sel.fileno(), 1.0) == 1  # published, not taken
         sel.unregister(a)
         sel.register(a, EVENT_WRITE, "new")
         got = sel.select(1.0)
@@ -430,9 +431,10 @@ def test_queue_nested_in_asyncio(loop):
     assert loop.run_until_complete(main()) == "from-queue"
 
 
-def test_asyncio_more_connections_than_ring_entries():
-    # 300 clients + 300 server sockets: more ready fds than the 256-entry
-    # ring holds at once; the deferred ones must still be served.
+@pytest.mark.parametrize("size", [256, 64])
+def test_asyncio_more_connections_than_ring_entries(size):
+    # 300 clients + 300 server sockets: more ready fds than a 256- or
+    # 64-entry ring holds at once; the deferred ones must still be served.
     import resource
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < 1024:
@@ -456,4 +458,118 @@ def test_asyncio_more_connections_than_ring_entries():
             port = server.sockets[0].getsockname()[1]
             return await asyncio.gather(*(client(port, i) for i in range(300)))
 
-    assert kevent.run(asyncio.wait_for(main(), 60)) == list(range(300))
+    with asyncio.Runner(loop_factory=lambda: asyncio.SelectorEventLoop(
+            kevent.KeventSelector(size=size))) as runner:
+        assert runner.run(asyncio.wait_for(main(), 60)) == list(range(300))
+        assert runner.get_loop()._selector._ring_size == size
+
+
+# ------------------------------------------- every ready fd, once (issue 18.1)
+
+
+def _raise_nofile(n):
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < n:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(n, hard), hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+@pytest.fixture
+def many_pairs():
+    """1000 socketpairs (2000 fds), closed after the test."""
+    assert _raise_nofile(4096) >= 2200, "RLIMIT_NOFILE too small for 1000 pairs"
+    pairs = [socket.socketpair() for _ in range(1000)]
+    yield pairs
+    for a, b in pairs:
+        a.close()
+        b.close()
+
+
+def test_the_selector_ring_defaults_to_4096_entries():
+    with kevent.KeventSelector() as sel:
+        assert sel._ring_size == kevent.KeventSelector.DEFAULT_RING == 4096
+    with kevent.KeventSelector(size=64) as sel:
+        assert sel._ring_size == 64
+
+
+@pytest.mark.parametrize("size", [0, 256, 64, 4096],
+                         ids=["default", "ring256", "ring64", "ring4096"])
+def test_select_returns_every_ready_fd_once(many_pairs, size):
+    # 1000 ready fds: more than a 256- or 64-entry ring holds, fewer than
+    # 4096 (the selector's default).  EpollSelector returns them all in one select(); so must this,
+    # whatever the ring (libkev defers what does not fit; the selector
+    # waits again while a pass fills the ring).  ring4096 needs libkev to
+    # publish everything ready in one zero-timeout wait (issue 15, 6).
+    with kevent.KeventSelector(size=size) as sel:
+        keys = {}
+        for i, (a, b) in enumerate(many_pairs):
+            keys[a.fileno()] = sel.register(a, EVENT_READ, i)
+        for a, b in many_pairs:
+            b.send(b"x")
+        for _round in range(3):  # level-triggered: the same again
+            got = sel.select(0)
+            fds = [k.fd for k, ev in got]
+            assert len(fds) == len(set(fds)), "an fd was returned twice"
+            assert sorted(fds) == sorted(keys), \
+                f"{len(fds)} of {len(keys)} ready fds returned"
+            assert all(ev == EVENT_READ for k, ev in got)
+            assert all(k is keys[k.fd] for k, ev in got)
+
+
+def test_select_merges_the_events_of_a_republished_fd(many_pairs):
+    # A pass that fills the ring is followed by another; an fd seen in both
+    # appears once, with the union of its events.  On the epoll backend,
+    # whose entries carry the readiness epoll reports when they are
+    # published (see the next test for uring's).
+    with kevent.KeventSelector(size=64, backend="epoll") as sel:
+        for a, b in many_pairs[:200]:
+            sel.register(a, EVENT_READ | EVENT_WRITE)
+        for a, b in many_pairs[:200:2]:
+            b.send(b"x")
+        got = sel.select(0)
+        assert len(got) == 200
+        by_fd = {k.fd: ev for k, ev in got}
+        for i, (a, b) in enumerate(many_pairs[:200]):
+            want = EVENT_READ | EVENT_WRITE if i % 2 == 0 else EVENT_WRITE
+            assert by_fd[a.fileno()] == want
+
+
+def test_select_drops_stale_entries_of_a_full_ring(many_pairs):
+    # The ring is full of published entries (64 of 300 ready); half of the
+    # fds are unregistered before select(): none of them comes back, and
+    # every one still registered does.
+    with kevent.KeventSelector(size=64) as sel:
+        for a, b in many_pairs[:300]:
+            sel.register(a, EVENT_READ)
+            b.send(b"x")
+        assert kevent_wait_raw(sel.fileno(), 1.0) == 64
+        for a, b in many_pairs[:300:2]:
+            sel.unregister(a)
+        got = sorted(k.fd for k, ev in sel.select(0))
+        assert got == sorted(a.fileno() for a, b in many_pairs[1:300:2])
+
+
+def test_select_events_are_a_subset_of_readiness_caught_up_by_the_next(many_pairs):
+    # Every backend: an entry carries what fired since its previous
+    # delivery.  With uring (and kmod) a registration for READ|WRITE that
+    # fired WRITE at once, before the data came, delivers WRITE; READ comes
+    # with the next delivery, at the next select().  EpollSelector reports
+    # the readiness of the moment (a difference listed in python-kevent(3)).
+    # What holds everywhere: never more than is true, and the next select
+    # has all of it.
+    with kevent.KeventSelector(size=64) as sel:
+        pairs = many_pairs[:200]
+        for a, b in pairs:
+            sel.register(a, EVENT_READ | EVENT_WRITE)
+        for a, b in pairs[::2]:
+            b.send(b"x")
+        want = {a.fileno(): (EVENT_READ | EVENT_WRITE if i % 2 == 0 else EVENT_WRITE)
+                for i, (a, b) in enumerate(pairs)}
+        first = {k.fd: ev for k, ev in sel.select(0)}
+        assert sorted(first) == sorted(want)
+        assert all(ev & ~want[fd] == 0 for fd, ev in first.items())
+        second = {k.fd: ev for k, ev in sel.select(0)}
+        assert second == want
+        if sel.backend == "epoll":
+            assert first == want

@@ -38,8 +38,10 @@ def test_large_user_ids(q):
     q.trigger(ident)
     (ev,) = q.wait(1.0)
     assert ev.ident == ident
-    with pytest.raises(ValueError):
+    with pytest.raises(OverflowError, match="^ident is too large"):
         q.add_user(1 << 64)
+    with pytest.raises(ValueError, match="^ident must not be negative"):
+        q.add_user(-1)
 
 
 def test_oneshot_user_then_readd(q):

@@ -1,24 +1,50 @@
 # SPDX-License-Identifier: MIT
 """kevent: one queue for every kind of event (Python binding of libkev).
 
+:class:`Queue` registers file descriptors (POLL), timers (TIMER), user
+events (USER), signals (SIGNAL), files and directories (INODE) and
+processes (PROC), and returns :class:`Event` objects taken from the
+queue's ring:
+
 >>> import kevent, socket
 >>> with kevent.Queue() as q:
 ...     a, b = socket.socketpair()
 ...     q.add_poll(a, kevent.PollFlag.IN, user="a")
-...     b.send(b"x")
-...     [ev.user for ev in q.wait(1.0)]
-['a']
+...     _ = b.send(b"x")
+...     [(ev.user, ev.mask) for ev in q.wait(1.0)]
+...     a.close(); b.close()
+[('a', <PollFlag.IN: 1>)]
 
-:class:`Queue` registers file descriptors (POLL), timers (TIMER), user
-events (USER), signals (SIGNAL), files and directories (INODE) and processes
-(PROC) and returns :class:`Event` objects from the queue's ring.
-:class:`KeventSelector` is a :mod:`selectors` selector for asyncio;
-:func:`run` runs a coroutine on a kevent event loop.
+asyncio, on any event loop (the default one included):
+
+- ``await q.get()`` and ``async for ev in q`` take a queue's events on the
+  running loop (:meth:`Queue.get`);
+- :func:`watch_path` watches a file or directory, :func:`wait_pid` waits
+  for the exit of any process, and :class:`Trigger` wakes a task from any
+  thread, with no reference to its loop;
+- :class:`KeventSelector` is a :mod:`selectors` selector, in place of
+  :class:`selectors.EpollSelector`, for running asyncio itself on a kevent
+  queue: :func:`run` (as :func:`asyncio.run`), :func:`new_event_loop`,
+  :class:`EventLoopPolicy`.
+
+>>> import asyncio
+>>> async def main():
+...     t = kevent.Trigger()
+...     asyncio.get_running_loop().run_in_executor(None, t.fire)
+...     return await t.wait()
+>>> asyncio.run(main())
+1
+
+Errors of libkev are :class:`OSError` subclasses chosen by errno; a bad
+argument is a :class:`TypeError`, :class:`ValueError` or
+:class:`OverflowError` whose message starts with its name. Reference:
+python-kevent(3), kevent(7).
 """
 
 from __future__ import annotations
 
 from . import _kevent
+from ._aio import PathWatch, Trigger, wait_pid, watch_path
 from ._flags import (
     Clock,
     EventType,
@@ -40,23 +66,28 @@ __all__ = [
     "EventType",
     "InodeFlag",
     "KeventSelector",
+    "PathWatch",
     "PollFlag",
     "ProcFlag",
     "Queue",
     "ReqFlag",
     "RetFlag",
     "TimerFlag",
+    "Trigger",
     "LIBKEV_VERSION",
     "new_event_loop",
     "run",
+    "wait_pid",
+    "watch_path",
 ]
 
 #: Version of the libkev headers the extension was built with.
 LIBKEV_VERSION = (_kevent.LIBKEV_VERSION_MAJOR, _kevent.LIBKEV_VERSION_MINOR)
 __version__ = "%d.%d" % LIBKEV_VERSION
 
-# Public classes present themselves as kevent.X (repr, pickle, docs).
-for _cls in (Clock, Event, EventLoopPolicy, EventType, InodeFlag, KeventSelector,
-             PollFlag, ProcFlag, Queue, ReqFlag, RetFlag, TimerFlag):
-    _cls.__module__ = __name__
-del _cls
+# Public names present themselves as kevent.X (repr, pickle, docs, doctest).
+for _obj in (Clock, Event, EventLoopPolicy, EventType, InodeFlag, KeventSelector,
+             PathWatch, PollFlag, ProcFlag, Queue, ReqFlag, RetFlag, TimerFlag,
+             Trigger, new_event_loop, run, wait_pid, watch_path):
+    _obj.__module__ = __name__
+del _obj

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import datetime as _dt
 import enum
 import errno as _errno
@@ -10,8 +12,10 @@ import os
 import signal as _signal
 import threading
 import time
-from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
+from typing import (Any, Deque, Dict, Iterator, List, Optional, Tuple,
+                    Union)
 
+from . import _args
 from . import _kevent as _k
 from ._flags import (
     Clock,
@@ -27,11 +31,7 @@ from ._flags import (
 __all__ = ["Queue", "Event", "BACKENDS"]
 
 #: Names accepted by ``Queue(backend=...)``.
-BACKENDS = {
-    "kmod": _k.KEVENT_BACKEND_KMOD,
-    "uring": _k.KEVENT_BACKEND_URING,
-    "epoll": _k.KEVENT_BACKEND_EPOLL,
-}
+BACKENDS = dict(_args.BACKENDS)
 
 _ADD = _k.KEVENT_CTL_ADD
 _REMOVE = _k.KEVENT_CTL_REMOVE
@@ -50,6 +50,10 @@ _PROC = EventType.PROC
 _RET_REMOVED = int(RetFlag.REMOVED)
 _RET_NOSTATUS = int(RetFlag.NOSTATUS)
 
+_POLL_BITS = int(PollFlag.IN | PollFlag.PRI | PollFlag.OUT | PollFlag.ERR
+                 | PollFlag.HUP | PollFlag.RDHUP)
+_INODE_BITS = int(InodeFlag.ALL)
+
 _KEEP: Any = object()  # "leave this field as it is" in modify_*()
 
 _MASK_TYPES = {
@@ -59,8 +63,6 @@ _MASK_TYPES = {
     int(_PROC): ProcFlag,
 }
 _TYPES = {int(t): t for t in EventType}
-
-_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 
 Target = Any  # fd, object with fileno(), path, Signals, pid, Popen ...
 
@@ -73,101 +75,66 @@ def _oserror(err: int, what: Any = None) -> OSError:
     return OSError(err, os.strerror(err), str(what))
 
 
-def _fd_of(obj: Any) -> int:
-    """File descriptor of an int or of an object with a fileno() method."""
-    if isinstance(obj, int):
-        fd = obj
-    else:
-        try:
-            fd = int(obj.fileno())
-        except (AttributeError, TypeError, ValueError):
-            raise ValueError(f"Invalid file object: {obj!r}") from None
-    if fd < 0:
-        raise ValueError(f"Invalid file descriptor: {fd}")
-    return fd
-
-
-def _sig_of(sig: Any) -> int:
-    num = int(sig)
-    if not 0 < num < _signal.NSIG:
-        raise ValueError(f"signal number out of range: {num}")
-    return num
-
-
-def _pid_of(proc: Any) -> int:
-    pid = int(proc if isinstance(proc, int) else getattr(proc, "pid", proc))
-    if pid <= 0:
-        raise ValueError(f"Invalid pid: {pid}")
-    return pid
-
-
-def _ident_of(ident: Any) -> int:
-    value = int(ident)
-    if not 0 <= value < 1 << 64:
-        raise ValueError(f"id out of range: {value}")
-    return value
-
-
-def _seconds_to_ns(seconds: Any) -> int:
-    if isinstance(seconds, _dt.timedelta):
-        ns = (seconds.days * 86400 + seconds.seconds) * 10**9 + seconds.microseconds * 1000
-    else:
-        ns = round(float(seconds) * 1e9)
-    if ns < 0:
-        raise ValueError("a timer interval must not be negative")
-    return ns
-
-
-def _datetime_to_ns(when: _dt.datetime) -> int:
-    if when.tzinfo is None:
-        # naive datetimes are local time, as datetime.timestamp() says
-        whole = when.replace(microsecond=0).timestamp()
-        ns = int(whole) * 10**9 + when.microsecond * 1000
-    else:
-        delta = when - _EPOCH
-        ns = (delta.days * 86400 + delta.seconds) * 10**9 + delta.microseconds * 1000
-    if ns < 0:
-        raise ValueError("a timer deadline must not be before 1970")
-    return ns
-
-
-def _req(oneshot: bool, dispatch: bool, edge: bool = False) -> int:
+def _req(oneshot: Any, dispatch: Any, edge: Any = False) -> int:
     flags = 0
-    if oneshot:
+    if _args.flag("oneshot", oneshot):
         flags |= ReqFlag.ONESHOT
-    if dispatch:
+    if _args.flag("dispatch", dispatch):
         flags |= ReqFlag.DISPATCH
-    if edge:
+    if _args.flag("edge", edge):
         flags |= ReqFlag.ET
-    return int(flags)
+    return _check_req(int(flags))
 
 
-# Signals blocked by this module (counted across every queue), so that a
-# signal is unblocked again only when its last registration ends.
+def _check_req(flags: int) -> int:
+    if flags & ReqFlag.ONESHOT and flags & ReqFlag.DISPATCH:
+        raise ValueError("oneshot and dispatch cannot be combined")
+    return flags
+
+
+# ------------------------------------------------------------- signals
+#
+# A SIGNAL registration needs its signal pending for the process, that is
+# blocked in every thread (kevent(7)).  Per signal, across every queue: the
+# number of registrations, and whether this module blocked it in the
+# thread that made the first one.  While it has registrations the
+# forwarder of _kevent (sigforward.cpp) is its action: a thread that does
+# not block it (one that existed before, or a C library's) blocks it when
+# it arrives and sends it to the process again, so it is never lost.
+
 _sig_lock = threading.Lock()
-_sig_blocked: Dict[int, int] = {}
+_sig_state: Dict[int, List[Any]] = {}   # num -> [registrations, we_blocked]
 
 
-def _block_signal(num: int) -> bool:
-    """Block num in the calling thread for a SIGNAL registration."""
+def _hold_signal(num: int) -> None:
+    """A SIGNAL registration of num is being made."""
     with _sig_lock:
-        count = _sig_blocked.get(num, 0)
-        if count == 0:
+        st = _sig_state.get(num)
+        if st is None:
             old = _signal.pthread_sigmask(_signal.SIG_BLOCK, {num})
-            if num in old:
-                return False  # already blocked by the application
-        _sig_blocked[num] = count + 1
-        return True
+            try:
+                _k.forward_signal(num)
+            except BaseException:
+                if num not in old:
+                    _signal.pthread_sigmask(_signal.SIG_UNBLOCK, {num})
+                raise
+            st = _sig_state[num] = [0, num not in old]
+        st[0] += 1
 
 
-def _unblock_signal(num: int) -> None:
+def _drop_signal(num: int) -> None:
+    """A SIGNAL registration of num has ended."""
     with _sig_lock:
-        count = _sig_blocked.get(num, 0) - 1
-        if count > 0:
-            _sig_blocked[num] = count
+        st = _sig_state.get(num)
+        if st is None:
             return
-        _sig_blocked.pop(num, None)
-        if count == 0:
+        st[0] -= 1
+        if st[0] > 0:
+            return
+        del _sig_state[num]
+        # the old action first: a signal pending now goes to it
+        _k.unforward_signal(num)
+        if st[1]:
             try:
                 _signal.pthread_sigmask(_signal.SIG_UNBLOCK, {num})
             except (OSError, ValueError):
@@ -179,7 +146,7 @@ class _Reg:
 
     __slots__ = (
         "type", "ident", "event", "req", "data", "user", "obj", "cookie",
-        "owned_fd", "blocked", "path",
+        "owned_fd", "sig_held", "path",
     )
 
     def __init__(self, type: EventType, ident: int, event: int, req: int,
@@ -193,7 +160,7 @@ class _Reg:
         self.obj = obj
         self.cookie = cookie
         self.owned_fd = -1     # fd this module opened (INODE by path)
-        self.blocked = False   # signal blocked by this module
+        self.sig_held = False  # a SIGNAL registration counted in _sig_state
         self.path: Optional[str] = None
 
     def release(self) -> None:
@@ -204,9 +171,9 @@ class _Reg:
                 os.close(fd)
             except OSError:
                 pass
-        if self.blocked:
-            self.blocked = False
-            _unblock_signal(self.ident)
+        if self.sig_held:
+            self.sig_held = False
+            _drop_signal(self.ident)
         self.user = None
         self.obj = None
 
@@ -343,26 +310,58 @@ class Queue:
 
     Errors are :class:`OSError` subclasses with the errno of libkev:
     :class:`FileExistsError` for a second ``add`` of the same key,
-    :class:`FileNotFoundError` for an unknown registration, and so on.
+    :class:`FileNotFoundError` for an unknown registration, and so on. A
+    bad argument is a :class:`TypeError`, :class:`ValueError` or
+    :class:`OverflowError` whose message starts with the argument's name.
+
+    >>> import kevent
+    >>> with kevent.Queue() as q:
+    ...     q.add_user(7, user="seven")
+    ...     q.trigger(7)
+    ...     [(ev.type.name, ev.ident, ev.count, ev.user) for ev in q.wait(1.0)]
+    [('USER', 7, 1, 'seven')]
+    >>> kevent.Queue(size=-1)
+    Traceback (most recent call last):
+    ...
+    ValueError: size must not be negative, not -1
+
+    On an asyncio event loop (any loop: the default one as well as
+    :func:`kevent.new_event_loop`), ``await q.get()`` returns the next event
+    and ``async for ev in q`` iterates until the queue is closed. The queue's
+    fd is then watched by the loop (``loop.add_reader``) while a task waits
+    for an event; the loop never spins on it (libkev keeps the fd readable
+    exactly while a zero-timeout wait would publish something) and
+    :meth:`trigger` from any thread, the loop's own included, wakes it:
+
+    >>> import asyncio, threading
+    >>> async def main():
+    ...     with kevent.Queue() as q:
+    ...         q.add_user(1, user="from a thread")
+    ...         q.add_timer(2, 0.01, oneshot=True, user="timer")
+    ...         threading.Thread(target=q.trigger, args=(1,)).start()
+    ...         got = {(await q.get()).user, (await q.get()).user}
+    ...         q.add_user(3)
+    ...         q.trigger(3)            # from the loop's thread
+    ...         async for ev in q:
+    ...             return sorted(got), ev.ident
+    >>> asyncio.run(main())
+    (['from a thread', 'timer'], 3)
+
+    One queue serves one consumer at a time: one event loop (whose tasks
+    may all await :meth:`get`), or threads calling :meth:`wait`.
     """
 
     def __init__(self, size: int = 0, backend: Optional[str] = None) -> None:
-        if backend is None:
-            flags = _k.KEVENT_BACKEND_DEFAULT
-        else:
-            try:
-                flags = BACKENDS[backend]
-            except KeyError:
-                raise ValueError(f"unknown kevent backend {backend!r}; "
-                                 f"expected one of {sorted(BACKENDS)}") from None
-        if size < 0:
-            raise ValueError("size must not be negative")
+        size = _args.ring_size(size)
+        flags = _args.backend_flags(backend)
         self._raw = _k.RawQueue(size, flags)
         self._lock = threading.RLock()  # reentrant: finalizers of user objects may call us
         self._by_key: Dict[Tuple[int, int], _Reg] = {}
         self._by_cookie: Dict[int, _Reg] = {}
         self._paths: Dict[str, int] = {}   # INODE path -> fd we opened
         self._next_cookie = 1
+        self._aio: Optional[_LoopLink] = None   # get() on an event loop
+        self._closing = False   # close() has begun (any thread)
 
     # ---------------------------------------------------------------- basics
 
@@ -421,6 +420,12 @@ class Queue:
         raw = getattr(self, "_raw", None)
         if raw is None or raw.closed:
             return
+        # Before the loop is told: a task it wakes must see that the queue
+        # is going, not wait again on the fd about to be closed.
+        self._closing = True
+        link = self._aio
+        if link is not None:
+            link.queue_closing()
         with self._lock:
             regs = list(self._by_cookie.values())
             regs.extend(self._by_key.values())
@@ -526,13 +531,13 @@ class Queue:
             if err:
                 raise _oserror(err)
 
-    def _key(self, type: EventType, target: Target) -> int:
+    def _key(self, type: EventType, target: Target, name: str = "target") -> int:
         if type is _POLL:
-            return _fd_of(target)
+            return _args.fd_of(target, name)
         if type is _SIGNAL:
-            return _sig_of(target)
+            return _args.sig(target, name)
         if type is _PROC:
-            return _pid_of(target)
+            return _args.pid(target, name)
         if type is _INODE:
             if isinstance(target, (str, bytes, os.PathLike)):
                 path = os.fsdecode(os.fspath(target))
@@ -540,8 +545,8 @@ class Queue:
                 if fd is None:
                     raise _oserror(_errno.ENOENT, path)
                 return fd
-            return _fd_of(target)
-        return _ident_of(target)
+            return _args.fd_of(target, name)
+        return _args.ident(target, name)
 
     # --------------------------------------------------------- generic API
 
@@ -571,7 +576,7 @@ class Queue:
         """Fire the USER registration ``ident`` (callable from any thread;
         wakes a thread blocked in :meth:`wait`)."""
         # No table work: safe and cheap from any thread.
-        self._raw.ctl(_READY, _USER, _ident_of(ident))
+        self._raw.ctl(_READY, _USER, _args.ident(ident))
 
     def registered(self, type: EventType, target: Target) -> bool:
         """True if ``(type, target)`` is registered."""
@@ -592,31 +597,33 @@ class Queue:
         ``events`` is a :class:`PollFlag` mask (ERR and HUP are always
         reported). Level-triggered unless ``edge`` is set.
         """
-        ident = _fd_of(fd)
-        self._add(_POLL, ident, int(events), _req(oneshot, dispatch, edge), 0, user, fd)
+        ident = _args.fd_of(fd)
+        mask = _args.mask("events", events, _POLL_BITS)
+        self._add(_POLL, ident, mask, _req(oneshot, dispatch, edge), 0, user, fd)
 
     def modify_poll(self, fd: Any, events: Optional[int] = None, *,
                     user: Any = _KEEP, oneshot: Optional[bool] = None,
                     edge: Optional[bool] = None,
                     dispatch: Optional[bool] = None) -> None:
         """Change a POLL registration; arguments left out keep their value."""
-        ident = _fd_of(fd)
+        ident = _args.fd_of(fd)
+        mask = _KEEP if events is None else _args.mask("events", events, _POLL_BITS)
         with self._lock:
             reg = self._lookup(_POLL, ident)
             req = _merge_req(reg.req, oneshot, dispatch, edge)
-        self._modify(_POLL, ident, _KEEP if events is None else events, req, _KEEP, user)
+        self._modify(_POLL, ident, mask, req, _KEEP, user)
 
     def remove_poll(self, fd: Any) -> None:
         """Stop watching ``fd``."""
-        self._simple(_REMOVE, _POLL, _fd_of(fd))
+        self._simple(_REMOVE, _POLL, _args.fd_of(fd))
 
     def enable_poll(self, fd: Any) -> None:
         """Enable the POLL registration of ``fd``."""
-        self._simple(_ENABLE, _POLL, _fd_of(fd))
+        self._simple(_ENABLE, _POLL, _args.fd_of(fd))
 
     def disable_poll(self, fd: Any) -> None:
         """Disable the POLL registration of ``fd``."""
-        self._simple(_DISABLE, _POLL, _fd_of(fd))
+        self._simple(_DISABLE, _POLL, _args.fd_of(fd))
 
     # ----------------------------------------------------------------- TIMER
 
@@ -632,8 +639,10 @@ class Queue:
         datetime is local time). :attr:`Event.count` is the number of
         expirations since the last delivery.
         """
-        event, data = _timer_args(when, clock)
-        self._add(_TIMER, _ident_of(ident), event, _req(oneshot, dispatch), data, user, when)
+        ident = _args.ident(ident)
+        req = _req(oneshot, dispatch)
+        event, data = _timer_args(when, clock, bool(req & ReqFlag.ONESHOT))
+        self._add(_TIMER, ident, event, req, data, user, when)
 
     def modify_timer(self, ident: int, when: Any = None, *, user: Any = _KEEP,
                      oneshot: Optional[bool] = None,
@@ -642,31 +651,32 @@ class Queue:
         """Re-arm or change timer ``ident``; arguments left out keep their
         value (an absolute timer that fired can be re-armed with a new
         ``when``)."""
-        ident = _ident_of(ident)
+        ident = _args.ident(ident)
         with self._lock:
             reg = self._lookup(_TIMER, ident)
             req = _merge_req(reg.req, oneshot, dispatch, None)
+            oneshot_now = bool(req & ReqFlag.ONESHOT)
             if when is None:
                 event, data = reg.event, reg.data
                 if clock is not None and not event & TimerFlag.ABSTIME:
-                    event = int(clock)
+                    event = int(_clock(clock))
             else:
                 if clock is None:
                     clock = Clock(reg.event & 3) if not reg.event & TimerFlag.ABSTIME else Clock.MONOTONIC
-                event, data = _timer_args(when, clock)
+                event, data = _timer_args(when, clock, oneshot_now)
         self._modify(_TIMER, ident, event, req, data, user)
 
     def remove_timer(self, ident: int) -> None:
         """Stop timer ``ident``."""
-        self._simple(_REMOVE, _TIMER, _ident_of(ident))
+        self._simple(_REMOVE, _TIMER, _args.ident(ident))
 
     def enable_timer(self, ident: int) -> None:
         """Enable timer ``ident``."""
-        self._simple(_ENABLE, _TIMER, _ident_of(ident))
+        self._simple(_ENABLE, _TIMER, _args.ident(ident))
 
     def disable_timer(self, ident: int) -> None:
         """Disable timer ``ident`` (expirations are counted, not lost)."""
-        self._simple(_DISABLE, _TIMER, _ident_of(ident))
+        self._simple(_DISABLE, _TIMER, _args.ident(ident))
 
     # ------------------------------------------------------------------ USER
 
@@ -675,28 +685,28 @@ class Queue:
         """Register user event ``ident``, fired by :meth:`trigger`.
         :attr:`Event.count` is the number of triggers since the last
         delivery."""
-        self._add(_USER, _ident_of(ident), 0, _req(oneshot, dispatch), 0, user, ident)
+        self._add(_USER, _args.ident(ident), 0, _req(oneshot, dispatch), 0, user, ident)
 
     def modify_user(self, ident: int, *, user: Any = _KEEP,
                     oneshot: Optional[bool] = None,
                     dispatch: Optional[bool] = None) -> None:
         """Change user event ``ident``; arguments left out keep their value."""
-        ident = _ident_of(ident)
+        ident = _args.ident(ident)
         with self._lock:
             req = _merge_req(self._lookup(_USER, ident).req, oneshot, dispatch, None)
         self._modify(_USER, ident, _KEEP, req, _KEEP, user)
 
     def remove_user(self, ident: int) -> None:
         """Remove user event ``ident``."""
-        self._simple(_REMOVE, _USER, _ident_of(ident))
+        self._simple(_REMOVE, _USER, _args.ident(ident))
 
     def enable_user(self, ident: int) -> None:
         """Enable user event ``ident``."""
-        self._simple(_ENABLE, _USER, _ident_of(ident))
+        self._simple(_ENABLE, _USER, _args.ident(ident))
 
     def disable_user(self, ident: int) -> None:
         """Disable user event ``ident`` (triggers are counted, not lost)."""
-        self._simple(_DISABLE, _USER, _ident_of(ident))
+        self._simple(_DISABLE, _USER, _args.ident(ident))
 
     # ---------------------------------------------------------------- SIGNAL
 
@@ -711,10 +721,11 @@ class Queue:
         its Python handler does not run. :attr:`Event.count` is the number of
         deliveries since the last event.
         """
-        num = _sig_of(sig)
+        num = _args.sig(sig)
 
         def prepare(reg: _Reg) -> None:
-            reg.blocked = _block_signal(num)
+            _hold_signal(num)
+            reg.sig_held = True
 
         self._add(_SIGNAL, num, 0, _req(oneshot, dispatch), 0, user,
                   _signal_obj(num), prepare)
@@ -724,22 +735,22 @@ class Queue:
                       dispatch: Optional[bool] = None) -> None:
         """Change the registration of ``sig``; arguments left out keep their
         value."""
-        num = _sig_of(sig)
+        num = _args.sig(sig)
         with self._lock:
             req = _merge_req(self._lookup(_SIGNAL, num).req, oneshot, dispatch, None)
         self._modify(_SIGNAL, num, _KEEP, req, _KEEP, user)
 
     def remove_signal(self, sig: Union[int, _signal.Signals]) -> None:
         """Stop taking ``sig`` (it is unblocked if this module blocked it)."""
-        self._simple(_REMOVE, _SIGNAL, _sig_of(sig))
+        self._simple(_REMOVE, _SIGNAL, _args.sig(sig))
 
     def enable_signal(self, sig: Union[int, _signal.Signals]) -> None:
         """Enable the registration of ``sig``."""
-        self._simple(_ENABLE, _SIGNAL, _sig_of(sig))
+        self._simple(_ENABLE, _SIGNAL, _args.sig(sig))
 
     def disable_signal(self, sig: Union[int, _signal.Signals]) -> None:
         """Disable the registration of ``sig`` (deliveries are counted)."""
-        self._simple(_DISABLE, _SIGNAL, _sig_of(sig))
+        self._simple(_DISABLE, _SIGNAL, _args.sig(sig))
 
     # ----------------------------------------------------------------- INODE
 
@@ -754,6 +765,8 @@ class Queue:
         :class:`InodeFlag` mask. Returns the fd that identifies the
         registration (the path can be used as well in ``*_inode`` calls).
         """
+        mask = _inode_mask(events)
+        req = _req(oneshot, dispatch)
         if isinstance(target, (str, bytes, os.PathLike)):
             path = os.fsdecode(os.fspath(target))
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -762,11 +775,12 @@ class Queue:
                 reg.owned_fd = fd
                 reg.path = path
 
-            self._add(_INODE, fd, int(events), _req(oneshot, dispatch), 0, user,
-                      target, prepare)
+            # prepare() gives the fd to the registration at once; if it
+            # fails, releasing it closes the fd
+            self._add(_INODE, fd, mask, req, 0, user, target, prepare)
             return fd
-        fd = _fd_of(target)
-        self._add(_INODE, fd, int(events), _req(oneshot, dispatch), 0, user, target)
+        fd = _args.fd_of(target, "target")
+        self._add(_INODE, fd, mask, req, 0, user, target)
         return fd
 
     def modify_inode(self, target: Any, events: Optional[int] = None, *,
@@ -775,9 +789,10 @@ class Queue:
         """Change an INODE registration (by path or fd); arguments left out
         keep their value."""
         fd = self._key(_INODE, target)
+        mask = _KEEP if events is None else _inode_mask(events)
         with self._lock:
             req = _merge_req(self._lookup(_INODE, fd).req, oneshot, dispatch, None)
-        self._modify(_INODE, fd, _KEEP if events is None else events, req, _KEEP, user)
+        self._modify(_INODE, fd, mask, req, _KEEP, user)
 
     def remove_inode(self, target: Any) -> None:
         """Stop watching a path or fd (a file the module opened is closed)."""
@@ -802,29 +817,29 @@ class Queue:
         unreaped: call ``waitpid``/``Popen.wait`` as usual), and the
         registration ends with it.
         """
-        self._add(_PROC, _pid_of(pid), int(ProcFlag.EXIT), _req(oneshot, dispatch),
+        self._add(_PROC, _args.pid(pid), int(ProcFlag.EXIT), _req(oneshot, dispatch),
                   0, user, pid)
 
     def modify_proc(self, pid: Any, *, user: Any = _KEEP,
                     oneshot: Optional[bool] = None,
                     dispatch: Optional[bool] = None) -> None:
         """Change a PROC registration; arguments left out keep their value."""
-        ident = _pid_of(pid)
+        ident = _args.pid(pid)
         with self._lock:
             req = _merge_req(self._lookup(_PROC, ident).req, oneshot, dispatch, None)
         self._modify(_PROC, ident, _KEEP, req, _KEEP, user)
 
     def remove_proc(self, pid: Any) -> None:
         """Stop watching process ``pid``."""
-        self._simple(_REMOVE, _PROC, _pid_of(pid))
+        self._simple(_REMOVE, _PROC, _args.pid(pid))
 
     def enable_proc(self, pid: Any) -> None:
         """Enable a PROC registration."""
-        self._simple(_ENABLE, _PROC, _pid_of(pid))
+        self._simple(_ENABLE, _PROC, _args.pid(pid))
 
     def disable_proc(self, pid: Any) -> None:
         """Disable a PROC registration."""
-        self._simple(_DISABLE, _PROC, _pid_of(pid))
+        self._simple(_DISABLE, _PROC, _args.pid(pid))
 
     # -------------------------------------------------------------- waiting
 
@@ -851,14 +866,17 @@ class Queue:
         Returns a list of :class:`Event` (empty on timeout), at most
         ``max_events`` of them when it is not 0. The GIL is released while
         sleeping; a signal runs its Python handler, so Ctrl-C raises
-        :class:`KeyboardInterrupt`. :class:`ValueError` if the queue is (or
-        gets) closed.
+        :class:`KeyboardInterrupt`, and a handler that returns lets the wait
+        go on with the rest of its timeout. :class:`ValueError` if the queue
+        is (or gets) closed.
         """
-        if max_events < 0:
-            raise ValueError("max_events must not be negative")
+        max_events = _args.unsigned("max_events", max_events, _args.U32)
+        timeout = _args.timeout(timeout)
+        link = self._aio
+        if link is not None and link.buf:
+            return link.take_buffered(max_events)
         deadline = None
         if timeout is not None:
-            timeout = float(timeout)
             deadline = time.monotonic() + max(timeout, 0.0)
         raw = self._raw
         while True:
@@ -886,22 +904,260 @@ class Queue:
                 raise
             yield from events
 
+    # ------------------------------------------------------------ asyncio
+
+    def _take_ready(self) -> List[Event]:
+        """What a zero-timeout kevent_wait publishes, taken from the ring.
+
+        A zero timeout is also what tells libkev that the queue is polled
+        by another loop rather than slept on (kevent_wait(2))."""
+        self._raw.wait(1, 0)
+        return self._take(0)
+
+    async def get(self) -> Event:
+        """The next event, awaited on the running event loop.
+
+        Works on any asyncio loop (the queue's fd is watched with
+        ``loop.add_reader`` while a task waits). Cancelling the await loses
+        no event. :class:`ValueError` if the queue is or gets closed (also
+        by another thread, which wakes the waiting tasks);
+        :class:`RuntimeError` if another, still open, loop is using the
+        queue.
+
+        >>> import asyncio, kevent
+        >>> async def main():
+        ...     with kevent.Queue() as q:
+        ...         q.add_timer(1, 0.001, oneshot=True, user="t")
+        ...         ev = await q.get()
+        ...         return ev.type.name, ev.user, ev.removed
+        >>> asyncio.run(main())
+        ('TIMER', 't', True)
+        """
+        loop = asyncio.get_running_loop()
+        link = self._aio
+        if link is None or link.loop is not loop:
+            link = self._link_to(loop)
+        while True:
+            if link.buf:
+                return link.buf.popleft()
+            if self._closing or self._raw.closed:
+                raise ValueError("I/O operation on closed kevent queue")
+            events = self._take_ready()
+            if events:
+                link.buf.extend(events)
+                continue
+            fut = loop.create_future()
+            link.getters.append(fut)
+            link.start_reading()
+            try:
+                await fut
+            except BaseException:
+                fut.cancel()
+                try:
+                    link.getters.remove(fut)
+                except ValueError:
+                    pass
+                # woken, then cancelled before taking its event: pass the
+                # wake-up on
+                if link.buf and not fut.cancelled():
+                    link.wake()
+                raise
+
+    def __aiter__(self) -> "Queue":
+        """``async for ev in q``: events until the queue is closed."""
+        return self
+
+    async def __anext__(self) -> Event:
+        """The next event (:meth:`get`); stops when the queue is closed."""
+        try:
+            return await self.get()
+        except ValueError:
+            if self._closing or self.closed:
+                raise StopAsyncIteration from None
+            raise
+
+    def _link_to(self, loop: asyncio.AbstractEventLoop) -> "_LoopLink":
+        with self._lock:
+            old = self._aio
+            if old is not None and old.loop is not loop:
+                if not old.loop.is_closed() and (old.getters or old.reading):
+                    raise RuntimeError(
+                        "this kevent.Queue is being used by another event "
+                        "loop; a queue serves one loop at a time")
+                old.detach_here()
+                if old.buf:
+                    buf = old.buf
+                else:
+                    buf = None
+            else:
+                buf = None
+            link = _LoopLink(self, loop)
+            if buf:
+                link.buf.extend(buf)
+            self._aio = link
+            return link
+
+
+class _LoopLink:
+    """A Queue's tie to the event loop whose tasks await its events.
+
+    The loop watches the queue's fd (add_reader) while tasks wait. When it
+    is readable: one zero-timeout kevent_wait, the ring drained into buf, as
+    many waiting tasks woken as there are events. A readable fd and no
+    waiting task: stop watching (the events stay in libkev, coalesced,
+    until asked for). Everything here runs in the loop's thread, except
+    queue_closing()."""
+
+    __slots__ = ("queue", "loop", "fd", "buf", "getters", "reading", "thread")
+
+    def __init__(self, queue: Queue, loop: asyncio.AbstractEventLoop) -> None:
+        self.queue = queue
+        self.loop = loop
+        self.fd = queue.fileno()
+        self.buf: Deque[Event] = collections.deque()
+        self.getters: Deque["asyncio.Future[None]"] = collections.deque()
+        self.reading = False
+        self.thread = threading.get_ident()
+
+    def start_reading(self) -> None:
+        if not self.reading:
+            self.loop.add_reader(self.fd, self.readable)
+            self.reading = True
+
+    def stop_reading(self) -> None:
+        if self.reading:
+            self.reading = False
+            if not self.loop.is_closed():
+                self.loop.remove_reader(self.fd)
+
+    def wake(self) -> None:
+        """Wake one waiting task (the oldest)."""
+        while self.getters:
+            fut = self.getters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                return
+
+    def readable(self) -> None:
+        if not self.getters:
+            self.stop_reading()
+            return
+        try:
+            events = self.queue._take_ready()
+        except ValueError:  # closed
+            self.stop_reading()
+            self.wake_all()
+            return
+        except BaseException as e:  # an OSError of kevent_wait: to the tasks
+            self.stop_reading()
+            while self.getters:
+                fut = self.getters.popleft()
+                if not fut.done():
+                    fut.set_exception(e)
+            return
+        self.buf.extend(events)
+        for _ in range(len(self.buf)):
+            if not self.getters:
+                break
+            self.wake()
+
+    def wake_all(self) -> None:
+        while self.getters:
+            fut = self.getters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+
+    def take_buffered(self, max_events: int) -> List[Event]:
+        n = len(self.buf) if not max_events else min(max_events, len(self.buf))
+        return [self.buf.popleft() for _ in range(n)]
+
+    def detach_here(self) -> None:
+        """Stop watching the fd and wake every task (in the loop's
+        thread, or once the loop is closed)."""
+        self.stop_reading()
+        self.wake_all()
+
+    def queue_closing(self) -> None:
+        """The queue is about to be closed, by any thread."""
+        if self.loop.is_closed():
+            self.reading = False
+            return
+        if threading.get_ident() == self.thread:
+            self.detach_here()
+            return
+        # Another thread: the loop must let go of the fd before its number
+        # can be reused, and its tasks must learn that the queue is closed.
+        reading, self.reading = self.reading, False
+        fd, loop, cb = self.fd, self.loop, self.readable
+
+        def detach() -> None:
+            # (a get() between queue_closing() and now may have started
+            # reading again; none can after, as it sees queue._closing)
+            if reading or self.reading:
+                self.reading = False
+                _remove_reader_if_ours(loop, fd, cb)
+            self.wake_all()
+
+        try:
+            loop.call_soon_threadsafe(detach)
+        except RuntimeError:  # closed meanwhile
+            pass
+
+
+def _remove_reader_if_ours(loop: asyncio.AbstractEventLoop, fd: int,
+                           cb: Any) -> None:
+    """remove_reader(fd) unless fd's reader is no longer cb (the number was
+    reused by another file, which another reader now watches)."""
+    selector = getattr(loop, "_selector", None)
+    if selector is not None:
+        try:
+            reader = selector.get_key(fd).data[0]
+        except (KeyError, ValueError, RuntimeError, AttributeError,
+                IndexError, TypeError):
+            return
+        if reader is not None and getattr(reader, "_callback", cb) != cb:
+            return
+    loop.remove_reader(fd)
+
 
 def _merge_req(old: int, oneshot: Optional[bool], dispatch: Optional[bool],
                edge: Optional[bool]) -> int:
     req = old
-    for flag, value in ((ReqFlag.ONESHOT, oneshot), (ReqFlag.DISPATCH, dispatch),
-                        (ReqFlag.ET, edge)):
+    for name, flag, value in (("oneshot", ReqFlag.ONESHOT, oneshot),
+                              ("dispatch", ReqFlag.DISPATCH, dispatch),
+                              ("edge", ReqFlag.ET, edge)):
         if value is None:
             continue
+        value = _args.flag(name, value)
         req = (req | int(flag)) if value else (req & ~int(flag))
-    return req
+    return _check_req(req)
 
 
-def _timer_args(when: Any, clock: Clock) -> Tuple[int, int]:
+def _inode_mask(events: Any) -> int:
+    mask = _args.mask("events", events, _INODE_BITS)
+    if not mask:
+        raise ValueError("events must name at least one kevent.InodeFlag")
+    return mask
+
+
+def _clock(value: Any) -> Clock:
+    try:
+        return Clock(value)
+    except ValueError:
+        raise ValueError(f"clock must be a kevent.Clock "
+                         f"({', '.join(c.name for c in Clock)}), not {value!r}") from None
+
+
+def _timer_args(when: Any, clock: Any, oneshot: bool) -> Tuple[int, int]:
     if isinstance(when, _dt.datetime):
-        return int(TimerFlag.REALTIME | TimerFlag.ABSTIME), _datetime_to_ns(when)
-    return int(Clock(clock)), _seconds_to_ns(when)
+        return (int(TimerFlag.REALTIME | TimerFlag.ABSTIME),
+                _args.datetime_to_ns("when", when))
+    clk = _clock(clock)
+    ns = _args.seconds_to_ns("when", when)
+    if ns == 0 and not oneshot:
+        raise ValueError("when: a periodic timer needs an interval > 0 "
+                         "(a oneshot timer of 0 fires at once)")
+    return int(clk), ns
 
 
 def _signal_obj(num: int) -> Any:

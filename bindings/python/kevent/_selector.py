@@ -1,203 +1,138 @@
 # SPDX-License-Identifier: MIT
-"""kevent.KeventSelector and the asyncio helpers built on it."""
+"""kevent.KeventSelector and the event loop helpers built on it."""
 
 from __future__ import annotations
 
 import asyncio
 import selectors
-import time
 from collections.abc import Mapping
-from typing import Any, Coroutine, Dict, Iterator, List, Optional, Tuple, TypeVar
+from typing import Any, Coroutine, Iterator, Optional, TypeVar
 
+from . import _args
 from . import _kevent as _k
-from ._queue import BACKENDS
 
 __all__ = ["KeventSelector", "new_event_loop", "EventLoopPolicy", "run"]
 
 _T = TypeVar("_T")
 
-_READ = selectors.EVENT_READ
-_WRITE = selectors.EVENT_WRITE
-_POLL = _k.KEVENT_POLL
-_IN = _k.KEVENT_POLL_IN
-_OUT = _k.KEVENT_POLL_OUT
-_ADD = _k.KEVENT_CTL_ADD
-_REMOVE = _k.KEVENT_CTL_REMOVE
-_MODIFY = _k.KEVENT_CTL_MODIFY
 
+class _SelectorMapping(Mapping):  # type: ignore[type-arg]
+    """Read-only mapping of file objects to selector keys (get_map())."""
 
-def _fileobj_to_fd(fileobj: Any) -> int:
-    if isinstance(fileobj, int):
-        fd = fileobj
-    else:
-        try:
-            fd = int(fileobj.fileno())
-        except (AttributeError, TypeError, ValueError):
-            raise ValueError(f"Invalid file object: {fileobj!r}") from None
-    if fd < 0:
-        raise ValueError(f"Invalid file descriptor: {fd}")
-    return fd
-
-
-class _SelectorMapping(Mapping[Any, selectors.SelectorKey]):
-    """Read-only mapping of file objects to selector keys."""
+    __slots__ = ("_selector",)
 
     def __init__(self, selector: "KeventSelector") -> None:
         self._selector = selector
 
     def __len__(self) -> int:
-        return len(self._selector._fd_to_key)
+        return self._selector._count
 
     def __getitem__(self, fileobj: Any) -> selectors.SelectorKey:
-        try:
-            fd = self._selector._fileobj_lookup(fileobj)
-            return self._selector._fd_to_key[fd]
-        except KeyError:
-            raise KeyError(f"{fileobj!r} is not registered") from None
+        return self._selector._get(fileobj)
 
     def __iter__(self) -> Iterator[int]:
-        return iter(self._selector._fd_to_key)
+        return iter(self._selector._fds())
 
 
-class KeventSelector(selectors.BaseSelector):
-    """A :class:`selectors.BaseSelector` on a kevent queue.
+class KeventSelector(_k.SelectorCore, selectors.BaseSelector):
+    """A :class:`selectors.BaseSelector` on a kevent queue, in place of
+    :class:`selectors.EpollSelector`.
 
-    A drop-in replacement for :class:`selectors.EpollSelector`: file
-    descriptors are ``KEVENT_POLL`` registrations (level-triggered), and
-    :meth:`select` releases the GIL while it sleeps. Use it with asyncio as
-    ``asyncio.SelectorEventLoop(kevent.KeventSelector())`` or simply
-    :func:`kevent.new_event_loop` / :func:`kevent.run`.
+    ``KeventSelector(size=0, backend=None)``: ``size`` and ``backend`` are
+    those of :class:`kevent.Queue`, except that ``size=0`` is a ring of
+    4096 entries (``KeventSelector.DEFAULT_RING``) rather than libkev's 256:
+    EpollSelector takes as many events per epoll_wait as it has file
+    objects, and a ring that holds a burst takes it in one pass (a fuller
+    ring costs more passes, and on the ``epoll`` backend a mute and a
+    rearm per deferred fd). File objects are level-triggered
+    ``KEVENT_POLL`` registrations. :meth:`select` releases the GIL while it
+    sleeps, returns every ready file object once, however many there are
+    (it takes the ring again while a pass filled it), and maps masks as
+    EpollSelector does (an error or a hangup is ready for reading and for
+    writing, as far as the key asked). The mapping of results, and
+    register, unregister, modify and get_key, are C code.
 
-    ``size`` and ``backend`` are those of :class:`kevent.Queue`.
+    It behaves as EpollSelector does, including in these cases:
+
+    - a file that epoll(7) refuses (a regular file, a directory, most
+      character devices) is refused with :class:`PermissionError` (EPERM),
+      and the key is not kept (:class:`kevent.Queue` instead reports such
+      files always ready, as poll(2) does);
+    - a file object closed while registered can still be unregistered (the
+      key is found by the object's identity);
+    - a failed :meth:`modify` unregisters the file object;
+    - a signal whose handler does not raise resumes :meth:`select` with the
+      rest of its timeout (PEP 475).
+
+    Where it differs (the full list, explained, is in python-kevent(3) and
+    tests/cpython/differences.md):
+
+    - with the ``uring`` and ``kmod`` backends a registration holds the
+      file: one closed while registered stays open (the peer of a socket
+      sees no EOF, and :meth:`modify` still works) until it is
+      unregistered or the selector is closed. The selectors documentation
+      requires unregistering before closing, which asyncio does; with the
+      ``epoll`` backend (the default without the kernel module) the file
+      is released at close, as with EpollSelector. With ``uring`` each
+      registration also holds a descriptor (the duplicate it polls), so a
+      process registers at most about half its RLIMIT_NOFILE;
+    - :meth:`modify` with invalid events raises :class:`ValueError` as
+      :meth:`register` does (EpollSelector accepts them);
+    - the events of :meth:`select` are ``int``, the timeout has nanosecond
+      resolution (EpollSelector rounds up to milliseconds).
+
+    Use it with asyncio as ``asyncio.SelectorEventLoop(KeventSelector())``,
+    :func:`kevent.new_event_loop`, :class:`kevent.EventLoopPolicy` or
+    :func:`kevent.run`:
+
+    >>> import asyncio, kevent, socket
+    >>> async def echo_once():
+    ...     loop = asyncio.get_running_loop()
+    ...     a, b = socket.socketpair()
+    ...     a.setblocking(False); b.setblocking(False)
+    ...     with a, b:
+    ...         await loop.sock_sendall(a, b"ping")
+    ...         return await loop.sock_recv(b, 4), type(loop._selector).__name__
+    >>> kevent.run(echo_once())
+    (b'ping', 'KeventSelector')
+
+    The selectors API itself:
+
+    >>> import selectors
+    >>> with kevent.KeventSelector() as sel:
+    ...     a, b = socket.socketpair()
+    ...     key = sel.register(a, selectors.EVENT_READ, data="a")
+    ...     sel.select(0)
+    ...     _ = b.send(b"x")
+    ...     [(k.data, events) for k, events in sel.select(1.0)]
+    ...     a.close(); b.close()
+    []
+    [('a', 1)]
     """
 
+    DEFAULT_RING = 4096
+
     def __init__(self, size: int = 0, backend: Optional[str] = None) -> None:
-        super().__init__()
-        flags = _k.KEVENT_BACKEND_DEFAULT if backend is None else BACKENDS[backend]
-        self._raw = _k.RawQueue(size, flags)
-        self._fd_to_key: Dict[int, selectors.SelectorKey] = {}
-        self._cookies: Dict[int, int] = {}
-        self._next_cookie = 1
+        size = _args.ring_size(size) or self.DEFAULT_RING
+        flags = _args.backend_flags(backend)
+        _k.SelectorCore.__init__(self, size, flags)
         self._map: Optional[_SelectorMapping] = _SelectorMapping(self)
 
-    def _fileobj_lookup(self, fileobj: Any) -> int:
-        """Return the fd of fileobj, also for a file closed since it was
-        registered (found by identity among the keys)."""
-        try:
-            return _fileobj_to_fd(fileobj)
-        except ValueError:
-            for key in self._fd_to_key.values():
-                if key.fileobj is fileobj:
-                    return key.fd
-            raise
+    def __repr__(self) -> str:
+        if self._closed:
+            return "<kevent.KeventSelector closed>"
+        return (f"<kevent.KeventSelector fd={self.fileno()} "
+                f"backend={self.backend!r} registered={self._count}>")
 
-    def fileno(self) -> int:
-        """The fd of the underlying kevent queue."""
-        return self._raw.fileno()
-
-    @property
-    def backend(self) -> str:
-        """The libkev backend in use."""
-        return self._raw.backend
-
-    def register(self, fileobj: Any, events: int,
-                 data: Any = None) -> selectors.SelectorKey:
-        """Register a file object for ``EVENT_READ`` and/or ``EVENT_WRITE``."""
-        if (not events) or (events & ~(_READ | _WRITE)):
-            raise ValueError(f"Invalid events: {events!r}")
-        key = selectors.SelectorKey(fileobj, self._fileobj_lookup(fileobj), events, data)
-        if key.fd in self._fd_to_key:
-            raise KeyError(f"{fileobj!r} (FD {key.fd}) is already registered")
-        mask = (_IN if events & _READ else 0) | (_OUT if events & _WRITE else 0)
-        cookie = self._next_cookie
-        self._next_cookie += 1
-        self._raw.ctl(_ADD, _POLL, key.fd, mask, 0, 0, cookie)
-        self._cookies[key.fd] = cookie
-        self._fd_to_key[key.fd] = key
-        return key
-
-    def unregister(self, fileobj: Any) -> selectors.SelectorKey:
-        """Unregister a file object; events of it still queued are dropped."""
-        try:
-            key = self._fd_to_key.pop(self._fileobj_lookup(fileobj))
-        except KeyError:
-            raise KeyError(f"{fileobj!r} is not registered") from None
-        del self._cookies[key.fd]
-        try:
-            self._raw.ctl_errno(_REMOVE, _POLL, key.fd, 0, 0, 0, 0)
-        except (OSError, ValueError):
-            # the fd may have been closed since (as EpollSelector ignores)
-            pass
-        return key
-
-    def modify(self, fileobj: Any, events: int,
-               data: Any = None) -> selectors.SelectorKey:
-        """Change the events or data of a registered file object."""
-        try:
-            key = self._fd_to_key[self._fileobj_lookup(fileobj)]
-        except KeyError:
-            raise KeyError(f"{fileobj!r} is not registered") from None
-        changed = False
-        if events != key.events:
-            if (not events) or (events & ~(_READ | _WRITE)):
-                raise ValueError(f"Invalid events: {events!r}")
-            mask = (_IN if events & _READ else 0) | (_OUT if events & _WRITE else 0)
-            try:
-                self._raw.ctl(_MODIFY, _POLL, key.fd, mask, 0, 0, self._cookies[key.fd])
-            except BaseException:
-                self.unregister(fileobj)
-                raise
-            changed = True
-        if data != key.data:
-            changed = True
-        if changed:
-            key = key._replace(events=events, data=data)
-            self._fd_to_key[key.fd] = key
-        return key
-
-    def select(self, timeout: Optional[float] = None
-               ) -> List[Tuple[selectors.SelectorKey, int]]:
-        """Wait until some registered file objects become ready, or the
-        timeout (seconds; ``None`` waits forever, ``<= 0`` polls) expires.
-        Returns a list of ``(key, events)``."""
-        deadline = None
-        if timeout is not None:
-            timeout = max(float(timeout), 0.0)
-            deadline = time.monotonic() + timeout
-        raw = self._raw
-        fd_to_key = self._fd_to_key
-        cookies = self._cookies
-        while True:
-            n = raw.wait(1, timeout)
-            ready = []
-            for fd, _type, mask, _req, _ret, _data, cookie in raw.drain(0):
-                key = fd_to_key.get(fd)
-                if key is None or cookies.get(fd) != cookie:
-                    continue  # unregistered (or re-registered) since: stale
-                events = 0
-                if mask & ~_IN:
-                    events |= _WRITE
-                if mask & ~_OUT:
-                    events |= _READ
-                events &= key.events
-                if events:
-                    ready.append((key, events))
-            if ready or n == 0:
-                return ready
-            # only stale entries: wait on for the rest of the timeout
-            if deadline is not None:
-                timeout = max(deadline - time.monotonic(), 0.0)
+    def get_map(self) -> Optional[Mapping[Any, selectors.SelectorKey]]:
+        """The mapping of file objects to selector keys (None once
+        closed)."""
+        return self._map
 
     def close(self) -> None:
-        """Close the selector and its kevent queue."""
-        self._fd_to_key.clear()
-        self._cookies.clear()
+        """Close the selector and its kevent queue (idempotent)."""
         self._map = None
-        self._raw.close()
-
-    def get_map(self) -> Mapping[Any, selectors.SelectorKey]:
-        """Return the mapping of file objects to selector keys."""
-        return self._map  # type: ignore[return-value]
+        self._close()
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -216,7 +151,15 @@ class EventLoopPolicy(asyncio.DefaultEventLoopPolicy):
 
 
 def run(main: Coroutine[Any, Any, _T], *, debug: Optional[bool] = None) -> _T:
-    """Run a coroutine like :func:`asyncio.run`, on a kevent event loop."""
+    """Run a coroutine like :func:`asyncio.run`, on a kevent event loop.
+
+    >>> import asyncio, kevent
+    >>> async def main():
+    ...     await asyncio.sleep(0)
+    ...     return type(asyncio.get_running_loop()._selector).__name__
+    >>> kevent.run(main())
+    'KeventSelector'
+    """
     runner_cls = getattr(asyncio, "Runner", None)
     if runner_cls is not None:
         with runner_cls(debug=debug, loop_factory=new_event_loop) as runner:

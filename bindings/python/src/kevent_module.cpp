@@ -2,8 +2,10 @@
 //
 // kevent_module.cpp - kevent._kevent, the low-level half of the Python
 // binding of libkev.  It wraps one queue (RawQueue) directly over the C API
-// of <kevent.h>; the Pythonic layer (kevent/__init__.py) builds registrations,
-// events, enums and the selector on top of it.
+// of <kevent.h>; the Pythonic layer (kevent/_queue.py) builds registrations,
+// events and enums on top of it.  The selector's body (selector.cpp) and the
+// signal forwarder (sigforward.cpp) are written on the C API and added to
+// the module here.
 //
 // Rules kept here:
 //  - the GIL is released only around kevent_init() and kevent_wait(); every
@@ -14,6 +16,8 @@
 //    and otherwise retries with the remaining timeout (PEP 475);
 //  - errors are raised with PyErr_SetFromErrno, so Python picks the OSError
 //    subclass that matches errno (FileExistsError for EEXIST, ...).
+
+#include "common.hpp"
 
 #include <pybind11/pybind11.h>
 
@@ -40,29 +44,6 @@ namespace {
 [[noreturn]] void raise_closed()
 {
 	throw py::value_error("I/O operation on closed kevent queue");
-}
-
-double monotonic_now()
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-void seconds_to_timespec(double secs, struct timespec *ts)
-{
-	if (secs <= 0) {
-		ts->tv_sec = 0;
-		ts->tv_nsec = 0;
-		return;
-	}
-	double whole = std::floor(secs);
-	ts->tv_sec = (time_t)whole;
-	long ns = (long)((secs - whole) * 1e9);
-	if (ns > 999999999L)
-		ns = 999999999L;
-	ts->tv_nsec = ns;
 }
 
 // One kevent queue and its mapped ring.
@@ -180,48 +161,18 @@ public:
 	}
 
 	// Sleep until min_nr events are in the ring.  timeout: None (forever)
-	// or seconds.  Returns kevent_wait()'s count, 0 on timeout.
+	// or seconds (checked by the caller).  Returns kevent_wait()'s count,
+	// 0 on timeout.
 	int wait(unsigned int min_nr, py::object timeout)
 	{
 		check_open();
-		bool forever = timeout.is_none();
-		double deadline = 0;
-
-		if (!forever) {
-			double secs = timeout.cast<double>();
-			if (std::isnan(secs))
-				throw py::value_error("timeout must not be NaN");
-			if (secs > 1e10)	// ~317 years: the same as forever
-				forever = true;
-			else
-				deadline = monotonic_now() + (secs > 0 ? secs : 0);
-		}
-		for (;;) {
-			struct timespec ts, *tsp = nullptr;
-			int fd = fd_, n, err;
-
-			if (!forever) {
-				seconds_to_timespec(deadline - monotonic_now(), &ts);
-				tsp = &ts;
-			}
-			{
-				py::gil_scoped_release nogil;
-				n = kevent_wait(fd, min_nr, tsp);
-				err = errno;
-			}
-			if (n >= 0)
-				return n;
-			if (err == EINTR) {
-				if (PyErr_CheckSignals() < 0)
-					throw py::error_already_set();
-				if (fd_ < 0)
-					raise_closed();
-				continue;
-			}
-			if (fd_ < 0)	// closed by another thread meanwhile
-				raise_closed();
-			raise_errno(err);
-		}
+		kevpy::Deadline dl;
+		if (dl.parse(timeout.ptr(), "timeout") < 0)
+			throw py::error_already_set();
+		int n = kevpy::wait_released(&fd_, min_nr, dl);
+		if (n < 0)
+			throw py::error_already_set();
+		return n;
 	}
 
 	// Take up to max_events (0 = all) entries from the ring, as tuples
@@ -310,6 +261,10 @@ PYBIND11_MODULE(_kevent, m)
 		     "Consume up to max_events (0 = all) ring entries as "
 		     "tuples (id, type, event, req_flags, ret_flags, ret_data, "
 		     "user).");
+
+	if (kevpy::add_selector_core(m.ptr()) < 0 ||
+	    kevpy::add_signal_forwarder(m.ptr()) < 0)
+		throw py::error_already_set();
 
 #define C(name) m.attr(#name) = (unsigned long long)(name)
 	C(KEVENT_POLL); C(KEVENT_TIMER); C(KEVENT_USER); C(KEVENT_SIGNAL);
