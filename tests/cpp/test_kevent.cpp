@@ -1158,27 +1158,35 @@ TEST(Eintr, WaitsGoOnAfterAHandledSignal)
 			if (with_fd)
 				idle = q.add_fd(p[0], kevent::poll_events::in);
 			const auto wake = [&] { q.trigger(1); };
+			// What a failed case leaves in the ring must not spare the
+			// next one its sleep.
+			const auto drain = [&] {
+				while (q.try_consume()) {
+				}
+			};
 			const std::string what = std::string(flags ? "SA_RESTART" : "no SA_RESTART") +
 						  (with_fd ? ", with an fd" : ", user events only");
 			EXPECT_EQ(interrupted([&] { return q.wait(); }, wake), 1) << "wait, " << what;
-			ASSERT_TRUE(q.try_consume().has_value());
+			drain();
 			EXPECT_EQ(interrupted([&] { return q.wait_for(1h); }, wake), 1)
 				<< "wait_for, " << what;
-			ASSERT_TRUE(q.try_consume().has_value());
+			drain();
 			EXPECT_EQ(interrupted([&] { return q.wait_until(system_clock::now() + 1h); }, wake),
 				  1) << "wait_until, " << what;
-			ASSERT_TRUE(q.try_consume().has_value());
+			drain();
 			EXPECT_EQ(interrupted([&] { return q.dequeue().id; }, wake), 1)
 				<< "dequeue, " << what;
+			drain();
 			EXPECT_EQ(interrupted([&] {
 					  const std::optional<ukevent> ev = q.dequeue_for(1h);
 					  return ev ? static_cast<long>(ev->id) : -1000L;
 				  }, wake), 1) << "dequeue_for, " << what;
+			drain();
 			std::error_code ec;
 			EXPECT_EQ(interrupted([&] { return q.wait_for(1h, ec); }, wake), 1)
 				<< "wait_for(ec), " << what;
 			EXPECT_FALSE(ec) << ec.message();
-			ASSERT_TRUE(q.try_consume().has_value());
+			drain();
 			idle.reset();
 			close(p[0]);
 			close(p[1]);
