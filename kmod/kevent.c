@@ -6,6 +6,9 @@
  * Each open() of /dev/kevent is one queue.  KEVENT_IOC_SETUP allocates the
  * ring (mapped by mmap() at offset 0), KEVENT_IOC_CTL applies a batch of
  * registrations and KEVENT_IOC_WAIT sleeps until the ring holds events.
+ * The device is mode 0666: every byte and every call order from user space
+ * is hostile, and everything a queue pins is charged to the user who
+ * opened it (per-user limits below).
  *
  * A registration is keyed by (type, id) and is in one state:
  *   IDLE    nothing to deliver (or disabled);
@@ -19,38 +22,77 @@
  * move QUEUED registrations back to IDLE.
  *
  * Locking:
- *   q->mtx   the registration tree, ctl, setup, polling of watched files;
- *   q->lock  (irq-safe spinlock) states, lists, the ring and its indices.
- * Order: q->mtx -> target wait queue lock (or an inode mark's lock) ->
- * q->lock -> q->wq lock.  The queue's poll_wait is woken without q->lock
- * held.  hrtimer_cancel() is never called with q->lock held: the timer
- * callback takes it.
+ *   kevent_nest_mutex  the graph of queues watching queues (children and
+ *                      parents lists, depth memos);
+ *   q->mtx             the registration tree, ctl, setup, polling of
+ *                      watched files; taken killable by system calls, and
+ *                      never held across a copy from or to user memory;
+ *   m->lock            an inode mark's link to its registration;
+ *   q->lock            (irq-safe spinlock) states, lists, the ring and its
+ *                      indices, the wake flag.
+ * Order: q->mtx -> kevent_nest_mutex; q->mtx -> target wait queue lock (or
+ * m->lock) -> q->lock.  q->wq and q->poll_wait are woken without q->lock held.
+ * hrtimer_cancel() is never called with q->lock held: the timer callback
+ * takes it.
+ *
+ * Wake-ups: a change that can make the queue readable (an entry published,
+ * a registration made READY or CHECK, a signal) sets q->wake under q->lock;
+ * whoever drops the lock then wakes.  Nothing else wakes (a ctl that
+ * publishes nothing leaves watchers alone).  In process context the wake
+ * is synchronous.  In atomic context, from the wake-up callback of another
+ * file, an hrtimer, a signal or an inode event (the "callbacks" below),
+ * only q->wq (the queue's own KEVENT_IOC_WAIT sleepers, whose entries run
+ * no callback) is woken at once; q->poll_wait, where other queues and
+ * epoll instances hook their callbacks, is woken from an irq_work.  So a
+ * callback never runs another queue's callbacks on its stack: no recursion
+ * through chains of nested queues, no lock recursion through an epoll
+ * instance that watches the queue it is watched by, and no two poll_wait
+ * locks held at once.
+ *
+ * Bounded atomic work: a callback reaps and publishes at most
+ * KEVENT_ATOMIC_BUDGET entries each; what is left goes to q->publish_work,
+ * which works in batches in process context.  System calls publish in
+ * batches too, rescheduling between them.
  *
  * Who publishes: TIMER and USER firings go into the ring at once (from the
  * hrtimer and from KEVENT_CTL_READY), and so does a POLL wake-up whose key
  * names what became ready (kevent_poll_wake(), under the target's wait
  * queue lock).  A wake-up without a key, and PROC and INODE activity, only
- * queue the registration on q->check and wake the queue; the file is then
- * polled (as epoll's ep_send_events() does) and the entry published by the
- * next KEVENT_IOC_WAIT or KEVENT_IOC_CTL; poll() reports the queue readable
+ * queue the registration on q->check; the file is then polled (as epoll's
+ * ep_send_events() does) and the entry published by the next
+ * KEVENT_IOC_WAIT or KEVENT_IOC_CTL; poll() reports the queue readable
  * meanwhile.  Level-triggered fds are always polled again, in process
  * context, once the consumer passes their entry.  Signals are dequeued by
- * the thread making one of those calls, as a signalfd read.
+ * a thread of the process that registered them making one of those calls,
+ * as a signalfd read.
+ *
+ * File references: a POLL registration holds a reference to the watched
+ * file, except for an AF_UNIX socket, which could carry the queue's own
+ * file (SCM_RIGHTS) and make a cycle nothing would free: for those it
+ * holds the socket's inode (so its wait queue stays valid) and takes a
+ * file reference only while polling, if the file still exists.  io_uring
+ * files, which hold file references too, are refused.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/delay.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/fsnotify_backend.h>
+#include <linux/hashtable.h>
 #include <linux/hrtimer.h>
+#include <linux/irq_work.h>
 #include <linux/log2.h>
+#include <linux/magic.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
+#include <linux/net.h>
 #include <linux/poll.h>
 #include <linux/rbtree.h>
 #include <linux/rcupdate.h>
+#include <linux/refcount.h>
 #include <linux/sched/signal.h>
 #include <linux/signal.h>
 #include <linux/slab.h>
@@ -58,13 +100,47 @@
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
 #include <linux/wait.h>
+#include <linux/workqueue.h>
+#include <net/sock.h>
 
 #include <kevent/abi.h>
+
+/* ---- limits (kevent(4) documents each one) */
 
 static unsigned int max_registrations = 1 << 20;
 module_param(max_registrations, uint, 0644);
 MODULE_PARM_DESC(max_registrations,
 		 "Registrations allowed per queue (ENOSPC past it)");
+
+/* Per user (the real uid that opened the queue); 0 at load: the default. */
+static unsigned long max_user_queues;
+module_param(max_user_queues, ulong, 0644);
+MODULE_PARM_DESC(max_user_queues,
+		 "Queues a user may have open (EMFILE past it; default 1024)");
+static unsigned long max_user_registrations;
+module_param(max_user_registrations, ulong, 0644);
+MODULE_PARM_DESC(max_user_registrations,
+		 "Registrations of a user over all queues (ENOSPC past it; default: 4% of RAM)");
+static unsigned long max_user_ring_bytes;
+module_param(max_user_ring_bytes, ulong, 0644);
+MODULE_PARM_DESC(max_user_ring_bytes,
+		 "Ring memory a user may pin (ENOMEM past it; default: 1/16 of RAM, at least 16 MiB)");
+static unsigned long max_user_inode_watches;
+module_param(max_user_inode_watches, ulong, 0644);
+MODULE_PARM_DESC(max_user_inode_watches,
+		 "KEVENT_INODE watches of a user (ENOSPC past it; default: 1% of RAM, 8192 to 1048576)");
+
+/* Depth of kevent queues nested in each other, as epoll's EP_MAX_NESTS. */
+#define KEVENT_MAX_NESTS	4
+
+/* Ring entries a callback may reap, and publish, before deferring. */
+#define KEVENT_ATOMIC_BUDGET	64
+/* Ring entries published (or reaped) in process context between yields. */
+#define KEVENT_BATCH		1024
+/* Entries of a KEVENT_IOC_CTL copied in, applied and answered at a time. */
+#define KEVENT_CTL_CHUNK	64
+/* Processes whose KEVENT_IOC_WAKE is remembered by a queue. */
+#define KEVENT_WAKERS		4
 
 /* Live registrations and queues of all queues, for leak checks. */
 static atomic_long_t kevent_nr_regs = ATOMIC_LONG_INIT(0);
@@ -84,8 +160,144 @@ MODULE_PARM_DESC(registrations, "Registrations in all queues (read-only)");
 module_param_cb(queues, &kevent_count_ops, &kevent_nr_queues, 0444);
 MODULE_PARM_DESC(queues, "Open queues (read-only)");
 
-/* Depth of kevent queues nested in each other, as epoll's EP_MAX_NESTS. */
-#define KEVENT_MAX_NESTS	4
+enum kevent_test_site {
+	KEVENT_SITE_NONE,
+	KEVENT_SITE_INODE_EVENT,	/* file change: fired, not yet woken */
+	KEVENT_SITE_INODE_FREEING,	/* mark freed: fired, not yet woken */
+	KEVENT_SITE_WAIT_KIDX,		/* WAIT: kidx read, not yet stored */
+	KEVENT_SITE_WAIT_CHECKS,	/* WAIT: pending work just evaluated */
+};
+
+#ifdef KEVENT_TESTING
+/*
+ * Test builds only (make KEVENT_TESTING=y): widen race windows and count
+ * what the tests in tests/vm cannot observe from user space.
+ *   test_window      the site to delay at (enum kevent_test_site), 0 none
+ *   test_window_ms   how long (a busy wait: some sites are atomic)
+ *   test_window_hits times a thread entered the window; test_window_done
+ *                    times one left it (a test waits for these)
+ *   test_max_atomic  the most ring entries published and reaped by one
+ *                    call from a wake-up callback or timer (writable: 0)
+ *   test_max_nests   a larger nesting limit (at most 128), so that a test
+ *                    can show a deep chain does not recurse
+ */
+static unsigned int test_window;
+module_param(test_window, uint, 0644);
+static unsigned int test_window_ms = 100;
+module_param(test_window_ms, uint, 0644);
+static atomic_t test_window_hits = ATOMIC_INIT(0);
+module_param_named(test_window_hits, test_window_hits.counter, int, 0444);
+static atomic_t test_window_done = ATOMIC_INIT(0);
+module_param_named(test_window_done, test_window_done.counter, int, 0444);
+static unsigned long test_max_atomic;
+module_param(test_max_atomic, ulong, 0644);
+static unsigned int test_max_nests;
+module_param(test_max_nests, uint, 0644);
+
+static void kevent_test_window(enum kevent_test_site site)
+{
+	if (READ_ONCE(test_window) != site)
+		return;
+	atomic_inc(&test_window_hits);
+	mdelay(min(READ_ONCE(test_window_ms), 2000U));
+	atomic_inc(&test_window_done);
+}
+
+static void kevent_test_atomic(unsigned long n)
+{
+	if (n > READ_ONCE(test_max_atomic))
+		WRITE_ONCE(test_max_atomic, n);
+}
+
+static int kevent_max_nests(void)
+{
+	unsigned int n = READ_ONCE(test_max_nests);
+
+	return n ? min(n, 128U) : KEVENT_MAX_NESTS;
+}
+#else
+static inline void kevent_test_window(enum kevent_test_site site) { }
+static inline void kevent_test_atomic(unsigned long n) { }
+static inline int kevent_max_nests(void) { return KEVENT_MAX_NESTS; }
+#endif
+
+/* ---- what a user has pinned */
+
+struct kevent_user {
+	struct hlist_node node;		/* kevent_users; kevent_users_lock */
+	kuid_t uid;
+	refcount_t ref;			/* queues of this user */
+	atomic_long_t queues;
+	atomic_long_t regs;
+	atomic_long_t ring_bytes;
+	atomic_long_t watches;
+};
+
+static DEFINE_HASHTABLE(kevent_users, 7);
+static DEFINE_SPINLOCK(kevent_users_lock);
+
+static struct kevent_user *kevent_user_find(kuid_t uid)
+{
+	struct kevent_user *u;
+
+	hash_for_each_possible(kevent_users, u, node, __kuid_val(uid))
+		if (uid_eq(u->uid, uid) && refcount_inc_not_zero(&u->ref))
+			return u;
+	return NULL;
+}
+
+static struct kevent_user *kevent_user_get(kuid_t uid)
+{
+	struct kevent_user *u, *new;
+
+	spin_lock(&kevent_users_lock);
+	u = kevent_user_find(uid);
+	spin_unlock(&kevent_users_lock);
+	if (u)
+		return u;
+	new = kzalloc(sizeof(*new), GFP_KERNEL);
+	if (!new)
+		return NULL;
+	new->uid = uid;
+	refcount_set(&new->ref, 1);
+	spin_lock(&kevent_users_lock);
+	u = kevent_user_find(uid);
+	if (!u) {
+		hash_add(kevent_users, &new->node, __kuid_val(uid));
+		u = new;
+		new = NULL;
+	}
+	spin_unlock(&kevent_users_lock);
+	kfree(new);
+	return u;
+}
+
+static void kevent_user_put(struct kevent_user *u)
+{
+	if (!refcount_dec_and_lock(&u->ref, &kevent_users_lock))
+		return;
+	hash_del(&u->node);
+	spin_unlock(&kevent_users_lock);
+	kfree(u);
+}
+
+/* Add n to a user's count unless that passes max; true if charged. */
+static bool kevent_charge(atomic_long_t *count, long n, unsigned long max)
+{
+	if (atomic_long_add_return(n, count) >
+	    (long)min_t(unsigned long, max, LONG_MAX)) {
+		atomic_long_sub(n, count);
+		return false;
+	}
+	return true;
+}
+
+static void kevent_uncharge(atomic_long_t *count, long n)
+{
+	atomic_long_sub(n, count);
+}
+
+/* ---- objects */
 
 enum kevent_state {
 	KREG_IDLE,
@@ -112,6 +324,7 @@ struct kevent_reg {
 	struct rb_node node;		/* q->regs; q->mtx */
 	struct list_head link;		/* q->ready, q->check, q->zombies */
 	struct list_head nest_link;	/* q->children; kevent_nest_mutex */
+	struct list_head parent_link;	/* watched queue's parents; ditto */
 	struct kevent_queue *q;
 	u64 id;
 	u32 type;
@@ -124,7 +337,7 @@ struct kevent_reg {
 	enum kevent_state state;
 	bool disabled;
 	bool pending;			/* POLL: activity not yet checked */
-	bool nested;			/* on a children list */
+	bool nested;			/* watches a kevent queue */
 	bool timer_stopped;		/* periodic timer paused while busy */
 	bool timer_off;			/* being re-armed or removed */
 	bool final;			/* PROC: exited; removed on delivery */
@@ -133,8 +346,9 @@ struct kevent_reg {
 	u64 count;			/* coalesced firings; PROC: status */
 	u32 slot;			/* ring index while QUEUED */
 
-	/* KEVENT_POLL */
+	/* KEVENT_POLL: file, or for an AF_UNIX socket sock (inode held) */
 	struct file *file;
+	struct socket *sock;
 	struct kevent_pwq *pwqlist;
 	bool pwq_failed;
 
@@ -153,16 +367,25 @@ struct kevent_queue {
 	struct mutex mtx;		/* registrations, ctl, setup, checks */
 	spinlock_t lock;		/* states, lists, ring (irq-safe) */
 	wait_queue_head_t wq;		/* KEVENT_IOC_WAIT sleepers */
-	wait_queue_head_t poll_wait;	/* poll()/epoll on the queue fd */
+	wait_queue_head_t poll_wait;	/* poll()/epoll/queues on the fd */
+	struct irq_work wake_work;	/* wakes poll_wait for callbacks */
+	struct work_struct publish_work; /* what callbacks left to publish */
+	struct kevent_user *user;	/* charged for all of it */
 	struct rb_root regs;
 	unsigned int nregs;
 	struct list_head ready;
 	struct list_head check;
 	struct list_head zombies;
 	struct list_head children;	/* regs watching a kevent queue */
+	struct list_head parents;	/* regs of other queues watching us */
+	u64 down_gen, up_gen;		/* depth memos; kevent_nest_mutex */
+	int down_depth, up_depth;
 	u64 sigbits;			/* registered signals, bit signo - 1 */
-	struct kevent_pwq *sigpwq;	/* on the sighand's signalfd_wqh */
+	struct kevent_pwq *sigpwq;	/* on the owner's signalfd_wqh */
+	struct pid *sig_owner;		/* the process the signals are of */
 	bool sig_check;			/* a signal may be pending */
+	bool wake;			/* q->lock: something to wake for */
+	struct pid *wakers[KEVENT_WAKERS]; /* q->lock: KEVENT_IOC_WAKE users */
 	struct kevent_ring *ring;
 	struct kevent_reg **owner;	/* registration behind each slot */
 	struct page **pages;		/* the ring's pages, charged to memcg */
@@ -172,7 +395,7 @@ struct kevent_queue {
 	u32 kidx;			/* kernel copy of ring->kidx */
 	u32 uidx;			/* last validated ring->uidx */
 	u64 ring_bytes;
-	bool closing;
+	long ring_charge;		/* charged to user->ring_bytes */
 };
 
 /* A KEVENT_INODE watch: an fsnotify mark of kevent_group. */
@@ -180,10 +403,12 @@ struct kevent_mark {
 	struct fsnotify_mark fsn;
 	spinlock_t lock;		/* protects reg against its freeing */
 	struct kevent_reg *reg;		/* NULL once detached */
+	struct kevent_user *user;	/* charged one watch */
 	bool isdir;
 };
 
 static DEFINE_MUTEX(kevent_nest_mutex);
+static u64 kevent_nest_gen;		/* kevent_nest_mutex */
 static struct fsnotify_group *kevent_group;
 static const struct file_operations kevent_fops;
 
@@ -199,7 +424,12 @@ static struct ukevent *kevent_entries(struct kevent_queue *q)
 	return (struct ukevent *)((char *)q->ring + KEVENT_RING_ENTRIES_OFFSET);
 }
 
-/* Called after q->lock was dropped. */
+/* ---- wake-ups */
+
+/*
+ * Process context, no lock held, not inside a callback: wake the queue's
+ * sleepers and its pollers.
+ */
 static void kevent_wake(struct kevent_queue *q)
 {
 	/*
@@ -214,10 +444,43 @@ static void kevent_wake(struct kevent_queue *q)
 		wake_up_poll(&q->poll_wait, EPOLLIN | EPOLLRDNORM);
 }
 
+/*
+ * Any context, including another file's wake-up callback and hard irq:
+ * the pollers are woken from q->wake_work, never on this stack.
+ */
+static void kevent_wake_deferred(struct kevent_queue *q)
+{
+	/*
+	 * The entries of q->wq run no callback (see the top of the file).
+	 * Ordered by q->lock as in kevent_wake().
+	 */
+	if (waitqueue_active(&q->wq))
+		wake_up(&q->wq);
+	/* as above */
+	if (waitqueue_active(&q->poll_wait))
+		irq_work_queue(&q->wake_work);
+}
+
+/* Hard irq, from irq_work: no lock of ours is held. */
+static void kevent_wake_workfn(struct irq_work *work)
+{
+	struct kevent_queue *q = container_of(work, struct kevent_queue,
+					      wake_work);
+
+	wake_up_poll(&q->poll_wait, EPOLLIN | EPOLLRDNORM);
+}
+
+/* q->lock held: take the wake flag, to act on once the lock is dropped. */
+static bool kevent_take_wake(struct kevent_queue *q)
+{
+	bool wake = q->wake;
+
+	q->wake = false;
+	return wake;
+}
+
 static struct kevent_reg *kevent_find(struct kevent_queue *q, u32 type,
 				      u64 id);
-static bool kevent_fire(struct kevent_queue *q, struct kevent_reg *reg,
-			u64 n);
 
 /* ---- state machine (q->lock held) */
 
@@ -225,13 +488,22 @@ static void kevent_make_ready(struct kevent_queue *q, struct kevent_reg *reg)
 {
 	reg->state = KREG_READY;
 	list_add_tail(&reg->link, &q->ready);
+	q->wake = true;
 }
 
-static void kevent_make_check(struct kevent_queue *q, struct kevent_reg *reg)
+/*
+ * To be evaluated in process context.  notify: the queue becomes readable
+ * for it (from a callback); a system call that runs the checks itself
+ * before returning passes false, and wakes only if they find something.
+ */
+static void kevent_make_check(struct kevent_queue *q, struct kevent_reg *reg,
+			      bool notify)
 {
 	reg->pending = false;
 	reg->state = KREG_CHECK;
 	list_add_tail(&reg->link, &q->check);
+	if (notify)
+		q->wake = true;
 }
 
 /*
@@ -248,26 +520,27 @@ static void kevent_timer_resume(struct kevent_reg *reg)
 }
 
 /* The registration may take a delivery again: IDLE and enabled. */
-static void kevent_rearm(struct kevent_queue *q, struct kevent_reg *reg)
+static void kevent_rearm(struct kevent_queue *q, struct kevent_reg *reg,
+			 bool notify)
 {
 	if (reg->disabled || reg->state != KREG_IDLE)
 		return;
 	if (reg->type == KEVENT_POLL) {
 		if (reg->pending || !(reg->req_flags & KEVENT_REQ_ET))
-			kevent_make_check(q, reg);
+			kevent_make_check(q, reg, notify);
 		return;
 	}
 	if (reg->type == KEVENT_PROC) {
 		if (reg->final)
 			kevent_make_ready(q, reg);
 		else if (reg->pending)
-			kevent_make_check(q, reg);
+			kevent_make_check(q, reg, notify);
 		return;
 	}
 	if (reg->type == KEVENT_INODE) {
 		/* published by the next wait, so that changes coalesce */
 		if (reg->fired || reg->final)
-			kevent_make_check(q, reg);
+			kevent_make_check(q, reg, notify);
 		return;
 	}
 	if (reg->type == KEVENT_TIMER)
@@ -278,53 +551,65 @@ static void kevent_rearm(struct kevent_queue *q, struct kevent_reg *reg)
 
 /*
  * Read the consumer's index, validate it against the kernel copies and
- * release the registrations of the entries it passed.  A value outside
- * [q->uidx, q->kidx] is ignored.  Returns the free slots.
+ * release the registrations of at most *budget entries it passed.  A value
+ * outside [q->uidx, q->kidx] is ignored.  Returns true if passed entries
+ * remain to be released.
  */
-static u32 kevent_reap(struct kevent_queue *q)
+static bool kevent_reap(struct kevent_queue *q, u32 *budget)
 {
 	/* the consumer has finished reading the entries before uidx */
 	u32 u = smp_load_acquire(&q->ring->uidx);
 
-	if (u - q->uidx <= q->kidx - q->uidx) {
-		while (q->uidx != u) {
-			u32 slot = q->uidx & q->mask;
-			struct kevent_reg *reg = q->owner[slot];
+	if (u - q->uidx > q->kidx - q->uidx)
+		return false;
+	while (q->uidx != u) {
+		u32 slot = q->uidx & q->mask;
+		struct kevent_reg *reg = q->owner[slot];
 
-			q->owner[slot] = NULL;
-			q->uidx++;
-			if (reg && reg->state == KREG_QUEUED) {
-				reg->state = KREG_IDLE;
-				kevent_rearm(q, reg);
-			}
+		if (!*budget)
+			return true;
+		(*budget)--;
+		q->owner[slot] = NULL;
+		q->uidx++;
+		if (reg && reg->state == KREG_QUEUED) {
+			reg->state = KREG_IDLE;
+			kevent_rearm(q, reg, true);
 		}
 	}
-	return q->size - (q->kidx - q->uidx);
+	return false;
 }
 
-/* Move ready registrations into the ring while it has room. */
-static bool kevent_publish(struct kevent_queue *q)
+/*
+ * Release what the consumer passed, then move ready registrations into the
+ * ring while it has room: at most @budget entries of each.  Returns true if
+ * work is left that could be done now (call again).
+ */
+static bool kevent_publish(struct kevent_queue *q, u32 budget)
 {
+	u32 start = q->kidx, reap = budget, room;
 	struct ukevent *entries;
-	u32 start = q->kidx, room;
+	bool more;
 
 	if (!q->ring)
 		return false;
 	entries = kevent_entries(q);
-	/* first: consumed entries may make registrations ready again */
-	room = kevent_reap(q);
+	more = kevent_reap(q, &reap);
+	room = q->size - (q->kidx - q->uidx);
 	while (!list_empty(&q->ready)) {
 		struct kevent_reg *reg;
 		struct ukevent ev = {};
 
 		if (!room) {
-			room = kevent_reap(q);
-			if (!room) {
+			if (!more)
 				WRITE_ONCE(q->ring->deferred,
 					   q->ring->deferred + 1);
-				break;
-			}
+			break;
 		}
+		if (!budget) {
+			more = true;
+			break;
+		}
+		budget--;
 		room--;
 		reg = list_first_entry(&q->ready, struct kevent_reg, link);
 		list_del_init(&reg->link);
@@ -366,24 +651,60 @@ static bool kevent_publish(struct kevent_queue *q)
 		memcpy(&entries[q->kidx & q->mask], &ev, sizeof(ev));
 		q->kidx++;
 	}
-	if (q->kidx == start)
-		return false;
-	WRITE_ONCE(q->ring->published,
-		   q->ring->published + (u32)(q->kidx - start));
-	/* entries before kidx are written: the consumer load-acquires kidx */
-	smp_store_release(&q->ring->kidx, q->kidx);
-	return true;
+	if (q->kidx != start) {
+		WRITE_ONCE(q->ring->published,
+			   q->ring->published + (u32)(q->kidx - start));
+		/* entries before kidx are written: the consumer acquires kidx */
+		smp_store_release(&q->ring->kidx, q->kidx);
+		q->wake = true;
+	}
+	return more;
 }
 
-/* n more firings of a non-POLL registration. */
-static bool kevent_fire(struct kevent_queue *q, struct kevent_reg *reg, u64 n)
+/*
+ * Atomic context (a callback; or any caller holding q->lock that must not
+ * do unbounded work): publish a bounded part, defer the rest.
+ */
+static void kevent_publish_atomic(struct kevent_queue *q)
+{
+	u32 k0 = q->kidx, u0 = q->uidx;
+
+	if (kevent_publish(q, KEVENT_ATOMIC_BUDGET))
+		queue_work(system_wq, &q->publish_work);
+	kevent_test_atomic((q->kidx - k0) + (q->uidx - u0));
+}
+
+/* Process context, no lock held: publish everything that fits, in batches. */
+static void kevent_publish_all(struct kevent_queue *q)
+{
+	bool more, wake;
+
+	do {
+		spin_lock_irq(&q->lock);
+		more = kevent_publish(q, KEVENT_BATCH);
+		wake = kevent_take_wake(q);
+		spin_unlock_irq(&q->lock);
+		if (wake)
+			kevent_wake(q);
+		if (more)
+			cond_resched();
+	} while (more);
+}
+
+static void kevent_publish_workfn(struct work_struct *work)
+{
+	kevent_publish_all(container_of(work, struct kevent_queue,
+					publish_work));
+}
+
+/* n more firings of a non-POLL registration; q->lock held, any context. */
+static void kevent_fire(struct kevent_queue *q, struct kevent_reg *reg, u64 n)
 {
 	reg->count += n;
 	if (reg->disabled || reg->state != KREG_IDLE)
-		return false;
+		return;
 	kevent_make_ready(q, reg);
-	kevent_publish(q);
-	return true;
+	kevent_publish_atomic(q);
 }
 
 /* ---- KEVENT_POLL */
@@ -397,7 +718,7 @@ static int kevent_poll_wake(wait_queue_entry_t *wait, unsigned int mode,
 	struct kevent_queue *q = reg->q;
 	__poll_t pollflags = key_to_poll(key);
 	unsigned long flags;
-	bool wake = false;
+	bool wake;
 
 	spin_lock_irqsave(&q->lock, flags);
 	if (pollflags &&
@@ -407,27 +728,32 @@ static int kevent_poll_wake(wait_queue_entry_t *wait, unsigned int mode,
 	case KREG_IDLE:
 		if (reg->disabled) {
 			reg->pending = true;
-		} else if (pollflags && reg->type == KEVENT_POLL) {
+		} else if (pollflags && reg->type == KEVENT_POLL &&
+			   !(pollflags & reg->event & EPOLLPRI)) {
 			/*
 			 * The key says what became ready: publish it now, from
 			 * the wake-up, so that the consumer finds it in the
 			 * ring without a system call.  Level-triggered ones are
 			 * polled again when the consumer passes the entry.
+			 * Not PRI: a socket's wake-up names it with any data
+			 * (sock_def_readable), so only the file can tell.
 			 */
 			reg->pending = false;
 			reg->fired = pollflags & (reg->event | EPOLLERR |
 						  EPOLLHUP);
 			kevent_make_ready(q, reg);
-			kevent_publish(q);
-			wake = true;
+			kevent_publish_atomic(q);
 		} else {
-			/* no key: poll the file in process context */
-			kevent_make_check(q, reg);
-			wake = true;
+			/* no key, or PRI: poll the file in process context */
+			kevent_make_check(q, reg, true);
 		}
 		break;
 	case KREG_READY:
-		reg->fired |= pollflags & (reg->event | EPOLLERR | EPOLLHUP);
+		reg->fired |= pollflags & (reg->event | EPOLLERR | EPOLLHUP) &
+			      ~EPOLLPRI;
+		/* PRI perhaps: the file is polled once this is delivered */
+		if (pollflags & reg->event & EPOLLPRI)
+			reg->pending = true;
 		break;
 	case KREG_QUEUED:
 		reg->pending = true;
@@ -436,9 +762,10 @@ static int kevent_poll_wake(wait_queue_entry_t *wait, unsigned int mode,
 		break;
 	}
 out_unlock:
+	wake = kevent_take_wake(q);
 	spin_unlock_irqrestore(&q->lock, flags);
 	if (wake)
-		kevent_wake(q);
+		kevent_wake_deferred(q);
 
 	if (pollflags & POLLFREE) {
 		/*
@@ -448,7 +775,7 @@ out_unlock:
 		 * even pwq, so touch nothing more.
 		 */
 		list_del_init(&wait->entry);
-		/* paired with smp_load_acquire() in unregister_pollwait */
+		/* paired with smp_load_acquire() in kevent_pwq_remove() */
 		smp_store_release(&pwq->whead, NULL);
 	}
 	return 1;
@@ -506,9 +833,37 @@ static void kevent_unregister_pollwait(struct kevent_reg *reg)
 	}
 }
 
-static __poll_t kevent_poll_revents(struct kevent_reg *reg, poll_table *pt)
+/*
+ * A reference to the watched file for polling it, or NULL when an AF_UNIX
+ * socket's file has been released meanwhile (the registration then stays
+ * silent until REMOVE).  fput() it after use.
+ */
+static struct file *kevent_reg_file_get(struct kevent_reg *reg)
 {
-	return vfs_poll(reg->file, pt) & (reg->event | EPOLLERR | EPOLLHUP);
+	struct file *file;
+
+	if (reg->file) {
+		get_file(reg->file);
+		return reg->file;
+	}
+	rcu_read_lock();
+	/*
+	 * sock->file is cleared in __sock_release(), after the file's count
+	 * fell to 0 and before the file is freed, and files are freed after
+	 * an RCU grace period: a file read here is valid memory, and live if
+	 * its count is not 0.
+	 */
+	file = READ_ONCE(reg->sock->file);
+	if (file && !get_file_rcu(file))
+		file = NULL;
+	rcu_read_unlock();
+	return file;
+}
+
+static __poll_t kevent_poll_revents(struct kevent_reg *reg, struct file *file,
+				    poll_table *pt)
+{
+	return vfs_poll(file, pt) & (reg->event | EPOLLERR | EPOLLHUP);
 }
 
 /*
@@ -537,7 +892,18 @@ static bool kevent_proc_exited(struct kevent_reg *reg, u64 *status,
 	return exited;
 }
 
-/* Consume pending registered signals of the caller (as signalfd read). */
+/* Is the caller a thread of the process the queue's signals belong to? */
+static bool kevent_sig_owner(struct kevent_queue *q)
+{
+	struct pid *owner = READ_ONCE(q->sig_owner);
+
+	return owner && owner == task_tgid(current);
+}
+
+/*
+ * Consume pending registered signals of the caller (as a signalfd read);
+ * only in the process that registered them.  q->mtx held.
+ */
 static void kevent_harvest_signals(struct kevent_queue *q)
 {
 	u32 counts[_NSIG] = {};
@@ -546,9 +912,9 @@ static void kevent_harvest_signals(struct kevent_queue *q)
 	sigset_t mask;
 	int sig;
 
-	WRITE_ONCE(q->sig_check, false);
-	if (!q->sigbits)
+	if (!q->sigbits || !kevent_sig_owner(q))
 		return;
+	WRITE_ONCE(q->sig_check, false);
 	sigemptyset(&mask);
 	for (sig = 1; sig <= _NSIG; sig++)
 		if (q->sigbits & (1ULL << (sig - 1)))
@@ -562,6 +928,7 @@ static void kevent_harvest_signals(struct kevent_queue *q)
 
 	for (sig = 1; sig <= _NSIG; sig++) {
 		struct kevent_reg *reg;
+		bool wake;
 
 		if (!counts[sig - 1])
 			continue;
@@ -570,14 +937,24 @@ static void kevent_harvest_signals(struct kevent_queue *q)
 			continue;
 		spin_lock_irq(&q->lock);
 		kevent_fire(q, reg, counts[sig - 1]);
+		wake = kevent_take_wake(q);
 		spin_unlock_irq(&q->lock);
+		if (wake)
+			kevent_wake(q);
 	}
+}
+
+/* Is there work for kevent_run_checks() (for the caller)? q->lock held. */
+static bool kevent_checks_pending(struct kevent_queue *q)
+{
+	return !list_empty(&q->check) ||
+	       (READ_ONCE(q->sig_check) && kevent_sig_owner(q));
 }
 
 /* Poll the files on q->check; q->mtx held, q->lock not held. */
 static void kevent_run_checks(struct kevent_queue *q)
 {
-	struct kevent_reg *reg;
+	unsigned int n = 0;
 	LIST_HEAD(list);
 	bool wake;
 
@@ -586,6 +963,7 @@ static void kevent_run_checks(struct kevent_queue *q)
 	spin_lock_irq(&q->lock);
 	list_splice_init(&q->check, &list);
 	while (!list_empty(&list)) {
+		struct kevent_reg *reg;
 		__poll_t revents;
 		u64 status = 0;
 		u32 flags = 0;
@@ -593,13 +971,24 @@ static void kevent_run_checks(struct kevent_queue *q)
 		reg = list_first_entry(&list, struct kevent_reg, link);
 		list_del_init(&reg->link);
 		reg->state = KREG_IDLE;
+		wake = kevent_take_wake(q);
 		spin_unlock_irq(&q->lock);
+		if (wake)
+			kevent_wake(q);
+		if (++n % 64 == 0)
+			cond_resched();
 
 		revents = 0;
-		if (reg->type == KEVENT_PROC)
+		if (reg->type == KEVENT_PROC) {
 			revents = kevent_proc_exited(reg, &status, &flags);
-		else if (reg->type == KEVENT_POLL)
-			revents = kevent_poll_revents(reg, NULL);
+		} else if (reg->type == KEVENT_POLL) {
+			struct file *file = kevent_reg_file_get(reg);
+
+			if (file) {
+				revents = kevent_poll_revents(reg, file, NULL);
+				fput(file);
+			}
+		}
 
 		spin_lock_irq(&q->lock);
 		if (reg->type == KEVENT_INODE)
@@ -624,54 +1013,126 @@ static void kevent_run_checks(struct kevent_queue *q)
 			kevent_make_ready(q, reg);
 		}
 	}
-	wake = kevent_publish(q);
+	wake = kevent_take_wake(q);
 	spin_unlock_irq(&q->lock);
 	if (wake)
 		kevent_wake(q);
+	kevent_publish_all(q);
 }
 
-/* Would watching @target from @q make a loop (or nest too deep)? */
-static bool kevent_loop_check(struct kevent_queue *q,
-			      struct kevent_queue *target, int depth)
+/* ---- queues watching queues (kevent_nest_mutex held) */
+
+/*
+ * The longest chain of queues below q, in edges; -1 if @forbid is among
+ * them (a loop).  Memoised per check (gen), so shared sub-graphs are walked
+ * once.  Recursion is bounded: no existing chain is deeper than the limit.
+ */
+static int kevent_depth_down(struct kevent_queue *q,
+			     struct kevent_queue *forbid, u64 gen)
 {
 	struct kevent_reg *reg;
+	int depth = 0;
 
-	if (target == q || depth >= KEVENT_MAX_NESTS)
-		return true;
-	list_for_each_entry(reg, &target->children, nest_link) {
-		if (kevent_loop_check(q, reg->file->private_data, depth + 1))
-			return true;
+	if (q == forbid)
+		return -1;
+	if (q->down_gen == gen)
+		return q->down_depth;
+	list_for_each_entry(reg, &q->children, nest_link) {
+		int d = kevent_depth_down(reg->file->private_data, forbid, gen);
+
+		if (d < 0)
+			return d;
+		depth = max(depth, d + 1);
 	}
-	return false;
+	q->down_gen = gen;
+	q->down_depth = depth;
+	return depth;
+}
+
+/* The longest chain of queues above q (watching it), in edges. */
+static int kevent_depth_up(struct kevent_queue *q, u64 gen)
+{
+	struct kevent_reg *reg;
+	int depth = 0;
+
+	if (q->up_gen == gen)
+		return q->up_depth;
+	list_for_each_entry(reg, &q->parents, parent_link)
+		depth = max(depth, kevent_depth_up(reg->q, gen) + 1);
+	q->up_gen = gen;
+	q->up_depth = depth;
+	return depth;
+}
+
+/*
+ * May @q watch @target?  Not if @target is @q or reaches it (a loop), nor
+ * if the longest chain through the new edge would have more than the
+ * nesting limit of edges: counted below @target and above @q, as
+ * ep_loop_check() and reverse_path_check() do for epoll.
+ */
+static int kevent_nest_link(struct kevent_queue *q, struct kevent_reg *reg,
+			    struct kevent_queue *target)
+{
+	int down, up, err = 0;
+
+	mutex_lock(&kevent_nest_mutex);
+	down = kevent_depth_down(target, q, ++kevent_nest_gen);
+	up = down < 0 ? 0 : kevent_depth_up(q, kevent_nest_gen);
+	if (down < 0 || up + 1 + down > kevent_max_nests()) {
+		err = -ELOOP;
+	} else {
+		list_add(&reg->nest_link, &q->children);
+		list_add(&reg->parent_link, &target->parents);
+		reg->nested = true;
+	}
+	mutex_unlock(&kevent_nest_mutex);
+	return err;
+}
+
+/* ---- KEVENT_POLL registrations */
+
+/* io_uring instances hold file references: never watched (no export). */
+static bool kevent_file_is_io_uring(struct file *file)
+{
+	return file_inode(file)->i_sb->s_magic == ANON_INODE_FS_MAGIC &&
+	       !strcmp(file->f_path.dentry->d_name.name, "[io_uring]");
 }
 
 static int kevent_poll_add(struct kevent_queue *q, struct kevent_reg *reg)
 {
 	struct kevent_pqueue pq;
+	struct socket *sock;
+	struct file *file;
 	__poll_t revents;
 
-	reg->file = fget((unsigned int)reg->id);
-	if (!reg->file)
+	file = fget((unsigned int)reg->id);
+	if (!file)
 		return -EBADF;
-	if (reg->file->f_op == &kevent_fops) {
-		int err = 0;
+	if (kevent_file_is_io_uring(file)) {
+		fput(file);
+		return -EINVAL;
+	}
+	sock = sock_from_file(file);
+	if (sock && sock->sk && sock->sk->sk_family == AF_UNIX) {
+		/* no file reference: see the top of this file */
+		ihold(SOCK_INODE(sock));
+		reg->sock = sock;
+	} else {
+		reg->file = file;
+	}
+	if (file->f_op == &kevent_fops) {
+		int err = kevent_nest_link(q, reg, file->private_data);
 
-		mutex_lock(&kevent_nest_mutex);
-		if (kevent_loop_check(q, reg->file->private_data, 0)) {
-			err = -ELOOP;
-		} else {
-			list_add(&reg->nest_link, &q->children);
-			reg->nested = true;
-		}
-		mutex_unlock(&kevent_nest_mutex);
 		if (err)
-			return err;
+			return err;	/* kevent_free_reg() puts the file */
 	}
 
 	pq.reg = reg;
 	init_poll_funcptr(&pq.pt, kevent_ptable_queue_proc);
 	pq.pt._key = reg->event | EPOLLERR | EPOLLHUP;
-	revents = kevent_poll_revents(reg, &pq.pt);
+	revents = kevent_poll_revents(reg, file, &pq.pt);
+	if (reg->sock)
+		fput(file);
 	if (reg->pwq_failed)
 		return -ENOMEM;
 
@@ -698,15 +1159,26 @@ static int kevent_poll_add(struct kevent_queue *q, struct kevent_reg *reg)
 
 /* ---- KEVENT_SIGNAL and KEVENT_PROC */
 
-/* The sighand's signalfd_wqh: a signal was sent to the registering process. */
+/*
+ * The owner's signalfd_wqh: a signal was sent to that process.  Under its
+ * siglock, any context.
+ */
 static int kevent_signal_wake(wait_queue_entry_t *wait, unsigned int mode,
 			      int sync, void *key)
 {
 	struct kevent_pwq *pwq = container_of(wait, struct kevent_pwq, wait);
 	struct kevent_queue *q = pwq->q;
 
-	WRITE_ONCE(q->sig_check, true);
-	kevent_wake(q);
+	if (!READ_ONCE(q->sig_check)) {
+		WRITE_ONCE(q->sig_check, true);
+		/*
+		 * The flag is set without q->lock: order it before the
+		 * lockless waitqueue_active() tests, as wq_has_sleeper()
+		 * does; the sleeper's set_current_state() pairs with it.
+		 */
+		smp_mb();
+		kevent_wake_deferred(q);
+	}
 	if (key_to_poll(key) & POLLFREE) {
 		/* the process exited: as kevent_poll_wake() */
 		list_del_init(&wait->entry);
@@ -716,10 +1188,17 @@ static int kevent_signal_wake(wait_queue_entry_t *wait, unsigned int mode,
 	return 1;
 }
 
+/*
+ * Signal registrations belong to one process, the one whose signal hand
+ * the queue hooks: the first to add one.  Another process sharing the
+ * queue can add none (EINVAL) until they are all removed.
+ */
 static int kevent_signal_add(struct kevent_queue *q, struct kevent_reg *reg)
 {
 	int sig = (int)reg->id;
 
+	if (q->sigpwq && !kevent_sig_owner(q))
+		return -EINVAL;
 	if (!sigismember(&current->blocked, sig))
 		return -EINVAL;	/* it would go to a handler instead */
 	if (!q->sigpwq) {
@@ -731,12 +1210,25 @@ static int kevent_signal_add(struct kevent_queue *q, struct kevent_reg *reg)
 		init_waitqueue_func_entry(&pwq->wait, kevent_signal_wake);
 		pwq->q = q;
 		pwq->whead = &current->sighand->signalfd_wqh;
+		WRITE_ONCE(q->sig_owner, get_pid(task_tgid(current)));
 		add_wait_queue(pwq->whead, &pwq->wait);
 		q->sigpwq = pwq;
 	}
 	q->sigbits |= 1ULL << (sig - 1);
 	WRITE_ONCE(q->sig_check, true);	/* may be pending already */
 	return 0;
+}
+
+/* The last signal registration went: let go of the owner's signal hand. */
+static void kevent_signal_release(struct kevent_queue *q)
+{
+	if (q->sigpwq) {
+		kevent_pwq_remove(q->sigpwq);
+		q->sigpwq = NULL;
+	}
+	put_pid(q->sig_owner);
+	WRITE_ONCE(q->sig_owner, NULL);
+	WRITE_ONCE(q->sig_check, false);
 }
 
 static int kevent_proc_add(struct kevent_queue *q, struct kevent_reg *reg)
@@ -758,10 +1250,10 @@ static int kevent_proc_add(struct kevent_queue *q, struct kevent_reg *reg)
 	pwq->whead = &reg->pid->wait_pidfd;
 	reg->pwqlist = pwq;
 	add_wait_queue(pwq->whead, &pwq->wait);
-	/* it may have exited already */
+	/* it may have exited already: the ctl evaluates it before returning */
 	spin_lock_irq(&q->lock);
 	if (reg->state == KREG_IDLE)
-		kevent_make_check(q, reg);
+		kevent_make_check(q, reg, false);
 	spin_unlock_irq(&q->lock);
 	return 0;
 }
@@ -802,17 +1294,18 @@ static u32 kevent_inode_from_fs(u32 fs)
 	return kev;
 }
 
-/* Process context, from fsnotify() in the task changing the inode. */
 /*
- * Record changes (and the end of the watch) on an inode registration; the
- * caller wakes the returned queue after dropping the mark's lock.  Mark lock
- * held; any context.
+ * Record changes (and the end of the watch) on an inode registration and
+ * wake its queue.  Mark lock held, process context: the mark lock keeps
+ * the queue alive (its release detaches the mark under that lock first),
+ * so the wake-up is made before the lock is dropped.
  */
-static struct kevent_queue *kevent_inode_fire(struct kevent_reg *reg,
-					      u32 bits, bool gone)
+static void kevent_inode_fire(struct kevent_reg *reg, u32 bits, bool gone,
+			      enum kevent_test_site site)
 {
 	struct kevent_queue *q = reg->q;
 	unsigned long flags;
+	bool wake;
 
 	spin_lock_irqsave(&q->lock, flags);
 	reg->fired |= bits;
@@ -820,9 +1313,12 @@ static struct kevent_queue *kevent_inode_fire(struct kevent_reg *reg,
 		reg->final = true;
 		reg->extra_flags = KEVENT_RET_GONE;
 	}
-	kevent_rearm(q, reg);
+	kevent_rearm(q, reg, true);
+	wake = kevent_take_wake(q);
 	spin_unlock_irqrestore(&q->lock, flags);
-	return q;
+	kevent_test_window(site);
+	if (wake)
+		kevent_wake_deferred(q);
 }
 
 static int kevent_inode_event(struct fsnotify_mark *fsn, u32 mask,
@@ -831,7 +1327,6 @@ static int kevent_inode_event(struct fsnotify_mark *fsn, u32 mask,
 {
 	struct kevent_mark *m = container_of(fsn, struct kevent_mark, fsn);
 	struct kevent_reg *reg;
-	struct kevent_queue *q = NULL;
 	u32 bits;
 
 	spin_lock(&m->lock);
@@ -852,11 +1347,10 @@ static int kevent_inode_event(struct fsnotify_mark *fsn, u32 mask,
 			m->reg = NULL;
 		}
 		if (bits || gone)
-			q = kevent_inode_fire(reg, bits, gone);
+			kevent_inode_fire(reg, bits, gone,
+					  KEVENT_SITE_INODE_EVENT);
 	}
 	spin_unlock(&m->lock);
-	if (q)
-		kevent_wake(q);
 	return 0;
 }
 
@@ -870,21 +1364,22 @@ static void kevent_inode_freeing(struct fsnotify_mark *fsn,
 {
 	struct kevent_mark *m = container_of(fsn, struct kevent_mark, fsn);
 	struct kevent_reg *reg;
-	struct kevent_queue *q = NULL;
 
 	spin_lock(&m->lock);
 	reg = m->reg;
 	m->reg = NULL;
 	if (reg)
-		q = kevent_inode_fire(reg, 0, true);
+		kevent_inode_fire(reg, 0, true, KEVENT_SITE_INODE_FREEING);
 	spin_unlock(&m->lock);
-	if (q)
-		kevent_wake(q);
 }
 
 static void kevent_inode_free_mark(struct fsnotify_mark *fsn)
 {
-	kfree(container_of(fsn, struct kevent_mark, fsn));
+	struct kevent_mark *m = container_of(fsn, struct kevent_mark, fsn);
+
+	kevent_uncharge(&m->user->watches, 1);
+	kevent_user_put(m->user);
+	kfree(m);
 }
 
 static const struct fsnotify_ops kevent_fsnotify_ops = {
@@ -893,29 +1388,47 @@ static const struct fsnotify_ops kevent_fsnotify_ops = {
 	.free_mark		= kevent_inode_free_mark,
 };
 
-/* Watch the inode of fd reg->id (the file itself is not kept open). */
-static int kevent_inode_attach(struct kevent_reg *reg)
+/*
+ * A new mark on the inode of fd reg->id watching @event for @reg; the file
+ * itself is not kept open.  Read permission on the inode is needed, as for
+ * inotify_add_watch(2).
+ */
+static struct kevent_mark *kevent_inode_attach(struct kevent_reg *reg,
+					       u32 event)
 {
+	struct kevent_user *u = reg->q->user;
 	struct kevent_mark *m;
 	struct inode *inode;
 	struct file *file;
 	int err;
 
-	if (!reg->event)
-		return -EINVAL;
+	if (!event)
+		return ERR_PTR(-EINVAL);
 	file = fget((unsigned int)reg->id);
 	if (!file)
-		return -EBADF;
+		return ERR_PTR(-EBADF);
+	inode = file_inode(file);
+	err = inode_permission(file_mnt_user_ns(file), inode, MAY_READ);
+	if (err) {
+		fput(file);
+		return ERR_PTR(err);
+	}
+	if (!kevent_charge(&u->watches, 1, READ_ONCE(max_user_inode_watches))) {
+		fput(file);
+		return ERR_PTR(-ENOSPC);
+	}
 	m = kzalloc(sizeof(*m), GFP_KERNEL_ACCOUNT);
 	if (!m) {
+		kevent_uncharge(&u->watches, 1);
 		fput(file);
-		return -ENOMEM;
+		return ERR_PTR(-ENOMEM);
 	}
-	inode = file_inode(file);
+	refcount_inc(&u->ref);
+	m->user = u;
 	spin_lock_init(&m->lock);
 	fsnotify_init_mark(&m->fsn, kevent_group);
 	/* FS_ATTRIB always: a file's link count falling to 0 is deletion */
-	m->fsn.mask = kevent_inode_to_fs(reg->event) | FS_ATTRIB;
+	m->fsn.mask = kevent_inode_to_fs(event) | FS_ATTRIB;
 	m->isdir = S_ISDIR(inode->i_mode);
 	if (m->isdir)
 		m->fsn.mask |= FS_EVENT_ON_CHILD;
@@ -926,20 +1439,16 @@ static int kevent_inode_attach(struct kevent_reg *reg)
 		spin_lock(&m->lock);
 		m->reg = NULL;
 		spin_unlock(&m->lock);
-		fsnotify_put_mark(&m->fsn);
-		return err;
+		fsnotify_put_mark(&m->fsn);	/* frees m, uncharges */
+		return ERR_PTR(err);
 	}
-	reg->mark = m;
-	return 0;
+	return m;
 }
 
-static void kevent_inode_detach(struct kevent_reg *reg)
+static void kevent_inode_detach(struct kevent_mark *m)
 {
-	struct kevent_mark *m = reg->mark;
-
 	if (!m)
 		return;
-	reg->mark = NULL;
 	spin_lock(&m->lock);
 	m->reg = NULL;
 	spin_unlock(&m->lock);
@@ -955,13 +1464,13 @@ static enum hrtimer_restart kevent_timer_fn(struct hrtimer *timer)
 	struct kevent_queue *q = reg->q;
 	enum hrtimer_restart ret = HRTIMER_NORESTART;
 	unsigned long flags;
-	bool wake = false;
+	bool wake;
 
 	spin_lock_irqsave(&q->lock, flags);
 	if (reg->state == KREG_DEAD || reg->timer_off)
 		goto out_unlock;
 	if (!reg->interval) {
-		wake = kevent_fire(q, reg, 1);
+		kevent_fire(q, reg, 1);
 	} else if (reg->disabled || reg->state != KREG_IDLE) {
 		/*
 		 * Busy: stop rather than fire at every period (a 1 ns period
@@ -970,14 +1479,14 @@ static enum hrtimer_restart kevent_timer_fn(struct hrtimer *timer)
 		 */
 		reg->timer_stopped = true;
 	} else {
-		wake = kevent_fire(q, reg,
-				   hrtimer_forward_now(timer, reg->interval));
+		kevent_fire(q, reg, hrtimer_forward_now(timer, reg->interval));
 		ret = HRTIMER_RESTART;
 	}
 out_unlock:
+	wake = kevent_take_wake(q);
 	spin_unlock_irqrestore(&q->lock, flags);
 	if (wake)
-		kevent_wake(q);
+		kevent_wake_deferred(q);
 	return ret;
 }
 
@@ -1077,30 +1586,39 @@ static void kevent_free_reg(struct kevent_queue *q, struct kevent_reg *reg)
 	if (reg->nested) {
 		mutex_lock(&kevent_nest_mutex);
 		list_del(&reg->nest_link);
+		list_del(&reg->parent_link);
 		mutex_unlock(&kevent_nest_mutex);
 	}
 	if (reg->file)
 		fput(reg->file);
+	if (reg->sock)
+		iput(SOCK_INODE(reg->sock));
 	if (reg->pid)
 		put_pid(reg->pid);
-	kevent_inode_detach(reg);
+	kevent_inode_detach(reg->mark);
+	kevent_uncharge(&q->user->regs, 1);
 	kfree(reg);
 	atomic_long_dec(&kevent_nr_regs);
 }
 
 static void kevent_remove(struct kevent_queue *q, struct kevent_reg *reg)
 {
+	bool signal = reg->type == KEVENT_SIGNAL;
+
 	rb_erase(&reg->node, &q->regs);
 	q->nregs--;
-	if (reg->type == KEVENT_SIGNAL)
+	if (signal)
 		q->sigbits &= ~(1ULL << (reg->id - 1));
 	kevent_free_reg(q, reg);
+	if (signal && !q->sigbits)
+		kevent_signal_release(q);
 }
 
 /* Free ONESHOT registrations delivered since the last call. */
 static void kevent_reap_zombies(struct kevent_queue *q)
 {
 	struct kevent_reg *reg;
+	unsigned int n = 0;
 
 	for (;;) {
 		spin_lock_irq(&q->lock);
@@ -1110,6 +1628,8 @@ static void kevent_reap_zombies(struct kevent_queue *q)
 		if (!reg)
 			break;
 		kevent_remove(q, reg);
+		if (++n % 64 == 0)
+			cond_resched();
 	}
 }
 
@@ -1165,19 +1685,24 @@ static int kevent_check_entry(unsigned int cmd, const struct ukevent *ev)
 static int kevent_add(struct kevent_queue *q, const struct ukevent *ev)
 {
 	struct kevent_reg *reg;
-	bool wake;
 	int err = 0;
 
 	if (kevent_find(q, ev->type, ev->id))
 		return -EEXIST;
 	if (q->nregs >= READ_ONCE(max_registrations))
 		return -ENOSPC;
+	if (!kevent_charge(&q->user->regs, 1,
+			   READ_ONCE(max_user_registrations)))
+		return -ENOSPC;
 	reg = kzalloc(sizeof(*reg), GFP_KERNEL_ACCOUNT);
-	if (!reg)
+	if (!reg) {
+		kevent_uncharge(&q->user->regs, 1);
 		return -ENOMEM;
+	}
 	atomic_long_inc(&kevent_nr_regs);
 	INIT_LIST_HEAD(&reg->link);
 	INIT_LIST_HEAD(&reg->nest_link);
+	INIT_LIST_HEAD(&reg->parent_link);
 	reg->q = q;
 	reg->id = ev->id;
 	reg->type = ev->type;
@@ -1201,7 +1726,11 @@ static int kevent_add(struct kevent_queue *q, const struct ukevent *ev)
 		err = kevent_proc_add(q, reg);
 		break;
 	case KEVENT_INODE:
-		err = kevent_inode_attach(reg);
+		reg->mark = kevent_inode_attach(reg, reg->event);
+		if (IS_ERR(reg->mark)) {
+			err = PTR_ERR(reg->mark);
+			reg->mark = NULL;
+		}
 		break;
 	default:
 		break;
@@ -1211,20 +1740,25 @@ static int kevent_add(struct kevent_queue *q, const struct ukevent *ev)
 		return err;
 	}
 	kevent_insert(q, reg);
-
-	spin_lock_irq(&q->lock);
-	wake = kevent_publish(q);
-	spin_unlock_irq(&q->lock);
-	if (wake)
-		kevent_wake(q);
 	return 0;
 }
 
+/* A failed MODIFY leaves the registration as it was. */
 static int kevent_modify(struct kevent_queue *q, struct kevent_reg *reg,
 			 const struct ukevent *ev)
 {
-	if (reg->type == KEVENT_INODE && !ev->event)
+	struct kevent_mark *old = NULL, *new = NULL;
+
+	if (reg->type == KEVENT_INODE && !reg->final) {
+		/* a new mark with the new mask on the inode of the fd */
+		new = kevent_inode_attach(reg, ev->event);
+		if (IS_ERR(new))
+			return PTR_ERR(new);
+		old = reg->mark;
+		reg->mark = new;
+	} else if (reg->type == KEVENT_INODE && !ev->event) {
 		return -EINVAL;
+	}
 	if (reg->type == KEVENT_TIMER) {
 		spin_lock_irq(&q->lock);
 		reg->timer_off = true;
@@ -1237,12 +1771,8 @@ static int kevent_modify(struct kevent_queue *q, struct kevent_reg *reg,
 	reg->data = ev->data;
 	reg->user = ev->user;
 	spin_unlock_irq(&q->lock);
+	kevent_inode_detach(old);
 
-	if (reg->type == KEVENT_INODE && !reg->final) {
-		/* a new mark with the new mask on the inode of the fd */
-		kevent_inode_detach(reg);
-		return kevent_inode_attach(reg);
-	}
 	if (reg->type == KEVENT_TIMER) {
 		spin_lock_irq(&q->lock);
 		kevent_timer_arm(reg);
@@ -1255,9 +1785,8 @@ static int kevent_modify(struct kevent_queue *q, struct kevent_reg *reg,
 			reg->pending = true;
 		}
 		if (reg->state == KREG_IDLE && !reg->disabled)
-			kevent_make_check(q, reg);
+			kevent_make_check(q, reg, false);
 		spin_unlock_irq(&q->lock);
-		kevent_run_checks(q);
 	}
 	return 0;
 }
@@ -1270,7 +1799,7 @@ static void kevent_enable(struct kevent_queue *q, struct kevent_reg *reg,
 		reg->disabled = false;
 		if (reg->type == KEVENT_POLL)
 			reg->pending = true;	/* re-check on ENABLE */
-		kevent_rearm(q, reg);
+		kevent_rearm(q, reg, false);
 	} else if (!enable && !reg->disabled) {
 		reg->disabled = true;
 		if (reg->state == KREG_READY || reg->state == KREG_CHECK) {
@@ -1286,6 +1815,7 @@ static int kevent_ctl_one(struct kevent_queue *q, unsigned int cmd,
 			  const struct ukevent *ev)
 {
 	struct kevent_reg *reg;
+	bool wake;
 	int err;
 
 	err = kevent_check_entry(cmd, ev);
@@ -1314,13 +1844,34 @@ static int kevent_ctl_one(struct kevent_queue *q, unsigned int cmd,
 		spin_lock_irq(&q->lock);
 		reg->fired |= ev->event;
 		kevent_fire(q, reg, 1);
+		wake = kevent_take_wake(q);
 		spin_unlock_irq(&q->lock);
+		if (wake)
+			kevent_wake(q);
 		return 0;
 	}
 	return -EINVAL;
 }
 
 /* ---- ioctls */
+
+/*
+ * An argument structure: its size is its first member; accepted from the
+ * size of the first version (these are all first versions) up to a page,
+ * as openat2(2) does, with any bytes this module does not know zero.
+ */
+static int kevent_copy_args(void *dst, size_t ksize, void __user *uarg)
+{
+	u32 usize;
+
+	if (get_user(usize, (u32 __user *)uarg))
+		return -EFAULT;
+	if (usize < ksize)
+		return -EINVAL;
+	if (usize > PAGE_SIZE)
+		return -E2BIG;
+	return copy_struct_from_user(dst, ksize, uarg, usize);
+}
 
 static void kevent_ring_free(void *ring, struct page **pages,
 			     unsigned int npages)
@@ -1357,6 +1908,10 @@ static struct kevent_ring *kevent_ring_alloc(u32 size, struct page ***pagesp,
 			kevent_ring_free(NULL, pages, npages);
 			return NULL;
 		}
+		if (fatal_signal_pending(current)) {
+			kevent_ring_free(NULL, pages, npages);
+			return NULL;
+		}
 	}
 	ring = vmap(pages, npages, VM_MAP, PAGE_KERNEL);
 	if (!ring) {
@@ -1376,12 +1931,11 @@ static long kevent_ioc_setup(struct kevent_queue *q,
 	struct kevent_reg **owner;
 	struct page **pages = NULL;
 	unsigned int npages = 0;
-	u32 usize, size;
+	long charge;
+	u32 size;
 	int err;
 
-	if (get_user(usize, &uarg->size))
-		return -EFAULT;
-	err = copy_struct_from_user(&s, sizeof(s), uarg, usize);
+	err = kevent_copy_args(&s, sizeof(s), uarg);
 	if (err)
 		return err;
 	if (s.flags || s.__reserved[0] || s.__reserved[1] ||
@@ -1389,15 +1943,28 @@ static long kevent_ioc_setup(struct kevent_queue *q,
 		return -EINVAL;
 	if (s.ring_size > KEVENT_RING_MAX)
 		return -EINVAL;
+	if (kevent_ring_of(q))
+		return -EBUSY;
+	/* the answer must be writable before anything is allocated */
+	if (put_user(0U, &uarg->abi_version))
+		return -EFAULT;
 	size = s.ring_size ? roundup_pow_of_two(s.ring_size) :
 			     KEVENT_RING_DEFAULT;
+	charge = PAGE_ALIGN(KEVENT_RING_BYTES(size)) +
+		 PAGE_ALIGN((u64)size * sizeof(*owner));
+	if (!kevent_charge(&q->user->ring_bytes, charge,
+			   READ_ONCE(max_user_ring_bytes)))
+		return -ENOMEM;
 
 	ring = kevent_ring_alloc(size, &pages, &npages);
-	if (!ring)
+	if (!ring) {
+		kevent_uncharge(&q->user->ring_bytes, charge);
 		return -ENOMEM;
+	}
 	owner = kvcalloc(size, sizeof(*owner), GFP_KERNEL_ACCOUNT);
 	if (!owner) {
 		kevent_ring_free(ring, pages, npages);
+		kevent_uncharge(&q->user->ring_bytes, charge);
 		return -ENOMEM;
 	}
 	ring->size = size;
@@ -1406,12 +1973,14 @@ static long kevent_ioc_setup(struct kevent_queue *q,
 	ring->entry_size = sizeof(struct ukevent);
 	ring->entries_offset = KEVENT_RING_ENTRIES_OFFSET;
 
-	mutex_lock(&q->mtx);
+	if (mutex_lock_killable(&q->mtx)) {
+		err = -EINTR;
+		goto fail;
+	}
 	if (q->ring) {
 		mutex_unlock(&q->mtx);
-		kvfree(owner);
-		kevent_ring_free(ring, pages, npages);
-		return -EBUSY;
+		err = -EBUSY;
+		goto fail;
 	}
 	spin_lock_irq(&q->lock);
 	q->pages = pages;
@@ -1420,6 +1989,7 @@ static long kevent_ioc_setup(struct kevent_queue *q,
 	q->size = size;
 	q->mask = size - 1;
 	q->ring_bytes = KEVENT_RING_BYTES(size);
+	q->ring_charge = charge;
 	/* publishes the initialised ring: paired with kevent_ring_of() */
 	smp_store_release(&q->ring, ring);
 	spin_unlock_irq(&q->lock);
@@ -1428,23 +1998,53 @@ static long kevent_ioc_setup(struct kevent_queue *q,
 	s.ring_size = size;
 	s.abi_version = KEVENT_ABI_VERSION;
 	s.ring_bytes = KEVENT_RING_BYTES(size);
-	if (copy_to_user(uarg, &s, min_t(size_t, usize, sizeof(s))))
-		return -EFAULT;
+	if (copy_to_user(uarg, &s, sizeof(s)))
+		return -EFAULT;	/* unmapped meanwhile: set up all the same */
 	return 0;
+fail:
+	kvfree(owner);
+	kevent_ring_free(ring, pages, npages);
+	kevent_uncharge(&q->user->ring_bytes, charge);
+	return err;
 }
 
+/* Clear the result fields of n entries: they must be writable. */
+static int kevent_results_clear(struct ukevent __user *uev, u32 n)
+{
+	u32 i;
+
+	if (!user_access_begin(uev, n * sizeof(*uev)))
+		return -EFAULT;
+	for (i = 0; i < n; i++) {
+		unsafe_put_user(0U, &uev[i].ret_flags, efault);
+		unsafe_put_user(0ULL, &uev[i].ret_data, efault);
+	}
+	user_access_end();
+	return 0;
+efault:
+	user_access_end();
+	return -EFAULT;
+}
+
+/*
+ * Entries are copied in a chunk at a time without q->mtx (a copy can
+ * fault and sleep as long as user space likes: userfaultfd), their result
+ * fields are checked writable, then the chunk is applied under q->mtx and
+ * the results written after it is dropped.  So a whole-call error (EFAULT
+ * of the first chunk, EINTR) applies nothing; once entries were applied
+ * the call returns how many succeeded, even if a later chunk faults.
+ */
 static long kevent_ioc_ctl(struct kevent_queue *q,
 			   struct kevent_ctl_args __user *uarg)
 {
 	struct kevent_ctl_args a;
 	struct ukevent __user *uev;
-	u32 usize, i;
+	struct ukevent *buf;
+	u32 i, j, n;
 	long done = 0;
 	int err;
 
-	if (get_user(usize, &uarg->size))
-		return -EFAULT;
-	err = copy_struct_from_user(&a, sizeof(a), uarg, usize);
+	err = kevent_copy_args(&a, sizeof(a), uarg);
 	if (err)
 		return err;
 	if (a.__pad || a.__reserved[0] || a.__reserved[1])
@@ -1458,38 +2058,83 @@ static long kevent_ioc_ctl(struct kevent_queue *q,
 	if (!kevent_ring_of(q))
 		return -EINVAL;
 	uev = u64_to_user_ptr(a.events);
+	buf = kmalloc_array(min_t(u32, a.num, KEVENT_CTL_CHUNK), sizeof(*buf),
+			    GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
 
-	mutex_lock(&q->mtx);
-	for (i = 0; i < a.num; i++) {
-		struct ukevent ev;
-
-		if (copy_from_user(&ev, &uev[i], sizeof(ev))) {
+	for (i = 0; i < a.num; i += n) {
+		n = min_t(u32, a.num - i, KEVENT_CTL_CHUNK);
+		if (copy_from_user(buf, &uev[i], n * sizeof(*buf)) ||
+		    kevent_results_clear(&uev[i], n)) {
 			err = -EFAULT;
 			break;
 		}
-		err = kevent_ctl_one(q, a.cmd, &ev);
-		ev.ret_flags = err ? KEVENT_RET_ERROR : 0;
-		ev.ret_data = err ? -err : 0;
-		if (put_user(ev.ret_flags, &uev[i].ret_flags) ||
-		    put_user(ev.ret_data, &uev[i].ret_data)) {
-			err = -EFAULT;
+		if (mutex_lock_killable(&q->mtx)) {
+			err = -EINTR;
 			break;
 		}
-		if (!err)
-			done++;
-		err = 0;
-		if (need_resched()) {
-			mutex_unlock(&q->mtx);
-			cond_resched();
-			mutex_lock(&q->mtx);
+		for (j = 0; j < n; j++) {
+			int e = kevent_ctl_one(q, a.cmd, &buf[j]);
+
+			buf[j].ret_flags = e ? KEVENT_RET_ERROR : 0;
+			buf[j].ret_data = e ? -e : 0;
+			if (!e)
+				done++;
 		}
+		kevent_run_checks(q);
+		mutex_unlock(&q->mtx);
+		for (j = 0; j < n; j++) {
+			if (!buf[j].ret_flags)
+				continue;
+			if (put_user(buf[j].ret_flags, &uev[i + j].ret_flags) ||
+			    put_user(buf[j].ret_data, &uev[i + j].ret_data)) {
+				kfree(buf);
+				return done;	/* applied: the count stands */
+			}
+		}
+		cond_resched();
 	}
-	kevent_run_checks(q);
-	mutex_unlock(&q->mtx);
-	kevent_wake(q);
-	if (err && !done && !i)
+	kfree(buf);
+	if (err && !i)
 		return err;
 	return done;
+}
+
+/* Has this process used KEVENT_IOC_WAKE on the queue?  q->lock held. */
+static bool kevent_woken_by_me(struct kevent_queue *q)
+{
+	struct pid *me = task_tgid(current);
+	int i;
+
+	for (i = 0; i < KEVENT_WAKERS; i++)
+		if (q->wakers[i] == me)
+			return true;
+	return false;
+}
+
+/*
+ * KEVENT_IOC_WAKE: every sleeper of the calling process returns EBADF, and
+ * so does any later KEVENT_IOC_WAIT of that process (libkev's kevent_close()
+ * in another thread).  Other processes sharing the file are not affected.
+ */
+static long kevent_ioc_wake(struct kevent_queue *q)
+{
+	struct pid *me = get_pid(task_tgid(current)), *old = NULL;
+
+	spin_lock_irq(&q->lock);
+	if (!kevent_woken_by_me(q)) {
+		old = q->wakers[0];
+		memmove(&q->wakers[0], &q->wakers[1],
+			sizeof(q->wakers[0]) * (KEVENT_WAKERS - 1));
+		q->wakers[KEVENT_WAKERS - 1] = me;
+		me = NULL;
+	}
+	spin_unlock_irq(&q->lock);
+	put_pid(old);
+	put_pid(me);
+	wake_up_all(&q->wq);
+	return 0;
 }
 
 static long kevent_ioc_wait(struct kevent_queue *q,
@@ -1500,13 +2145,11 @@ static long kevent_ioc_wait(struct kevent_queue *q,
 	DEFINE_WAIT(wait);
 	ktime_t expires = 0;
 	bool timed, timed_out = false;
-	u32 usize, n, min_nr;
+	u32 n, min_nr;
 	long ret = 0;
 	int err;
 
-	if (get_user(usize, &uarg->size))
-		return -EFAULT;
-	err = copy_struct_from_user(&a, sizeof(a), uarg, usize);
+	err = kevent_copy_args(&a, sizeof(a), uarg);
 	if (err)
 		return err;
 	if (a.__reserved[0] || a.__reserved[1] || a.timeout_ns < -1)
@@ -1528,48 +2171,70 @@ static long kevent_ioc_wait(struct kevent_queue *q,
 		sigprocmask(SIG_SETMASK, &ksig, &saved);
 	}
 
-	if (mutex_lock_interruptible(&q->mtx)) {
+	/*
+	 * First what the consumer passed (level-triggered entries go to be
+	 * polled again), then the evaluations: a timeout of 0 sees them.
+	 */
+	if (mutex_lock_killable(&q->mtx)) {
 		ret = -EINTR;
 		goto out;
 	}
 	kevent_reap_zombies(q);
+	kevent_publish_all(q);
 	kevent_run_checks(q);
 	mutex_unlock(&q->mtx);
 
+	/*
+	 * Each round answers, in this order: enough entries, closed by this
+	 * process, a signal, the timeout; only then is pending work
+	 * evaluated or the caller put to sleep.  So a queue kept busy (a
+	 * signal storm, keyless wake-ups) cannot hold the caller past its
+	 * timeout or a signal.
+	 */
 	for (;;) {
-		bool checks;
+		bool checks, woken, more, wake;
 
+		kevent_publish_all(q);
 		prepare_to_wait(&q->wq, &wait, TASK_INTERRUPTIBLE);
 		spin_lock_irq(&q->lock);
-		kevent_publish(q);
+		more = kevent_publish(q, KEVENT_ATOMIC_BUDGET);
 		n = q->kidx - q->uidx;
-		checks = !list_empty(&q->check) || READ_ONCE(q->sig_check);
+		checks = kevent_checks_pending(q);
+		woken = kevent_woken_by_me(q);
+		wake = kevent_take_wake(q);
 		spin_unlock_irq(&q->lock);
+		if (wake)
+			kevent_wake(q);
 		if (n >= min_nr) {
 			ret = n;
 			break;
 		}
-		if (READ_ONCE(q->closing)) {
+		if (woken) {
 			ret = -EBADF;
 			break;
-		}
-		if (checks) {
-			finish_wait(&q->wq, &wait);
-			if (mutex_lock_interruptible(&q->mtx)) {
-				ret = -EINTR;
-				break;
-			}
-			kevent_run_checks(q);
-			mutex_unlock(&q->mtx);
-			continue;
 		}
 		if (signal_pending(current)) {
 			ret = -EINTR;
 			break;
 		}
-		if (timed_out || (timed && !a.timeout_ns)) {
+		if (timed && (timed_out || !a.timeout_ns ||
+			      ktime_compare(ktime_get(), expires) >= 0)) {
 			ret = n;
 			break;
+		}
+		if (checks || more) {
+			finish_wait(&q->wq, &wait);
+			if (checks) {
+				if (mutex_lock_killable(&q->mtx)) {
+					ret = -EINTR;
+					break;
+				}
+				kevent_run_checks(q);
+				mutex_unlock(&q->mtx);
+				kevent_test_window(KEVENT_SITE_WAIT_CHECKS);
+			}
+			cond_resched();
+			continue;
 		}
 		if (!timed)
 			schedule();
@@ -1578,8 +2243,19 @@ static long kevent_ioc_wait(struct kevent_queue *q,
 			timed_out = true;
 	}
 	finish_wait(&q->wq, &wait);
-	/* repair a kidx scribbled over by user space */
-	smp_store_release(&q->ring->kidx, READ_ONCE(q->kidx));
+	/*
+	 * Repair a kidx scribbled over by user space, under q->lock so that
+	 * it cannot overwrite a newer publication.
+	 */
+	spin_lock_irq(&q->lock);
+	{
+		u32 k = q->kidx;
+
+		kevent_test_window(KEVENT_SITE_WAIT_KIDX);
+		/* pairs with the consumer's load-acquire of kidx */
+		smp_store_release(&q->ring->kidx, k);
+	}
+	spin_unlock_irq(&q->lock);
 out:
 	if (a.sigmask) {
 		if (ret == -EINTR) {
@@ -1607,15 +2283,17 @@ static long kevent_ioctl(struct file *file, unsigned int cmd,
 	case KEVENT_IOC_WAIT:
 		return kevent_ioc_wait(q, uarg);
 	case KEVENT_IOC_WAKE:
-		WRITE_ONCE(q->closing, true);
-		wake_up_all(&q->wq);
-		return 0;
+		return kevent_ioc_wake(q);
 	}
 	return -ENOTTY;
 }
 
 /* ---- file operations */
 
+/*
+ * Called by poll(2), epoll, other queues and io_uring, possibly under
+ * their locks: bounded work, deferred wake-ups, no recursion.
+ */
 static __poll_t kevent_fpoll(struct file *file, poll_table *pt)
 {
 	struct kevent_queue *q = file->private_data;
@@ -1627,13 +2305,14 @@ static __poll_t kevent_fpoll(struct file *file, poll_table *pt)
 	if (!kevent_ring_of(q))
 		return 0;
 	spin_lock_irqsave(&q->lock, flags);
-	wake = kevent_publish(q);
+	kevent_publish_atomic(q);
 	if (q->kidx != q->uidx || !list_empty(&q->ready) ||
 	    !list_empty(&q->check) || READ_ONCE(q->sig_check))
 		mask = EPOLLIN | EPOLLRDNORM;
+	wake = kevent_take_wake(q);
 	spin_unlock_irqrestore(&q->lock, flags);
 	if (wake)
-		kevent_wake(q);
+		kevent_wake_deferred(q);
 	return mask;
 }
 
@@ -1652,20 +2331,35 @@ static int kevent_mmap(struct file *file, struct vm_area_struct *vma)
 
 static int kevent_open(struct inode *inode, struct file *file)
 {
+	struct kevent_user *u;
 	struct kevent_queue *q;
 
-	q = kzalloc(sizeof(*q), GFP_KERNEL_ACCOUNT);
-	if (!q)
+	u = kevent_user_get(current_uid());
+	if (!u)
 		return -ENOMEM;
+	if (!kevent_charge(&u->queues, 1, READ_ONCE(max_user_queues))) {
+		kevent_user_put(u);
+		return -EMFILE;
+	}
+	q = kzalloc(sizeof(*q), GFP_KERNEL_ACCOUNT);
+	if (!q) {
+		kevent_uncharge(&u->queues, 1);
+		kevent_user_put(u);
+		return -ENOMEM;
+	}
+	q->user = u;
 	mutex_init(&q->mtx);
 	spin_lock_init(&q->lock);
 	init_waitqueue_head(&q->wq);
 	init_waitqueue_head(&q->poll_wait);
+	init_irq_work(&q->wake_work, kevent_wake_workfn);
+	INIT_WORK(&q->publish_work, kevent_publish_workfn);
 	q->regs = RB_ROOT;
 	INIT_LIST_HEAD(&q->ready);
 	INIT_LIST_HEAD(&q->check);
 	INIT_LIST_HEAD(&q->zombies);
 	INIT_LIST_HEAD(&q->children);
+	INIT_LIST_HEAD(&q->parents);
 	file->private_data = q;
 	atomic_long_inc(&kevent_nr_queues);
 	return stream_open(inode, file);
@@ -1674,18 +2368,31 @@ static int kevent_open(struct inode *inode, struct file *file)
 static int kevent_release(struct inode *inode, struct file *file)
 {
 	struct kevent_queue *q = file->private_data;
+	struct kevent_user *u = q->user;
 	struct rb_node *node;
+	unsigned int n = 0;
+	int i;
 
 	mutex_lock(&q->mtx);
 	kevent_reap_zombies(q);
-	while ((node = rb_first(&q->regs)))
+	while ((node = rb_first(&q->regs))) {
 		kevent_remove(q, rb_entry(node, struct kevent_reg, node));
+		if (++n % 64 == 0)
+			cond_resched();
+	}
 	mutex_unlock(&q->mtx);
-	if (q->sigpwq)
-		kevent_pwq_remove(q->sigpwq);
+	kevent_signal_release(q);
+	/* no source is left that could queue either of these again */
+	cancel_work_sync(&q->publish_work);
+	irq_work_sync(&q->wake_work);
+	for (i = 0; i < KEVENT_WAKERS; i++)
+		put_pid(q->wakers[i]);
 	kvfree(q->owner);
 	kevent_ring_free(q->ring, q->pages, q->npages);
+	kevent_uncharge(&u->ring_bytes, q->ring_charge);
 	kfree(q);
+	kevent_uncharge(&u->queues, 1);
+	kevent_user_put(u);
 	atomic_long_dec(&kevent_nr_queues);
 	return 0;
 }
@@ -1708,10 +2415,30 @@ static struct miscdevice kevent_misc = {
 	.mode	= 0666,
 };
 
+/* Defaults that scale with the machine, as epoll's and inotify's. */
+static void __init kevent_default_limits(void)
+{
+	u64 ram = (u64)totalram_pages() << PAGE_SHIFT;
+	u64 reg_cost = sizeof(struct kevent_reg) + sizeof(struct kevent_pwq);
+	u64 mark_cost = sizeof(struct kevent_mark) + 2 * sizeof(void *) * 8;
+
+	if (!max_user_queues)
+		max_user_queues = 1024;
+	if (!max_user_registrations)
+		max_user_registrations = div64_u64(ram / 25, reg_cost);
+	if (!max_user_ring_bytes)
+		max_user_ring_bytes = max_t(u64, ram / 16, 16 << 20);
+	if (!max_user_inode_watches)
+		max_user_inode_watches = clamp_t(u64,
+						 div64_u64(ram / 100, mark_cost),
+						 8192, 1 << 20);
+}
+
 static int __init kevent_init(void)
 {
 	int err;
 
+	kevent_default_limits();
 	kevent_group = fsnotify_alloc_group(&kevent_fsnotify_ops,
 					    FSNOTIFY_GROUP_USER |
 					    FSNOTIFY_GROUP_DUPS);

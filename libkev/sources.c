@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
@@ -47,6 +48,7 @@ void kev_sources_destroy(struct kev_sources *src, struct kev_core *core,
 		close(src->sigfd);
 	if (src->inofd >= 0)
 		close(src->inofd);
+	free(src->imap);
 	(void)in_child;		/* closing our own fds is all we do */
 }
 
@@ -154,14 +156,98 @@ static uint32_t kev_from_inotify(uint32_t in)
 	return mask;
 }
 
+/* ---- the inode watches by wd */
+
+static uint32_t kev_imap_home(const struct kev_sources *src, int wd)
+{
+	return ((uint32_t)wd * 0x9e3779b9u) >> 7 & (src->icap - 1);
+}
+
+static struct kev_inode_slot *kev_imap_find(struct kev_sources *src, int wd)
+{
+	uint32_t i;
+
+	if (!src->icap || wd <= 0)
+		return NULL;
+	for (i = kev_imap_home(src, wd);; i = (i + 1) & (src->icap - 1)) {
+		if (src->imap[i].wd == wd)
+			return &src->imap[i];
+		if (!src->imap[i].wd)
+			return NULL;
+	}
+}
+
+static void kev_imap_put(struct kev_sources *src,
+			 const struct kev_inode_slot *e)
+{
+	uint32_t i = kev_imap_home(src, e->wd);
+
+	while (src->imap[i].wd)
+		i = (i + 1) & (src->icap - 1);
+	src->imap[i] = *e;
+}
+
+/* Room for one more, at most half full: 0 or ENOMEM (nothing changed). */
+static int kev_imap_reserve(struct kev_sources *src)
+{
+	struct kev_inode_slot *old = src->imap, *n;
+	uint32_t cap = src->icap ? src->icap * 2 : 16, oc = src->icap, i;
+
+	if (2 * (src->inum + 1) <= src->icap)
+		return 0;
+	n = calloc(cap, sizeof(*n));
+	if (!n)
+		return ENOMEM;
+	src->imap = n;
+	src->icap = cap;
+	for (i = 0; i < oc; i++)
+		if (old[i].wd)
+			kev_imap_put(src, &old[i]);
+	free(old);
+	return 0;
+}
+
+/* Remove a slot, shifting back the ones its removal would cut off. */
+static void kev_imap_del(struct kev_sources *src, struct kev_inode_slot *e)
+{
+	uint32_t mask = src->icap - 1, i = (uint32_t)(e - src->imap), j = i;
+
+	src->inum--;
+	for (;;) {
+		uint32_t h;
+
+		src->imap[i].wd = 0;
+		for (;;) {
+			j = (j + 1) & mask;
+			if (!src->imap[j].wd)
+				return;
+			h = kev_imap_home(src, src->imap[j].wd);
+			/* j may move to i if its home is not in (i, j] */
+			if (i <= j ? (h <= i || h > j) : (h <= i && h > j))
+				break;
+		}
+		src->imap[i] = src->imap[j];
+		i = j;
+	}
+}
+
+static void kev_inode_forget(struct kev_sources *src, struct kev_reg *reg)
+{
+	struct kev_inode_slot *e = kev_imap_find(src, reg->fd);
+
+	if (e && e->reg == reg)
+		kev_imap_del(src, e);
+	reg->fd = -1;
+}
+
 /*
  * The wd of a registration.  inotify has one watch per inode and instance,
- * so two registrations of the same inode (through two fds) share a wd;
- * IN_MASK_CREATE makes that an error we turn into EEXIST-free sharing by
- * refusing it: one registration per inode per queue.
+ * so two registrations of the same inode (through two fds) would share a
+ * wd: IN_MASK_CREATE refuses the second with EEXIST, one registration per
+ * inode per queue.
  */
-static int kev_inode_watch(struct kev_sources *src, struct kev_reg *reg,
-			   uint32_t flags)
+static int kev_inode_watch(struct kev_sources *src, const struct kev_reg *reg,
+			   uint32_t event, uint32_t flags)
 {
 	char path[64];
 	int wd;
@@ -169,18 +255,19 @@ static int kev_inode_watch(struct kev_sources *src, struct kev_reg *reg,
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", (int)reg->id);
 	/* IN_ATTRIB always: a file's link count falling to 0 is deletion */
 	wd = inotify_add_watch(src->inofd, path,
-			       kev_to_inotify(reg->event) | IN_ATTRIB | flags);
+			       kev_to_inotify(event) | IN_ATTRIB | flags);
 	if (wd < 0)
-		return errno == ENOENT ? EBADF : errno;
-	reg->fd = wd;
-	return 0;
+		return -(errno == ENOENT ? EBADF : errno);
+	return wd;
 }
 
 static int kev_inode_add(struct kev_sources *src, struct kev_reg *reg)
 {
-	int fd = (int)reg->id, err;
+	struct kev_inode_slot e;
+	struct stat st;
+	int err, wd;
 
-	if (fcntl(fd, F_GETFD) < 0)
+	if (fstat((int)reg->id, &st) < 0)
 		return EBADF;
 	if (!reg->event)
 		return EINVAL;
@@ -196,12 +283,55 @@ static int kev_inode_add(struct kev_sources *src, struct kev_reg *reg)
 		}
 		src->inofd = ifd;
 	}
-	err = kev_inode_watch(src, reg, IN_MASK_CREATE);
-	if (!err) {
-		reg->snext = src->inodes;
-		src->inodes = reg;
+	err = kev_imap_reserve(src);
+	if (err)
+		return err;
+	wd = kev_inode_watch(src, reg, reg->event, IN_MASK_CREATE);
+	if (wd < 0)
+		return -wd;
+	e.wd = wd;
+	e.reg = reg;
+	e.dev = st.st_dev;
+	e.ino = st.st_ino;
+	kev_imap_put(src, &e);
+	src->inum++;
+	reg->fd = wd;
+	return 0;
+}
+
+/*
+ * The registration's fd may have been closed and its number given to
+ * another file: the watch is changed only while the fd still names the
+ * watched inode (inotify watches inodes, so that is exact).  Else EBADF,
+ * and neither this watch nor another registration's is touched.
+ */
+static int kev_inode_modify(struct kev_sources *src, struct kev_reg *reg,
+			    uint32_t event)
+{
+	struct kev_inode_slot *e;
+	struct stat st;
+	int wd;
+
+	if (!event)
+		return EINVAL;
+	if (reg->fd < 0)
+		return 0;	/* already gone; delivered soon */
+	e = kev_imap_find(src, reg->fd);
+	if (!e || e->reg != reg)
+		return EBADF;
+	if (fstat((int)reg->id, &st) < 0 || st.st_dev != e->dev ||
+	    st.st_ino != e->ino)
+		return EBADF;
+	wd = kev_inode_watch(src, reg, event, 0);
+	if (wd < 0)
+		return -wd;
+	if (wd != reg->fd) {
+		/* the fd was swapped under us meanwhile: undo, refuse */
+		if (!kev_imap_find(src, wd))
+			inotify_rm_watch(src->inofd, wd);
+		return EBADF;
 	}
-	return err;
+	return 0;
 }
 
 /* Has the watched file lost its last link?  (Its fd is still open.) */
@@ -213,15 +343,11 @@ static bool kev_inode_unlinked(const struct kev_reg *reg)
 	       st.st_nlink == 0;
 }
 
-/* Linear in inode registrations only (not in every registration). */
 static struct kev_reg *kev_inode_by_wd(struct kev_sources *src, int wd)
 {
-	struct kev_reg *reg;
+	struct kev_inode_slot *e = kev_imap_find(src, wd);
 
-	for (reg = src->inodes; reg; reg = reg->snext)
-		if (reg->fd == wd)
-			return reg;
-	return NULL;
+	return e ? e->reg : NULL;
 }
 
 static void kev_inode_dispatch(struct kev_sources *src, struct kev_core *core)
@@ -235,11 +361,14 @@ static void kev_inode_dispatch(struct kev_sources *src, struct kev_core *core)
 		while (p < buf + n) {
 			struct inotify_event *ie = (struct inotify_event *)p;
 			struct kev_reg *reg;
-			uint32_t mask;
+			uint32_t mask, i;
 
 			p += sizeof(*ie) + ie->len;
 			if (ie->mask & IN_Q_OVERFLOW) {
-				for (reg = src->inodes; reg; reg = reg->snext) {
+				for (i = 0; i < src->icap; i++) {
+					if (!src->imap[i].wd)
+						continue;
+					reg = src->imap[i].reg;
 					reg->ret_flags |= KEVENT_RET_OVERFLOW;
 					kev_core_fire(core, reg, 0, 0);
 				}
@@ -252,7 +381,7 @@ static void kev_inode_dispatch(struct kev_sources *src, struct kev_core *core)
 				/* The watch is gone: so is the registration. */
 				reg->ret_flags |= KEVENT_RET_GONE |
 						  KEVENT_RET_REMOVED;
-				reg->fd = -1;
+				kev_inode_forget(src, reg);
 				kev_core_fire(core, reg, reg->event &
 					      kev_from_inotify(ie->mask), 0);
 				continue;
@@ -263,7 +392,7 @@ static void kev_inode_dispatch(struct kev_sources *src, struct kev_core *core)
 				 * inotify would say so only at the last close.
 				 */
 				inotify_rm_watch(src->inofd, reg->fd);
-				reg->fd = -1;
+				kev_inode_forget(src, reg);
 				reg->ret_flags |= KEVENT_RET_GONE |
 						  KEVENT_RET_REMOVED;
 				kev_core_fire(core, reg, reg->event &
@@ -355,25 +484,33 @@ int kev_sources_add(struct kev_sources *src, struct kev_core *core,
 }
 
 int kev_sources_modify(struct kev_sources *src, struct kev_core *core,
-		       struct kev_reg *reg, const struct kev_reg *old)
+		       struct kev_reg *reg, const struct ukevent *ev)
 {
+	uint32_t event = ev->event;
+	int err = 0;
+
 	(void)core;
-	(void)old;
 	switch (reg->type) {
 	case KEVENT_SIGNAL:
-		return reg->event ? EINVAL : 0;
+		err = event ? EINVAL : 0;
+		break;
 	case KEVENT_INODE:
-		if (!reg->event)
-			return EINVAL;
-		if (reg->fd < 0)
-			return 0;	/* already gone; delivered soon */
-		return kev_inode_watch(src, reg, 0);
+		err = kev_inode_modify(src, reg, event);
+		break;
 	case KEVENT_PROC:
-		if (!reg->event)
-			reg->event = KEVENT_PROC_EXIT;
-		return 0;
+		if (!event)
+			event = KEVENT_PROC_EXIT;
+		break;
+	default:
+		err = EINVAL;
 	}
-	return EINVAL;
+	if (err)
+		return err;
+	reg->event = event;
+	reg->req_flags = (uint16_t)ev->req_flags;
+	reg->data = ev->data;
+	reg->user = ev->user;
+	return 0;
 }
 
 void kev_sources_release(struct kev_sources *src, struct kev_reg *reg)
@@ -382,22 +519,15 @@ void kev_sources_release(struct kev_sources *src, struct kev_reg *reg)
 	case KEVENT_SIGNAL:
 		kev_signal_release(src, reg);
 		break;
-	case KEVENT_INODE: {
-		struct kev_reg **pp;
-
-		if (reg->fd >= 0)
+	case KEVENT_INODE:
+		if (reg->fd >= 0) {
 			inotify_rm_watch(src->inofd, reg->fd);
-		for (pp = &src->inodes; *pp; pp = &(*pp)->snext) {
-			if (*pp == reg) {
-				*pp = reg->snext;
-				break;
-			}
+			kev_inode_forget(src, reg);
 		}
 		break;
-	}
 	case KEVENT_PROC:
 		if (reg->fd >= 0)
-			close(reg->fd);	/* leaves the epoll set with it */
+			close(reg->fd);	/* the backend took it out of its set */
 		reg->fd = -1;
 		break;
 	}

@@ -164,10 +164,15 @@ static unsigned int kev_timer_clock(const struct kev_reg *reg)
 	return reg->event & KEVENT_TIMER_CLOCK_MASK;
 }
 
+static bool kev_timer_periodic_with(uint32_t event, uint32_t req_flags)
+{
+	return !(event & KEVENT_TIMER_ABSTIME) &&
+	       !(req_flags & KEVENT_REQ_ONESHOT);
+}
+
 static bool kev_timer_periodic(const struct kev_reg *reg)
 {
-	return !(reg->event & KEVENT_TIMER_ABSTIME) &&
-	       !(reg->req_flags & KEVENT_REQ_ONESHOT);
+	return kev_timer_periodic_with(reg->event, reg->req_flags);
 }
 
 /* The clock, read once per kevent_ctl batch (now_valid is reset there). */
@@ -180,36 +185,66 @@ static uint64_t kev_timers_now(struct kev_timers *t, unsigned int clk)
 	return t->now[clk];
 }
 
-int kev_timer_arm(struct kev_timers *t, struct kev_reg *reg)
+int kev_timers_open(struct kev_timers *t)
 {
-	unsigned int clk = kev_timer_clock(reg);
-	uint64_t deadline;
-
-	if (kev_timer_periodic(reg) && reg->data == 0) {
-		errno = EINVAL;
-		return -1;
-	}
-	if (!(reg->event & KEVENT_TIMER_ABSTIME) &&
-	    reg->data > INT64_MAX / 2) {
-		errno = EINVAL;
-		return -1;
-	}
 	if (t->tfd < 0) {
 		t->tfd = timerfd_create(CLOCK_REALTIME,
 					TFD_NONBLOCK | TFD_CLOEXEC);
 		if (t->tfd < 0)
 			return -1;
 	}
-	if (reg->heap_idx != UINT32_MAX)
-		kev_heap_delete(&t->heap[clk], reg);
-	if (reg->event & KEVENT_TIMER_ABSTIME)
-		deadline = reg->data;
+	return 0;
+}
+
+int kev_timer_check(uint32_t event, uint64_t data, uint32_t req_flags)
+{
+	if (kev_timer_periodic_with(event, req_flags) && data == 0)
+		return EINVAL;
+	if (!(event & KEVENT_TIMER_ABSTIME) && data > INT64_MAX / 2)
+		return EINVAL;
+	if ((event & KEVENT_TIMER_CLOCK_MASK) >= KEV_NCLOCKS)
+		return EINVAL;
+	return 0;
+}
+
+/*
+ * Everything that can fail comes first (the checks, room in the heap of
+ * the new clock); only then does the timer leave the heap of its old
+ * clock, which is found from the event word it still has, and enter the
+ * new one.  So a timer moves between clocks keeping its registration,
+ * and one that cannot be set is left exactly as it was.
+ */
+int kev_timer_set(struct kev_timers *t, struct kev_reg *reg, uint32_t event,
+		  uint64_t data, uint32_t req_flags)
+{
+	unsigned int clk = event & KEVENT_TIMER_CLOCK_MASK;
+	struct kev_heap *to = &t->heap[clk];
+	uint64_t deadline;
+	int err = kev_timer_check(event, data, req_flags);
+
+	if (err)
+		return err;
+	if (t->tfd < 0)
+		return EBADF;	/* kev_timers_open() first */
+	if (to->n == to->cap && kev_heap_grow(to) < 0)
+		return ENOMEM;
+	if (event & KEVENT_TIMER_ABSTIME)
+		deadline = data;
 	else
-		deadline = kev_timers_now(t, clk) + reg->data;
-	if (kev_heap_insert(&t->heap[clk], reg, deadline) < 0)
-		return -1;
+		deadline = kev_timers_now(t, clk) + data;
+	if (reg->heap_idx != UINT32_MAX)
+		kev_heap_delete(&t->heap[kev_timer_clock(reg)], reg);
+	reg->event = event;
+	reg->data = data;
+	reg->req_flags = (uint16_t)req_flags;
+	kev_heap_insert(to, reg, deadline);	/* cannot fail: room made */
+	/*
+	 * A new earliest deadline must be armed: once per kevent_ctl batch
+	 * (kev_timers_flush), not once per timer, as timerfd_settime is the
+	 * dearest part of adding a timer.
+	 */
 	if (reg->heap_idx == 0)
-		return kev_timers_rearm(t);
+		t->rearm = true;
 	return 0;
 }
 
@@ -220,16 +255,34 @@ void kev_timer_disarm(struct kev_timers *t, struct kev_reg *reg)
 	/* The timerfd may now fire early; that only costs a re-arm. */
 }
 
+bool kev_timers_due(struct kev_timers *t)
+{
+	unsigned int c;
+
+	for (c = 0; c < KEV_NCLOCKS; c++)
+		if (t->heap[c].n && t->heap[c].h[0].deadline <= kev_clock_now(c))
+			return true;
+	return false;
+}
+
 void kev_timers_expire(struct kev_timers *t, struct kev_core *core)
 {
 	uint64_t ticks;
 	unsigned int c;
 
-	/* ECANCELED (REALTIME was set) or EAGAIN: re-translate below. */
-	if (read(t->tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN &&
-	    errno != ECANCELED)
+	/*
+	 * Read: the timerfd fired and is disarmed.  ECANCELED: REALTIME was
+	 * set, re-translate every deadline.  EAGAIN: called for timers found
+	 * due before the timerfd fired (kev_ub_collect), which is still
+	 * armed and will fire: if that is no later than the next deadline,
+	 * it needs no timerfd_settime (the dearest call here), only a
+	 * harvest when it fires.
+	 */
+	if (read(t->tfd, &ticks, sizeof(ticks)) == sizeof(ticks) ||
+	    errno == ECANCELED)
+		t->armed_rt = 0;
+	else if (errno != EAGAIN)
 		return;
-	t->armed_rt = 0;
 	for (c = 0; c < KEV_NCLOCKS; c++) {
 		struct kev_heap *hp = &t->heap[c];
 		uint64_t now;
@@ -254,38 +307,66 @@ void kev_timers_expire(struct kev_timers *t, struct kev_core *core)
 	kev_timers_rearm(t);
 }
 
+/*
+ * The REALTIME time at which the earliest deadline of clock c falls, as
+ * now: in unsigned arithmetic, saturated at INT64_MAX, since an absolute
+ * deadline may be any 64-bit value (one past 2262 never fires, and must
+ * not wrap into the past and fire at once, for ever).
+ */
+static uint64_t kev_timers_rt(const struct kev_timers *t, unsigned int c,
+			      uint64_t now_rt)
+{
+	uint64_t d = t->heap[c].h[0].deadline, now_c, rt;
+
+	if (c == 1)
+		return d > INT64_MAX ? INT64_MAX : d;
+	now_c = kev_clock_now(c);
+	if (d <= now_c)
+		return now_rt;			/* due: as soon as possible */
+	rt = now_rt + (d - now_c);
+	return rt < now_rt || rt > INT64_MAX ? INT64_MAX : rt;
+}
+
+void kev_timers_flush(struct kev_timers *t)
+{
+	/*
+	 * Should the timerfd refuse (it does not for any deadline computed
+	 * here), it stays armed for an earlier or equal deadline, or fires
+	 * early and is re-armed then.
+	 */
+	if (t->rearm)
+		kev_timers_rearm(t);
+}
+
 int kev_timers_rearm(struct kev_timers *t)
 {
 	struct itimerspec its;
-	int64_t best = 0, now_rt = 0;
+	uint64_t best = 0, now_rt = 0;
 	unsigned int c;
 
+	t->rearm = false;
 	for (c = 0; c < KEV_NCLOCKS; c++) {
-		int64_t rt;
+		uint64_t rt;
 
 		if (!t->heap[c].n)
 			continue;
 		if (!now_rt)
-			now_rt = (int64_t)kev_clock_now(1);
-		if (c == 1)
-			rt = (int64_t)t->heap[c].h[0].deadline;
-		else
-			rt = (int64_t)t->heap[c].h[0].deadline -
-			     (int64_t)kev_clock_now(c) + now_rt;
-		if (rt <= 0)
-			rt = 1;
+			now_rt = kev_clock_now(1);
+		rt = kev_timers_rt(t, c, now_rt);
+		if (!rt)
+			rt = 1;		/* 0 would disarm the timerfd */
 		if (!best || rt < best)
 			best = rt;
 	}
 	/* Already armed at or before the earliest deadline: no syscall. */
-	if (!best || (t->armed_rt && t->armed_rt <= best))
+	if (!best || (t->armed_rt && (uint64_t)t->armed_rt <= best))
 		return 0;
 	memset(&its, 0, sizeof(its));
-	its.it_value.tv_sec = best / 1000000000;
-	its.it_value.tv_nsec = best % 1000000000;
+	its.it_value.tv_sec = (time_t)(best / 1000000000);
+	its.it_value.tv_nsec = (long)(best % 1000000000);
 	if (timerfd_settime(t->tfd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET,
 			    &its, NULL) < 0)
 		return -1;
-	t->armed_rt = best;
+	t->armed_rt = (int64_t)best;
 	return 0;
 }

@@ -32,6 +32,7 @@ struct kev_timers {
 	struct kev_heap heap[KEV_NCLOCKS];
 	int tfd;		/* the timerfd, or -1 before the first timer */
 	int64_t armed_rt;	/* REALTIME deadline armed, or 0 */
+	bool rearm;		/* a new earliest deadline, not armed yet */
 	unsigned int now_valid;	/* bit per clock: now[] read this batch */
 	uint64_t now[KEV_NCLOCKS];
 };
@@ -40,12 +41,25 @@ void kev_timers_init(struct kev_timers *t);
 void kev_timers_destroy(struct kev_timers *t);
 
 uint64_t kev_clock_now(unsigned int clk);
-/* Compute the deadline from data/event and insert it; -1 with errno. */
-int kev_timer_arm(struct kev_timers *t, struct kev_reg *reg);
+/* Create the timerfd if it does not exist yet: 0, or -1 with errno. */
+int kev_timers_open(struct kev_timers *t);
+/* Are these valid timer fields?  0 or EINVAL. */
+int kev_timer_check(uint32_t event, uint64_t data, uint32_t req_flags);
+/*
+ * Give reg the timer fields event, data and req_flags and (re)arm it from
+ * now, on its new clock: 0, or an errno with reg and the heaps untouched.
+ * The timerfd must exist (kev_timers_open).
+ */
+int kev_timer_set(struct kev_timers *t, struct kev_reg *reg, uint32_t event,
+		  uint64_t data, uint32_t req_flags);
 void kev_timer_disarm(struct kev_timers *t, struct kev_reg *reg);
+/* Is a timer past its deadline on its own clock? */
+bool kev_timers_due(struct kev_timers *t);
 /* Fire everything due (called when the timerfd is readable). */
 void kev_timers_expire(struct kev_timers *t, struct kev_core *core);
 /* Make the timerfd cover the earliest deadline; -1 with errno. */
 int kev_timers_rearm(struct kev_timers *t);
+/* kev_timers_rearm() if a kev_timer_set() asked for it (end of a batch). */
+void kev_timers_flush(struct kev_timers *t);
 
 #endif /* KEV_TIMERS_H */

@@ -23,6 +23,24 @@
  * of 3 (eventfd write, the waitset's wait, eventfd read); see
  * kev_ub_futex_ok() for when it applies.
  *
+ * Fairness (kevent(7)): every kevent_wait collects what has fired (the
+ * waitset drained without sleeping, due timers expired) before it
+ * publishes, and kevent_ctl publishes at most one ring's worth between two
+ * collections (it collects first otherwise).  The ready list being FIFO,
+ * a registration that fires is published after at most S + R - 1 others.
+ *
+ * Closed descriptors: epoll keys its items by file and number.  The only
+ * items of our set that a number can name, besides a POLL registration's
+ * own, are the queue's internal descriptors (eventfd, timerfd, signalfd,
+ * inotify fd, pidfds), which the library knows (a bitmap of numbers).
+ * When one of them takes the number of a registered fd that the caller
+ * closed, that registration is detached: no waitset operation is ever
+ * made on that number for it again, and its REMOVE just frees it.  Any
+ * other file the number may name is not in our set under it, so an
+ * operation by number on it fails (ENOENT, EBADF) without effect.  The
+ * io_uring waitset is not keyed by number, so the uring backend watches
+ * a duplicate of each fd instead, which it owns until REMOVE.
+ *
  * Locking: ub->core.lock protects everything here.  It is dropped around
  * the waitset's wait() and the futex wait, the only places this backend
  * sleeps.
@@ -50,7 +68,20 @@
 #define TOK_SIGNAL	0xfffffffdull
 #define TOK_INODE	0xfffffffcull
 
-#define KEV_WAIT_BATCH	256
+/*
+ * Harvest buffers: one ring's worth and a little (the internal fds), so
+ * that one waitset call returns everything ready when it fits the ring,
+ * and a level-triggered fd is not reported twice in one collection.
+ */
+#define KEV_EVS_SLACK	16
+#define KEV_EVS_MAX	(65536 + KEV_EVS_SLACK)
+/* Another thread sleeping while the sleepers' buffer is in use. */
+#define KEV_EVS_LOCAL	64
+
+struct kev_nest {
+	int fd;			/* the caller's number of the queue */
+	struct kev_reg *reg;
+};
 
 struct kev_ub {
 	struct kev_core core;
@@ -61,6 +92,19 @@ struct kev_ub {
 	int fsleepers;		/* threads asleep on futex */
 	int in_wait;		/* threads inside kevent_wait */
 	uint32_t futex;		/* futex word: bumped to wake fsleepers */
+	uint32_t nevs;		/* entries of dbuf and sbuf */
+	struct kev_wevent *dbuf; /* harvests under the lock */
+	struct kev_wevent *sbuf; /* a sleeper's, taken with sbuf_busy */
+	bool sbuf_busy;
+	/*
+	 * The last kevent_wait had a zero timeout: the caller may be an
+	 * event loop that sleeps on the queue fd, not in kevent_wait, and
+	 * must be made readable for everything that needs a kevent_wait.
+	 */
+	bool poll_mode;
+	/* numbers of the queue's own descriptors, as a bitmap */
+	uint64_t *ifd;
+	uint32_t ifd_words;
 	/*
 	 * Items in the waitset besides the eventfd and the timerfd: POLL
 	 * fds (not the always-ready ones), pidfds, and the signalfd and
@@ -71,7 +115,7 @@ struct kev_ub {
 	bool timer_watched;	/* the timerfd is in the waitset */
 	bool has_consumer;	/* consumer is valid */
 	pthread_t consumer;	/* the thread that last called kevent_wait */
-	int *nest;		/* kevent queue fds we watch (kev_nest_lock) */
+	struct kev_nest *nest;	/* kevent queues we watch (kev_nest_lock) */
 	uint32_t nnest, nestcap;
 	struct kev_timers timers;
 	struct kev_sources src;
@@ -84,6 +128,67 @@ static inline struct kev_ub *kev_ub(struct kev_queue *q)
 
 static void kev_nest_forget(struct kev_ub *be, struct kev_reg *reg);
 
+/* ---- the queue's own descriptors */
+
+static int kev_ifd_set(struct kev_ub *be, int fd)
+{
+	uint32_t w = (uint32_t)fd / 64;
+
+	if (w >= be->ifd_words) {
+		uint32_t n = w + 1 > 2 * be->ifd_words ? w + 1 :
+			     2 * be->ifd_words;
+		uint64_t *b = realloc(be->ifd, n * sizeof(*b));
+
+		if (!b)
+			return ENOMEM;
+		memset(b + be->ifd_words, 0,
+		       (n - be->ifd_words) * sizeof(*b));
+		be->ifd = b;
+		be->ifd_words = n;
+	}
+	be->ifd[w] |= 1ull << (fd % 64);
+	return 0;
+}
+
+static void kev_ifd_clear(struct kev_ub *be, int fd)
+{
+	if (fd >= 0 && (uint32_t)fd / 64 < be->ifd_words)
+		be->ifd[fd / 64] &= ~(1ull << (fd % 64));
+}
+
+static bool kev_ifd_test(const struct kev_ub *be, int fd)
+{
+	return fd >= 0 && (uint32_t)fd / 64 < be->ifd_words &&
+	       (be->ifd[fd / 64] >> (fd % 64) & 1);
+}
+
+/*
+ * The library now owns descriptor number fd: a POLL registration of that
+ * number was of a file the caller closed.  It must never again act on the
+ * number (it would act on our descriptor): detach it.
+ */
+static void kev_ub_detach(struct kev_ub *be, int fd)
+{
+	struct kev_reg *reg = kev_core_find(&be->core, KEVENT_POLL,
+					    (uint64_t)fd);
+
+	if (!reg || reg->always || reg->detached || be->ws->dup_fds)
+		return;
+	kev_nest_forget(be, reg);
+	reg->detached = true;
+	reg->muted = false;
+}
+
+static int kev_ub_claim(struct kev_ub *be, int fd)
+{
+	int err = kev_ifd_set(be, fd);
+
+	if (err)
+		return err;
+	kev_ub_detach(be, fd);
+	return 0;
+}
+
 static void kev_ub_release(struct kev_core *core, struct kev_reg *reg)
 {
 	struct kev_ub *be = (struct kev_ub *)core;
@@ -94,9 +199,17 @@ static void kev_ub_release(struct kev_core *core, struct kev_reg *reg)
 	 */
 	switch (reg->type) {
 	case KEVENT_POLL:
-		if (!reg->always && reg->fd >= 0) {
-			be->ws->ops->del(be->ws, reg->fd, kev_core_token(reg));
+		if (!reg->always) {
+			if (!reg->detached)
+				be->ws->ops->del(be->ws, reg->fd,
+						 kev_core_token(reg));
 			be->nwatched--;
+			if (be->ws->dup_fds) {
+				/* io_uring's request holds its own reference */
+				kev_ifd_clear(be, reg->fd);
+				close(reg->fd);
+				reg->fd = -1;
+			}
 		}
 		kev_nest_forget(be, reg);
 		break;
@@ -107,6 +220,7 @@ static void kev_ub_release(struct kev_core *core, struct kev_reg *reg)
 		if (reg->fd >= 0) {
 			be->ws->ops->del(be->ws, reg->fd, kev_core_token(reg));
 			be->nwatched--;
+			kev_ifd_clear(be, reg->fd);
 		}
 		kev_sources_release(&be->src, reg);
 		break;
@@ -120,11 +234,25 @@ static const struct kev_core_ops kev_ub_core_ops = {
 	.release = kev_ub_release,
 };
 
-/* Internal fds are edge-triggered: their handlers always drain them. */
+/*
+ * Internal fds are edge-triggered: their handlers always drain them.  The
+ * wake-up eventfd is never read (kev_ub_kick_write), so only an edge (one
+ * report per write) will do for it; the timerfd, signalfd and inotify fd
+ * are watched once per report, so that one that fires faster than it is
+ * harvested does not pile up reports.  A pidfd fires once.
+ */
 static int kev_ub_add_internal(struct kev_ub *be, int fd, uint64_t tok)
 {
-	int err = be->ws->ops->add(be->ws, fd, tok, POLLIN, KEV_W_EDGE);
+	bool had = kev_ifd_test(be, fd);
+	int err = kev_ub_claim(be, fd);
+	enum kev_wmode mode = tok == TOK_TIMER || tok == TOK_SIGNAL ||
+			      tok == TOK_INODE ? KEV_W_ONCE : KEV_W_EDGE;
 
+	if (!err) {
+		err = be->ws->ops->add(be->ws, fd, tok, POLLIN, mode);
+		if (err && !had)
+			kev_ifd_clear(be, fd);	/* the caller closes it */
+	}
 	if (err) {
 		errno = err;
 		return -1;
@@ -182,13 +310,28 @@ static int kev_ub_init(struct kev_queue *q, unsigned int size,
 		return -1;
 	}
 	kev_sources_init(&be->src, be, kev_ub_watch_source, kev_ub_watch_reg);
+	be->nevs = size + KEV_EVS_SLACK < KEV_EVS_MAX ? size + KEV_EVS_SLACK :
+		   KEV_EVS_MAX;
+	be->dbuf = malloc(be->nevs * sizeof(*be->dbuf));
+	be->sbuf = malloc(be->nevs * sizeof(*be->sbuf));
+	if (!be->dbuf || !be->sbuf) {
+		errno = ENOMEM;
+		goto fail;
+	}
 	be->ws = wsops->create(size);
 	if (!be->ws)
 		goto fail;
 	be->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (be->wakefd < 0 || kev_ub_add_internal(be, be->wakefd, TOK_WAKE) < 0)
+	if (be->wakefd < 0)
 		goto fail;
-	be->ws->ops->flush(be->ws, true);
+	err = kev_ifd_set(be, be->ws->fd);
+	if (err) {
+		errno = err;
+		goto fail;
+	}
+	if (kev_ub_add_internal(be, be->wakefd, TOK_WAKE) < 0)
+		goto fail;
+	be->ws->ops->flush(be->ws);
 	/*
 	 * The caller's fd is a second descriptor of the waitset's file, so
 	 * that a caller who wrongly close(2)s it cannot make us act on a
@@ -208,6 +351,9 @@ fail:
 	if (be->wakefd >= 0)
 		close(be->wakefd);
 	kev_core_destroy(&be->core);
+	free(be->dbuf);
+	free(be->sbuf);
+	free(be->ifd);
 	free(be);
 	errno = err;
 	return -1;
@@ -221,37 +367,50 @@ static int kev_epoll_init(struct kev_queue *q, unsigned int size)
 static void kev_ub_destroy(struct kev_queue *q, bool in_child)
 {
 	struct kev_ub *be = kev_ub(q);
+	struct kev_reg *reg;
+	uint32_t i;
 
 	/* The caller's descriptor first: the waitset's close is the last. */
 	if (q->fd >= 0)
 		close(q->fd);
+	if (be->ws->dup_fds)
+		kev_core_for_each(&be->core, reg, i)
+			if (reg->type == KEVENT_POLL && !reg->always &&
+			    reg->fd >= 0)
+				close(reg->fd);
 	kev_sources_destroy(&be->src, &be->core, in_child);
 	kev_timers_destroy(&be->timers);
 	kev_core_destroy(&be->core);
 	be->ws->ops->destroy(be->ws, in_child);
 	close(be->wakefd);
 	free(be->nest);
+	free(be->ifd);
+	free(be->dbuf);
+	free(be->sbuf);
 	free(be);
 }
 
 /*
- * Wake a sleeper after the queue gained events outside kevent_wait.  The
- * eventfd is written only when a thread sleeps in the waitset, or when no
- * thread is in kevent_wait at all (the consumer may be asleep in poll(2) on
- * the queue fd) and no wake-up is pending yet.  A thread inside kevent_wait
- * and awake holds or will take the lock and see the events itself, and so
- * does the thread that last called kevent_wait when it triggers its own
- * events.  Threads asleep on the futex are not woken through the eventfd:
- * kev_ub_ctl() wakes them after every batch (kev_ub_futex_bump()).  The
- * decision is made under the lock that kevent_wait holds while it decides
- * to sleep, so no wake-up is lost.
+ * Wake a sleeper, or make the queue fd readable, after the queue gained
+ * work outside kevent_wait.  The eventfd is written once per wake-up (no
+ * write while one is pending and not yet harvested), only when a thread
+ * sleeps in the waitset, or when no thread is in kevent_wait at all: the
+ * consumer may then be asleep in another loop, polling the queue fd.
+ * Threads asleep on the futex are woken by kev_ub_ctl() after every batch
+ * (kev_ub_futex_bump()), and a thread inside kevent_wait and awake holds
+ * or will take the lock and see the work itself.  So does the thread
+ * that last called kevent_wait, when it triggers its own events, unless
+ * that call had a zero timeout: then it may be an event loop's handler,
+ * and the loop sleeps on the queue fd, not in kevent_wait.  The decision
+ * is made under the lock that kevent_wait holds while it decides to
+ * sleep, so no wake-up is lost.
  */
 static bool kev_ub_kick(struct kev_ub *be)
 {
 	if (be->wake_pending || (be->sleepers == 0 && be->in_wait > 0))
 		return false;
 	/* The consumer itself, running this call, sleeps nowhere. */
-	if (be->sleepers == 0 && be->has_consumer &&
+	if (be->sleepers == 0 && !be->poll_mode && be->has_consumer &&
 	    pthread_equal(pthread_self(), be->consumer))
 		return false;
 	be->wake_pending = true;
@@ -260,8 +419,10 @@ static bool kev_ub_kick(struct kev_ub *be)
 
 /*
  * The write itself, after the lock is dropped, so that the woken thread
- * does not wake up only to block on the lock the writer still holds.  A
- * wait that finds the event first just drains the eventfd once more.
+ * does not wake up only to block on the lock the writer still holds.  The
+ * eventfd is watched edge-triggered and never read: each write is a new
+ * edge (epoll) or completion (io_uring), which is all the wake-up needs,
+ * and a counter of writes cannot overflow in practice (2^64 - 2).
  */
 static void kev_ub_kick_write(struct kev_ub *be)
 {
@@ -300,14 +461,11 @@ static void kev_ub_futex_wake(struct kev_ub *be)
 static void kev_ub_wake(struct kev_queue *q)
 {
 	struct kev_ub *be = kev_ub(q);
-	uint64_t one = 1;
 	bool fwake;
 
 	pthread_mutex_lock(&be->core.lock);
 	be->wake_pending = true;
-	if (write(be->wakefd, &one, sizeof(one)) < 0) {
-		/* saturated: already readable */
-	}
+	kev_ub_kick_write(be);
 	fwake = kev_ub_futex_bump(be);
 	pthread_mutex_unlock(&be->core.lock);
 	if (fwake)
@@ -359,7 +517,7 @@ static int kev_nest_depth_below(int fd, const struct kev_queue *target,
 		struct kev_ub *ub = kev_ub(q);
 
 		for (i = 0; i < ub->nnest && depth <= limit; i++) {
-			int d = 1 + kev_nest_depth_below(ub->nest[i], target,
+			int d = 1 + kev_nest_depth_below(ub->nest[i].fd, target,
 							 limit - 1);
 
 			if (d > depth)
@@ -387,7 +545,7 @@ static bool kev_nest_up_visit(struct kev_queue *w, void *p)
 	if (!kev_is_ub(w) || w == up->q)
 		return false;
 	for (i = 0; i < kev_ub(w)->nnest; i++) {
-		struct kev_queue *x = kev_queue_get(kev_ub(w)->nest[i]);
+		struct kev_queue *x = kev_queue_get(kev_ub(w)->nest[i].fd);
 		bool watches = x == up->q;
 
 		if (x)
@@ -414,23 +572,24 @@ static int kev_nest_depth_above(const struct kev_queue *q, int limit)
 	return up.depth;
 }
 
-/* 0, ELOOP, or ENOMEM; remembers fd if it is a kevent queue. */
+/* 0, ELOOP, or ENOMEM; remembers the fd if it is a kevent queue. */
 static int kev_nest_check(struct kev_ub *be, struct kev_reg *reg)
 {
-	struct kev_queue *other = kev_queue_get(reg->fd);
+	int fd = (int)reg->id;
+	struct kev_queue *other = kev_queue_get(fd);
 	int err = 0, below;
 
 	if (!other)
 		return 0;
 	pthread_mutex_lock(&kev_nest_lock);
-	below = kev_nest_depth_below(reg->fd, be->q, KEV_MAX_CHAIN);
+	below = kev_nest_depth_below(fd, be->q, KEV_MAX_CHAIN);
 	if (other == be->q || below >= KEV_MAX_CHAIN ||
 	    below + kev_nest_depth_above(be->q, KEV_MAX_CHAIN - below) >
 	    KEV_MAX_CHAIN) {
 		err = ELOOP;
 	} else if (be->nnest == be->nestcap) {
 		uint32_t cap = be->nestcap ? be->nestcap * 2 : 4;
-		int *n = realloc(be->nest, cap * sizeof(*n));
+		struct kev_nest *n = realloc(be->nest, cap * sizeof(*n));
 
 		if (n) {
 			be->nest = n;
@@ -440,7 +599,9 @@ static int kev_nest_check(struct kev_ub *be, struct kev_reg *reg)
 		}
 	}
 	if (!err) {
-		be->nest[be->nnest++] = reg->fd;
+		reg->nest_idx = be->nnest;
+		be->nest[be->nnest].fd = fd;
+		be->nest[be->nnest++].reg = reg;
 		reg->nested = true;
 	}
 	pthread_mutex_unlock(&kev_nest_lock);
@@ -448,89 +609,170 @@ static int kev_nest_check(struct kev_ub *be, struct kev_reg *reg)
 	return err;
 }
 
+/* O(1): the last entry takes the place of the one that goes. */
 static void kev_nest_forget(struct kev_ub *be, struct kev_reg *reg)
 {
-	uint32_t i;
+	uint32_t i = reg->nest_idx;
 
 	if (!reg->nested)
 		return;
 	pthread_mutex_lock(&kev_nest_lock);
-	for (i = 0; i < be->nnest; i++) {
-		if (be->nest[i] == reg->fd) {
-			be->nest[i] = be->nest[--be->nnest];
-			break;
-		}
-	}
+	be->nest[i] = be->nest[--be->nnest];
+	be->nest[i].reg->nest_idx = i;
 	pthread_mutex_unlock(&kev_nest_lock);
 	reg->nested = false;
 }
 
 /* ---- KEVENT_POLL */
 
+static uint32_t kev_poll_mask_of(uint32_t event)
+{
+	return event & KEVENT_POLL_MASK;
+}
+
+static enum kev_wmode kev_poll_mode_of(uint32_t req_flags)
+{
+	return req_flags & KEVENT_REQ_ET ? KEV_W_EDGE : KEV_W_LEVEL;
+}
+
 static uint32_t kev_poll_mask(const struct kev_reg *reg)
 {
-	return reg->event & KEVENT_POLL_MASK;
+	return kev_poll_mask_of(reg->event);
 }
 
 static enum kev_wmode kev_poll_mode(const struct kev_reg *reg)
 {
-	return reg->req_flags & KEVENT_REQ_ET ? KEV_W_EDGE : KEV_W_LEVEL;
+	return kev_poll_mode_of(reg->req_flags);
 }
 
 static int kev_poll_add(struct kev_ub *be, struct kev_reg *reg)
 {
-	int fd = (int)reg->id, err;
+	int fd = (int)reg->id, wfd = fd, err;
 
+	/* Not the caller's: a descriptor of the queue itself. */
+	if (kev_ifd_test(be, fd))
+		return EBADF;
 	reg->fd = fd;
 	err = kev_nest_check(be, reg);
 	if (err)
 		return err;
+	if (be->ws->dup_fds) {
+		wfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+		if (wfd < 0) {
+			err = errno == EINVAL ? EBADF : errno;
+			goto fail;
+		}
+		err = kev_ifd_set(be, wfd);
+		if (err) {
+			close(wfd);
+			goto fail;
+		}
+		reg->fd = wfd;
+	}
 	/* The waitset checks the fd: EBADF for a closed one. */
-	err = be->ws->ops->add(be->ws, fd, kev_core_token(reg),
+	err = be->ws->ops->add(be->ws, wfd, kev_core_token(reg),
 			       kev_poll_mask(reg), kev_poll_mode(reg));
+	if (err == EEXIST && !be->ws->dup_fds) {
+		/*
+		 * epoll still holds an item for this file under this number:
+		 * a registration of it was removed after the number had been
+		 * closed while the file lived on elsewhere, so epoll could
+		 * not be told.  The file is back under the number: take the
+		 * item over.  (The queue's own descriptors were refused.)
+		 */
+		err = be->ws->ops->mod(be->ws, wfd, 0, kev_core_token(reg),
+				       kev_poll_mask(reg), kev_poll_mode(reg));
+	}
 	if (err == EPERM) {
 		/* A regular file or the like: always ready, as poll(2) says. */
 		reg->always = true;
 		err = 0;
 	} else if (!err) {
 		be->nwatched++;
+		return 0;
 	}
-	if (err)
-		kev_nest_forget(be, reg);
+	if (wfd != fd) {
+		kev_ifd_clear(be, wfd);
+		close(wfd);
+		reg->fd = fd;
+	}
+	if (!err)
+		return 0;
+fail:
+	kev_nest_forget(be, reg);
 	return err;
 }
 
-static uint32_t kev_always_mask(const struct kev_reg *reg)
+/*
+ * A file that is always ready for reading and writing (poll(2) says so of
+ * regular files) fires for what of that it asked; asked for neither, it
+ * never fires.
+ */
+static void kev_poll_fire_always(struct kev_ub *be, struct kev_reg *reg)
 {
-	return reg->event & (KEVENT_POLL_IN | KEVENT_POLL_OUT);
+	uint32_t mask = reg->event & (KEVENT_POLL_IN | KEVENT_POLL_OUT);
+
+	if (mask)
+		kev_core_fire(&be->core, reg, mask, 0);
+}
+
+static void kev_set_fields(struct kev_reg *reg, const struct ukevent *ev)
+{
+	reg->event = ev->event;
+	reg->req_flags = (uint16_t)ev->req_flags;
+	reg->data = ev->data;
+	reg->user = ev->user;
 }
 
 /*
  * A new token for the new watch: completions of the old one that are
  * still on their way (io_uring) are then stale, and an old multishot poll
- * that ended is not added again next to the new one.
+ * that ended is not added again next to the new one.  The registration
+ * changes only once the waitset took the new watch.  A detached
+ * registration has no file left to watch: EBADF.
  */
-static int kev_poll_modify(struct kev_ub *be, struct kev_reg *reg)
+static int kev_poll_modify(struct kev_ub *be, struct kev_reg *reg,
+			   const struct ukevent *ev)
 {
-	uint64_t old_tok = kev_core_token(reg);
 	int err;
 
-	if (reg->always)
+	if (reg->always) {
+		kev_set_fields(reg, ev);
+		kev_poll_fire_always(be, reg);
 		return 0;
+	}
+	if (reg->detached)
+		return EBADF;
+	err = be->ws->ops->mod(be->ws, reg->fd, kev_core_token(reg),
+			       kev_core_next_token(reg),
+			       kev_poll_mask_of(ev->event),
+			       kev_poll_mode_of(ev->req_flags));
+	if (err)
+		return err;
+	reg->gen++;	/* kev_core_token() is the new one now */
 	reg->muted = false;
-	err = be->ws->ops->mod(be->ws, reg->fd, old_tok,
-			       kev_core_next_token(reg), kev_poll_mask(reg),
-			       kev_poll_mode(reg));
-	if (!err)
-		reg->gen++;	/* kev_core_token() is the new one now */
-	return err;
+	kev_set_fields(reg, ev);
+	/*
+	 * A level-triggered fd that is ready now is reported again by the
+	 * waitset itself: its mod() re-polls the fd (EPOLL_CTL_MOD, or a new
+	 * io_uring poll).
+	 */
+	return 0;
 }
 
-/* A level-triggered item reported while its registration cannot take it. */
+/*
+ * A level-triggered item reported while its registration cannot take it
+ * (ready or queued already, or disabled): stop the waitset reporting it
+ * until the consumer passes the entry.
+ */
 static void kev_poll_mute(struct kev_ub *be, struct kev_reg *reg)
 {
+	if (reg->detached)
+		return;
 	reg->muted = be->ws->ops->mute(be->ws, reg->fd, kev_core_token(reg),
 				       kev_poll_mask(reg));
+	if (reg->muted)
+		kev_core_note_work(&be->core, reg);
 }
 
 /*
@@ -546,8 +788,9 @@ static void kev_ub_recheck(struct kev_ub *be)
 	for (; reg; reg = next) {
 		next = reg->next;
 		reg->next = NULL;
+		reg->prev = NULL;
 		if (reg->always) {
-			kev_core_fire(&be->core, reg, kev_always_mask(reg), 0);
+			kev_poll_fire_always(be, reg);
 		} else if (reg->muted) {
 			reg->muted = false;
 			be->ws->ops->rearm(be->ws, reg->fd, kev_core_token(reg),
@@ -558,9 +801,10 @@ static void kev_ub_recheck(struct kev_ub *be)
 
 /* ---- kevent_ctl */
 
-static int kev_ub_timer_arm(struct kev_ub *be, struct kev_reg *reg)
+/* The timerfd exists and is in the waitset: 0 or an errno. */
+static int kev_ub_timers_ready(struct kev_ub *be)
 {
-	if (kev_timer_arm(&be->timers, reg) < 0)
+	if (kev_timers_open(&be->timers) < 0)
 		return errno;
 	if (!be->timer_watched) {
 		if (kev_ub_add_internal(be, be->timers.tfd, TOK_TIMER) < 0)
@@ -585,7 +829,12 @@ static int kev_ub_add(struct kev_ub *be, struct ukevent *ev)
 		err = kev_poll_add(be, reg);
 		break;
 	case KEVENT_TIMER:
-		err = kev_ub_timer_arm(be, reg);
+		err = kev_timer_check(reg->event, reg->data, reg->req_flags);
+		if (!err)
+			err = kev_ub_timers_ready(be);
+		if (!err)
+			err = kev_timer_set(&be->timers, reg, reg->event,
+					    reg->data, reg->req_flags);
 		break;
 	case KEVENT_USER:
 		break;
@@ -594,60 +843,45 @@ static int kev_ub_add(struct kev_ub *be, struct ukevent *ev)
 		break;
 	}
 	if (err) {
-		kev_timer_disarm(&be->timers, reg);
 		kev_core_free_unlinked(&be->core, reg);
 		return err;
 	}
 	kev_core_insert(&be->core, reg);
 	if (reg->always)
-		kev_core_fire(&be->core, reg, kev_always_mask(reg), 0);
+		kev_poll_fire_always(be, reg);
 	return 0;
 }
 
+/* Everything is checked before anything changes: a failed MODIFY leaves
+ * the registration exactly as it was. */
 static int kev_ub_modify(struct kev_ub *be, struct kev_reg *reg,
-			    const struct ukevent *ev)
+			 const struct ukevent *ev)
 {
-	struct kev_reg old = *reg;
-	int err = 0;
+	int err;
 
-	reg->event = ev->event;
-	reg->req_flags = ev->req_flags;
-	reg->data = ev->data;
-	reg->user = ev->user;
 	switch (reg->type) {
 	case KEVENT_POLL:
-		err = kev_poll_modify(be, reg);
-		if (!err && reg->always)
-			kev_core_fire(&be->core, reg, kev_always_mask(reg), 0);
-		break;
+		return kev_poll_modify(be, reg, ev);
 	case KEVENT_TIMER:
-		err = kev_ub_timer_arm(be, reg);
-		break;
-	case KEVENT_USER:
-		break;
-	default:
-		err = kev_sources_modify(&be->src, &be->core, reg, &old);
-		break;
-	}
-	if (err) {
-		reg->event = old.event;
-		reg->req_flags = old.req_flags;
-		reg->data = old.data;
-		reg->user = old.user;
-		if (reg->type == KEVENT_TIMER && old.heap_idx != UINT32_MAX)
-			kev_timer_arm(&be->timers, reg);
+		err = kev_timer_check(ev->event, ev->data, ev->req_flags);
+		if (!err)
+			err = kev_ub_timers_ready(be);
+		if (!err)
+			err = kev_timer_set(&be->timers, reg, ev->event,
+					    ev->data, ev->req_flags);
+		if (!err)
+			reg->user = ev->user;
 		return err;
+	case KEVENT_USER:
+		kev_set_fields(reg, ev);
+		return 0;
+	default:
+		return kev_sources_modify(&be->src, &be->core, reg, ev);
 	}
-	/*
-	 * A level-triggered fd that is ready now is reported again by the
-	 * waitset itself: its mod() re-polls the fd (EPOLL_CTL_MOD, or a new
-	 * io_uring poll).
-	 */
-	return 0;
 }
 
 static int kev_ub_ctl_one(struct kev_ub *be, unsigned int cmd,
-			     struct ukevent *ev)
+			  struct ukevent *ev)
 {
 	struct kev_reg *reg;
 	int err = kev_check_entry(cmd, ev);
@@ -680,15 +914,22 @@ static int kev_ub_ctl_one(struct kev_ub *be, unsigned int cmd,
 	return EINVAL;
 }
 
+static void kev_ub_collect(struct kev_ub *be, bool always);
+
 static int kev_ub_ctl(struct kev_queue *q, unsigned int cmd,
-			 unsigned int num, struct ukevent *events)
+		      unsigned int num, struct ukevent *events)
 {
 	struct kev_ub *be = kev_ub(q);
+	struct kev_core *core = &be->core;
 	bool kick = false, fwake;
+	uint32_t before, rechecks, work;
 	unsigned int i;
 	int ok = 0;
 
-	pthread_mutex_lock(&be->core.lock);
+	pthread_mutex_lock(&core->lock);
+	before = core->kidx;
+	rechecks = core->recheck.n;
+	work = core->nqwork;
 	be->timers.now_valid = 0;	/* one clock read per clock per batch */
 	for (i = 0; i < num; i++) {
 		int err = kev_ub_ctl_one(be, cmd, &events[i]);
@@ -697,15 +938,36 @@ static int kev_ub_ctl(struct kev_queue *q, unsigned int cmd,
 		if (!err)
 			ok++;
 	}
-	/* One hand-over to the kernel for the whole batch (io_uring). */
-	be->ws->ops->flush(be->ws, true);
-	if (kev_core_has_ready(&be->core)) {
-		uint32_t before = be->core.kidx;
-
-		kev_core_publish(&be->core);
-		if (be->core.kidx != before || kev_core_has_ready(&be->core))
-			kick = kev_ub_kick(be);
+	/*
+	 * Timers this batch made due at once (a deadline in the past, a
+	 * one-shot of 0) fire now, without the timerfd; for the others, one
+	 * timerfd_settime, and one hand-over to the kernel (io_uring).
+	 */
+	if (be->timers.rearm && kev_timers_due(&be->timers))
+		kev_timers_expire(&be->timers, core);
+	kev_timers_flush(&be->timers);
+	be->ws->ops->flush(be->ws);
+	if (kev_core_has_ready(core)) {
+		/*
+		 * A ring's worth was published since the last collection:
+		 * collect before publishing more, or a trigger made again and
+		 * again between two waits would keep everything else out.
+		 */
+		if (!kev_core_budget_left(core)) {
+			kev_core_reap(core);
+			kev_ub_recheck(be);
+			kev_ub_collect(be, false);
+		}
+		kev_core_publish(core);
 	}
+	/*
+	 * Anything this batch left for a kevent_wait to do (or published:
+	 * a loop polling the queue fd must come and take it) makes the
+	 * queue fd readable, or wakes a sleeper.
+	 */
+	if (core->kidx != before || kev_core_has_ready(core) ||
+	    core->recheck.n > rechecks || core->nqwork > work)
+		kick = kev_ub_kick(be);
 	/*
 	 * A futex sleeper slept there because the queue watched nothing
 	 * that could wake it: whatever this batch did (published events,
@@ -713,7 +975,7 @@ static int kev_ub_ctl(struct kev_queue *q, unsigned int cmd,
 	 * spurious wake-up costs it one loop.
 	 */
 	fwake = kev_ub_futex_bump(be);
-	pthread_mutex_unlock(&be->core.lock);
+	pthread_mutex_unlock(&core->lock);
 	if (kick)
 		kev_ub_kick_write(be);
 	if (fwake)
@@ -749,27 +1011,23 @@ static void kev_ub_rewatch(struct kev_ub *be, uint64_t tok)
 		kev_ub_add_internal(be, fd, tok);
 }
 
-/* An event of an internal fd (wake-up, timers, signals, inotify). */
-static void kev_ub_dispatch_internal(struct kev_ub *be, uint64_t tok)
-{
-	uint64_t v;
+/*
+ * Events of internal fds (wake-up, timers, signals, inotify), as a bit per
+ * token: each handler drains its fd, so it runs once per harvest however
+ * many reports came in.
+ */
+#define KEV_INT_BIT(tok)	(1u << (TOK_WAKE - (tok)))
 
-	switch (tok) {
-	case TOK_WAKE:
-		if (read(be->wakefd, &v, sizeof(v)) < 0) {
-			/* EAGAIN: drained by another waiter */
-		}
-		be->wake_pending = false;
-		break;
-	case TOK_TIMER:
+static void kev_ub_dispatch_internal(struct kev_ub *be, unsigned int bits)
+{
+	if (bits & KEV_INT_BIT(TOK_WAKE))
+		be->wake_pending = false;	/* never read: kick_write */
+	if (bits & KEV_INT_BIT(TOK_TIMER))
 		kev_timers_expire(&be->timers, &be->core);
-		break;
-	case TOK_SIGNAL:
-	case TOK_INODE:
-		kev_sources_dispatch(&be->src, &be->core, tok == TOK_SIGNAL ?
-				     KEV_SRC_SIGNAL : KEV_SRC_INODE);
-		break;
-	}
+	if (bits & KEV_INT_BIT(TOK_SIGNAL))
+		kev_sources_dispatch(&be->src, &be->core, KEV_SRC_SIGNAL);
+	if (bits & KEV_INT_BIT(TOK_INODE))
+		kev_sources_dispatch(&be->src, &be->core, KEV_SRC_INODE);
 }
 
 /*
@@ -779,8 +1037,8 @@ static void kev_ub_dispatch_internal(struct kev_ub *be, uint64_t tok)
  * completion is this event), and any poll is cancelled, with no events,
  * when the thread that submitted it exits.  A level-triggered poll also
  * ends after each completion, which the recheck list rearms: only a
- * cancelled one is rearmed here.  A closed fd fails the new watch, and
- * then nothing is left to watch.
+ * cancelled one is rearmed here.  The fd is the backend's own duplicate
+ * (uring) or pidfd, so it still names the registration's file.
  */
 static void kev_ub_rewatch_reg(struct kev_ub *be, struct kev_reg *reg,
 			       bool cancelled)
@@ -789,7 +1047,7 @@ static void kev_ub_rewatch_reg(struct kev_ub *be, struct kev_reg *reg,
 
 	switch (reg->type) {
 	case KEVENT_POLL:
-		if (reg->always)
+		if (reg->always || reg->detached)
 			break;
 		if (reg->req_flags & KEVENT_REQ_ET) {
 			be->ws->ops->add(be->ws, reg->fd, tok,
@@ -802,14 +1060,31 @@ static void kev_ub_rewatch_reg(struct kev_ub *be, struct kev_reg *reg,
 		break;
 	case KEVENT_PROC:
 		if (cancelled && reg->fd >= 0)
-			kev_ub_add_internal(be, reg->fd, tok);
+			be->ws->ops->add(be->ws, reg->fd, tok, POLLIN,
+					 KEV_W_EDGE);
 		break;
 	}
+}
+
+/*
+ * A waitset that reports what a wake-up named (io_uring) says PRI for any
+ * data on a socket: ask the file what is true now.  Rare (PRI asked for
+ * and named), so one poll(2) is cheap.
+ */
+static uint32_t kev_poll_confirm(const struct kev_reg *reg, uint32_t events)
+{
+	struct pollfd p = { .fd = reg->fd, .events = (short)kev_poll_mask(reg) };
+
+	if (poll(&p, 1, 0) != 1)
+		return events & ~KEVENT_POLL_PRI;
+	return (uint32_t)(unsigned short)p.revents &
+	       (reg->event | KEVENT_POLL_ERR | KEVENT_POLL_HUP);
 }
 
 static void kev_ub_dispatch(struct kev_ub *be, struct kev_wevent *evs, int n)
 {
 	const bool lt_disarms = be->ws->lt_disarms;
+	unsigned int internal = 0;
 	int i;
 
 	for (i = 0; i < n; i++) {
@@ -822,7 +1097,7 @@ static void kev_ub_dispatch(struct kev_ub *be, struct kev_wevent *evs, int n)
 			if (ended)
 				kev_ub_rewatch(be, tok);
 			if (events)
-				kev_ub_dispatch_internal(be, tok);
+				internal |= KEV_INT_BIT(tok);
 			continue;
 		}
 		reg = kev_core_lookup_token(&be->core, tok);
@@ -838,6 +1113,9 @@ static void kev_ub_dispatch(struct kev_ub *be, struct kev_wevent *evs, int n)
 			continue;
 		}
 		events &= reg->event | KEVENT_POLL_ERR | KEVENT_POLL_HUP;
+		if (KEV_UNLIKELY((events & KEVENT_POLL_PRI) &&
+				 be->ws->wakeup_events))
+			events = kev_poll_confirm(reg, events);
 		if (KEV_UNLIKELY(!events)) {
 			/*
 			 * Only what the waitset added on its own (RDBAND
@@ -852,14 +1130,66 @@ static void kev_ub_dispatch(struct kev_ub *be, struct kev_wevent *evs, int n)
 			continue;
 		}
 		if (kev_reg_is_lt_poll(reg)) {
-			if (lt_disarms)
+			if (lt_disarms) {
 				reg->muted = true;	/* fired: disarmed */
-			else if (!reg->muted && (reg->state == KEV_QUEUED ||
-						 reg->disabled))
+				kev_core_note_work(&be->core, reg);
+			} else if (!reg->muted && (reg->state != KEV_IDLE ||
+						   reg->disabled)) {
 				kev_poll_mute(be, reg);
+			}
 		}
 		kev_core_fire(&be->core, reg, events, 0);
 	}
+	if (internal)
+		kev_ub_dispatch_internal(be, internal);
+}
+
+static const struct timespec kev_zero_ts;
+
+/*
+ * Could the waitset report anything?  Not when it watches no fd and no
+ * source, no wake-up was written, and no timer is due: then a collection
+ * needs no system call.
+ */
+static bool kev_ub_quiet(struct kev_ub *be)
+{
+	return !be->nwatched && !be->wake_pending &&
+	       !kev_timers_due(&be->timers);
+}
+
+/*
+ * Collect everything that has fired, without sleeping: drain the waitset
+ * and expire the due timers.  Under the lock.  With always false, a quiet
+ * waitset is not asked (no system call).
+ *
+ * The drain goes on while the waitset fills the buffer, but not for ever:
+ * what was ready when it started is ahead of anything that fires during
+ * it (epoll's ready list and io_uring's completion queue are FIFO), and is
+ * behind at most one report per watched item, or the completions already
+ * queued.  Past that, it would only chase sources that fire faster than
+ * they are harvested.
+ */
+static void kev_ub_collect(struct kev_ub *be, bool always)
+{
+	if (always || !kev_ub_quiet(be)) {
+		uint64_t limit = (uint64_t)be->nwatched + KEV_EVS_SLACK +
+				 be->ws->ops->backlog(be->ws), got = 0;
+		int n;
+
+		be->ws->ops->flush(be->ws);
+		do {
+			n = be->ws->ops->wait(be->ws, be->dbuf, (int)be->nevs,
+					      &kev_zero_ts, NULL);
+			if (n <= 0)
+				break;
+			kev_ub_dispatch(be, be->dbuf, n);
+			got += (uint64_t)n;
+		} while (n == (int)be->nevs && got < limit);
+	}
+	/* due, and the timerfd not read yet (it may fire a little later) */
+	if (kev_timers_due(&be->timers))
+		kev_timers_expire(&be->timers, &be->core);
+	kev_core_collected(&be->core);
 }
 
 static int64_t kev_ts_ns(const struct timespec *ts)
@@ -874,10 +1204,10 @@ static int64_t kev_ts_ns(const struct timespec *ts)
  * in the waitset?  Only when nothing the waitset could report would be
  * missed: no fd or source watched (nwatched), no timer in a heap (once
  * they are empty the timerfd can only fire early, with nothing due), and
- * no eventfd write waiting to be drained, so that the queue fd does not
+ * no eventfd write waiting to be harvested, so that the queue fd does not
  * stay readable for an outside poller.  The futex cannot swap the signal
  * mask atomically, so kevent_pwait with a mask sleeps in the waitset; and
- * a zero timeout polls the waitset as before, which drains whatever left
+ * a zero timeout polls the waitset as before, which harvests whatever left
  * the queue fd readable (kevent_wait(2) tells poll(2) users to call it
  * when the fd is readable).
  */
@@ -917,7 +1247,7 @@ static int kev_ub_futex_sleep(struct kev_ub *be, const struct timespec *rel)
 	int err;
 
 	/* No wait() will hand queued changes (removals) to the kernel. */
-	be->ws->ops->flush(be->ws, true);
+	be->ws->ops->flush(be->ws);
 	be->fsleepers++;
 	pthread_mutex_unlock(&be->core.lock);
 	/* A bump since val was read makes this return EAGAIN at once. */
@@ -933,13 +1263,52 @@ static int kev_ub_futex_sleep(struct kev_ub *be, const struct timespec *rel)
 	return 0;
 }
 
+/*
+ * Sleep in the waitset (or, with a zero rel, poll it) and dispatch what it
+ * reports; called and returns with the lock held.  The number of events,
+ * or -1 with errno (EINTR).  Queued changes are handed to the kernel
+ * before, not by the call that sleeps: io_uring_enter returns the number
+ * it submitted, not EINTR, when a signal ends the sleep of a call that
+ * also submitted (issue 15).  The first sleeper gets the full buffer,
+ * others a small one.
+ */
+static int kev_ub_sleep(struct kev_ub *be, const struct timespec *rel,
+			const sigset_t *sigmask, bool *full)
+{
+	struct kev_wevent local[KEV_EVS_LOCAL], *buf = local;
+	int max = KEV_EVS_LOCAL, n, err;
+	bool mine = false;
+
+	be->ws->ops->flush(be->ws);
+	if (!be->sbuf_busy) {
+		be->sbuf_busy = mine = true;
+		buf = be->sbuf;
+		max = (int)be->nevs;
+	}
+	be->sleepers++;
+	pthread_mutex_unlock(&be->core.lock);
+	n = be->ws->ops->wait(be->ws, buf, max, rel, sigmask);
+	err = errno;
+	pthread_mutex_lock(&be->core.lock);
+	be->sleepers--;
+	if (n > 0)
+		kev_ub_dispatch(be, buf, n);
+	if (mine)
+		be->sbuf_busy = false;
+	*full = n == max;
+	errno = err;
+	return n;
+}
+
 static int kev_ub_wait(struct kev_queue *q, unsigned int min_nr,
 		       const struct timespec *timeout, const sigset_t *sigmask)
 {
 	struct kev_ub *be = kev_ub(q);
-	struct kev_wevent evs[KEV_WAIT_BATCH];
+	struct kev_core *core = &be->core;
+	const bool poll_mode = timeout && !timeout->tv_sec &&
+			       !timeout->tv_nsec;
+	bool collected = false, full = false, kick = false;
 	int64_t deadline = 0;
-	bool first = true;
 	int ret;
 
 	if (timeout) {
@@ -948,19 +1317,35 @@ static int kev_ub_wait(struct kev_queue *q, unsigned int min_nr,
 		deadline = t == INT64_MAX ? INT64_MAX :
 			   (int64_t)kev_clock_now(0) + t;
 	}
-	pthread_mutex_lock(&be->core.lock);
+	pthread_mutex_lock(&core->lock);
 	be->in_wait++;
 	be->consumer = pthread_self();
 	be->has_consumer = true;
+	be->poll_mode = poll_mode;
 	for (;;) {
 		struct timespec rel, *relp = NULL;
-		uint32_t count, batch;
+		bool expired = false;
+		uint32_t count;
 		int n;
 
-		kev_core_reap(&be->core);
+		kev_core_reap(core);
 		kev_ub_recheck(be);
-		kev_core_publish(&be->core);
-		count = kev_core_count(&be->core);
+		/*
+		 * Fairness: see what has fired before publishing whenever this
+		 * call may return without sleeping in the waitset (which would
+		 * collect), and whenever a ring's worth was published since
+		 * the last collection.  A loop polling the queue fd always
+		 * collects: it must drain the waitset's readiness.
+		 */
+		if (!collected &&
+		    (full || poll_mode || !kev_core_budget_left(core) ||
+		     kev_core_count(core) + core->ready.n >= min_nr)) {
+			kev_ub_collect(be, poll_mode || full);
+			collected = true;
+			full = false;
+		}
+		kev_core_publish(core);
+		count = kev_core_count(core);
 		if (count >= min_nr ||
 		    __atomic_load_n(&q->closing, __ATOMIC_ACQUIRE)) {
 			ret = (int)count;
@@ -970,46 +1355,56 @@ static int kev_ub_wait(struct kev_queue *q, unsigned int min_nr,
 			int64_t left = deadline - (int64_t)kev_clock_now(0);
 
 			if (left <= 0) {
-				if (!first) {
-					ret = (int)count;
-					break;
-				}
+				expired = true;
 				left = 0;
 			}
 			rel.tv_sec = left / 1000000000;
 			rel.tv_nsec = left % 1000000000;
 			relp = &rel;
 		}
-		first = false;
-		if (kev_ub_futex_ok(be, relp, sigmask)) {
+		if (expired && collected) {
+			ret = (int)count;
+			break;
+		}
+		if (!expired && kev_ub_futex_ok(be, relp, sigmask)) {
 			if (kev_ub_futex_sleep(be, relp) < 0)
 				goto fail;
 			continue;
 		}
-		/*
-		 * Ask for no more than the ring can take: a level-triggered
-		 * fd reported beyond that would only have to be muted.
-		 */
-		batch = be->core.size - count;
-		if (batch > KEV_WAIT_BATCH)
-			batch = KEV_WAIT_BATCH;
-		be->ws->ops->flush(be->ws, false);
-		be->sleepers++;
-		pthread_mutex_unlock(&be->core.lock);
-		n = be->ws->ops->wait(be->ws, evs, (int)batch, relp, sigmask);
-		pthread_mutex_lock(&be->core.lock);
-		be->sleepers--;
+		n = kev_ub_sleep(be, relp, sigmask, &full);
 		if (n < 0)
 			goto fail;
-		kev_ub_dispatch(be, evs, n);
+		/*
+		 * It returned everything ready: a full collection, once the
+		 * timers that are due, and whose timerfd may not have fired
+		 * yet, are expired too.
+		 */
+		collected = !full;
+		if (collected) {
+			if (kev_timers_due(&be->timers))
+				kev_timers_expire(&be->timers, core);
+			kev_core_collected(core);
+		}
+	}
+	/*
+	 * A handler of another loop (zero timeout) goes back to sleep on the
+	 * queue fd: if work is left that only a kevent_wait can do (more
+	 * ready than the ring took, files to check again once the consumer
+	 * passes their entries), the fd must stay readable.
+	 */
+	if (poll_mode && kev_core_has_work(core) && !be->wake_pending) {
+		be->wake_pending = true;
+		kick = true;
 	}
 	be->in_wait--;
-	pthread_mutex_unlock(&be->core.lock);
+	pthread_mutex_unlock(&core->lock);
+	if (kick)
+		kev_ub_kick_write(be);
 	return ret;
 fail:
 	ret = errno;
 	be->in_wait--;
-	pthread_mutex_unlock(&be->core.lock);
+	pthread_mutex_unlock(&core->lock);
 	errno = ret;
 	return -1;
 }

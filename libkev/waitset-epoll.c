@@ -54,7 +54,7 @@ static void kev_wse_destroy(struct kev_waitset *ws, bool in_child)
 
 static uint32_t kev_wse_events(uint32_t events, enum kev_wmode mode)
 {
-	return events | (mode == KEV_W_EDGE ? EPOLLET : 0);
+	return events | (mode == KEV_W_LEVEL ? 0 : EPOLLET);
 }
 
 static int kev_wse_add(struct kev_waitset *ws, int fd, uint64_t tok,
@@ -101,10 +101,15 @@ static void kev_wse_rearm(struct kev_waitset *ws, int fd, uint64_t tok,
 	kev_wse_mod(ws, fd, tok, tok, events, KEV_W_LEVEL);
 }
 
-static void kev_wse_flush(struct kev_waitset *ws, bool now)
+static void kev_wse_flush(struct kev_waitset *ws)
 {
 	(void)ws;	/* epoll_ctl took effect at once */
-	(void)now;
+}
+
+static unsigned int kev_wse_backlog(struct kev_waitset *ws)
+{
+	(void)ws;	/* epoll keeps one entry per ready item, in the kernel */
+	return 0;
 }
 
 /* epoll_pwait2 (Linux 5.11) for ns timeouts; epoll_pwait before that. */
@@ -143,5 +148,6 @@ const struct kev_waitset_ops kev_waitset_epoll = {
 	.mute = kev_wse_mute,
 	.rearm = kev_wse_rearm,
 	.flush = kev_wse_flush,
+	.backlog = kev_wse_backlog,
 	.wait = kev_wse_wait,
 };

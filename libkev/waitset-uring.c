@@ -9,12 +9,19 @@
  * fd is still ready, which is exactly level-triggered delivery.  Changes
  * are queued as SQEs under the queue lock and handed to the kernel in one
  * io_uring_enter per kevent_ctl batch (flush), so registering N fds costs
- * one system call.
+ * one system call.  A sleep never submits: io_uring_enter returns the
+ * number of SQEs it submitted, not EINTR, when a signal ends the sleep of
+ * a call that submitted too, and kevent_wait(2) must fail with EINTR.
+ *
+ * io_uring does not key polls by descriptor number, so the backend polls
+ * a duplicate of each fd it owns (dup_fds): re-arming a level-triggered
+ * poll never resolves a number the caller may have closed and reused.
  *
  * Locking: the SQ is touched only under the queue's core lock (add, mod,
- * del, rearm, flush).  wait() runs without it and touches only the CQ,
- * under cq_lock; with IORING_FEAT_EXT_ARG, waiting with a timeout and a
- * signal mask needs no SQE.
+ * del, rearm, flush).  wait() may run without it and touches only the
+ * CQ, under cq_lock, which is never held across a sleep; with
+ * IORING_FEAT_EXT_ARG, waiting with a timeout and a signal mask needs no
+ * SQE.
  */
 #include <errno.h>
 #include <liburing.h>
@@ -44,8 +51,7 @@ struct kev_ws_uring {
 	struct kev_waitset ws;
 	struct io_uring ring;
 	unsigned int queued;		/* SQEs not yet submitted */
-	unsigned int to_submit;		/* published for the next wait() */
-	pthread_mutex_t cq_lock;	/* one waiter reaps the CQ at a time */
+	pthread_mutex_t cq_lock;	/* one thread reaps the CQ at a time */
 };
 
 static struct kev_ws_uring *kev_wsu(struct kev_waitset *ws)
@@ -118,6 +124,8 @@ static struct kev_waitset *kev_wsu_create(unsigned int ring_size)
 	w->ws.ops = &kev_waitset_uring;
 	w->ws.fd = w->ring.ring_fd;
 	w->ws.lt_disarms = true;
+	w->ws.wakeup_events = true;
+	w->ws.dup_fds = true;
 	return &w->ws;
 }
 
@@ -171,7 +179,7 @@ static int kev_wsu_poll(struct kev_ws_uring *w, int fd, uint64_t tok,
 		events |= POLLRDBAND;
 	if (mode == KEV_W_EDGE)
 		io_uring_prep_poll_multishot(sqe, fd, events);
-	else
+	else	/* LEVEL and ONCE: single-shot, ended by its completion */
 		io_uring_prep_poll_add(sqe, fd, events);
 	io_uring_sqe_set_data64(sqe, tok);
 	return 0;
@@ -219,29 +227,91 @@ static void kev_wsu_rearm(struct kev_waitset *ws, int fd, uint64_t tok,
 	kev_wsu_poll(kev_wsu(ws), fd, tok, events, KEV_W_LEVEL);
 }
 
-static void kev_wsu_flush(struct kev_waitset *ws, bool now)
+static void kev_wsu_flush(struct kev_waitset *ws)
 {
 	struct kev_ws_uring *w = kev_wsu(ws);
-	struct io_uring_sq *sq = &w->ring.sq;
 
 	if (!w->queued)
 		return;
 	w->queued = 0;
-	if (now) {
-		io_uring_submit(&w->ring);
-		return;
+	io_uring_submit(&w->ring);
+}
+
+/*
+ * Take up to max completions from the CQ into out (under cq_lock): the
+ * number of events.  Our own removals and polls that failed (the fd was
+ * closed: epoll would drop it silently too) are skipped.  A cancelled
+ * poll is passed on with no events: io_uring cancels the requests of a
+ * thread that exits, and the backend must watch those fds again (our own
+ * removals and changes make the token stale, so those are told apart
+ * there).
+ */
+static int kev_wsu_reap(struct kev_ws_uring *w, struct kev_wevent *out,
+			int max)
+{
+	struct io_uring_cqe *cqes[64];
+	int got = 0;
+
+	pthread_mutex_lock(&w->cq_lock);
+	while (got < max) {
+		unsigned int want = (unsigned int)(max - got), n, i;
+
+		if (want > 64)
+			want = 64;
+		n = io_uring_peek_batch_cqe(&w->ring, cqes, want);
+		for (i = 0; i < n; i++) {
+			uint64_t tok = io_uring_cqe_get_data64(cqes[i]);
+			int res = cqes[i]->res;
+			bool more = cqes[i]->flags & IORING_CQE_F_MORE;
+
+			if (tok == KEV_URING_IGNORE ||
+			    (res < 0 && res != -ECANCELED))
+				continue;
+			out[got].data.u64 = tok;
+			out[got].events = (res < 0 ? 0 : (uint32_t)res) |
+					  (more ? 0 : KEV_W_ENDED);
+			got++;
+		}
+		io_uring_cq_advance(&w->ring, n);
+		if (n < want)
+			break;
 	}
-	/*
-	 * Make the SQEs visible to the kernel (what io_uring_submit does
-	 * before entering), under the lock; wait() then submits them in the
-	 * same io_uring_enter that sleeps.  If another thread submits first,
-	 * the kernel finds fewer to take: harmless.
-	 */
-	if (sq->sqe_head != sq->sqe_tail) {
-		sq->sqe_head = sq->sqe_tail;
-		io_uring_smp_store_release(sq->ktail, sq->sqe_tail);
+	pthread_mutex_unlock(&w->cq_lock);
+	return got;
+}
+
+static int kev_wsu_enter(struct kev_ws_uring *w, unsigned int wait_nr,
+			 const struct timespec *rel, const sigset_t *sigmask)
+{
+	struct __kernel_timespec kts, *ktsp = NULL;
+	struct io_uring_getevents_arg arg;
+	int ret;
+
+	if (rel) {
+		kts.tv_sec = rel->tv_sec;
+		kts.tv_nsec = rel->tv_nsec;
+		ktsp = &kts;
 	}
-	w->to_submit = sq->sqe_tail - io_uring_smp_load_acquire(sq->khead);
+	arg.sigmask = (uint64_t)(uintptr_t)sigmask;
+	arg.sigmask_sz = _NSIG / 8;
+	arg.pad = 0;
+	arg.ts = (uint64_t)(uintptr_t)ktsp;
+	ret = io_uring_enter2((unsigned int)w->ring.ring_fd, 0, wait_nr,
+			      IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
+			      (sigset_t *)&arg, sizeof(arg));
+	/* liburing's wrapper returns -errno or -1 with errno, by build */
+	if (ret == -1)
+		ret = -errno;
+	if (ret < 0 && ret != -ETIME && ret != -EBUSY) {
+		errno = -ret;
+		return -1;
+	}
+	return 0;
+}
+
+static unsigned int kev_wsu_backlog(struct kev_waitset *ws)
+{
+	return io_uring_cq_ready(&kev_wsu(ws)->ring);
 }
 
 static int kev_wsu_wait(struct kev_waitset *ws, struct kev_wevent *out,
@@ -249,67 +319,36 @@ static int kev_wsu_wait(struct kev_waitset *ws, struct kev_wevent *out,
 			const sigset_t *sigmask)
 {
 	struct kev_ws_uring *w = kev_wsu(ws);
-	struct __kernel_timespec kts, *ktsp = NULL;
-	struct io_uring_getevents_arg arg;
-	struct io_uring_cqe *cqes[256];
-	unsigned int n, i, submit, ready;
-	int ret, got = 0;
+	bool poll = rel && !rel->tv_sec && !rel->tv_nsec;
+	int got = kev_wsu_reap(w, out, max);
 
-	if (rel) {
-		kts.tv_sec = rel->tv_sec;
-		kts.tv_nsec = rel->tv_nsec;
-		ktsp = &kts;
-	}
-	if (max > 256)
-		max = 256;
-	arg.sigmask = (uint64_t)(uintptr_t)sigmask;
-	arg.sigmask_sz = _NSIG / 8;
-	arg.pad = 0;
-	arg.ts = (uint64_t)(uintptr_t)ktsp;
-	submit = __atomic_exchange_n(&w->to_submit, 0, __ATOMIC_RELAXED);
-	pthread_mutex_lock(&w->cq_lock);
-	ready = io_uring_cq_ready(&w->ring);
-	if (!ready || submit) {
+	if (got == max)
+		return got;
+	/*
+	 * Nothing (more) in the CQ: enter the kernel, which runs this
+	 * thread's pending task work and flushes an overflowed CQ; to sleep,
+	 * with wait_nr 1 and nothing to submit, so that a signal ends it
+	 * with EINTR.
+	 */
+	if (got == 0 || poll ||
+	    IO_URING_READ_ONCE(*w->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW) {
+		unsigned int wait_nr = got || poll ? 0 : 1;
+		int tries = 0, r;
+
 		/*
-		 * Submit what flush() published and sleep, in one system
-		 * call; with completions already waiting, only submit.
+		 * A call that does not sleep is retried on EINTR: a ring torn
+		 * down earlier interrupts every thread that used it once, with
+		 * task work, and a harvest must not end empty-handed on it
+		 * (the completions it came for are there).  A sleep fails
+		 * with EINTR, as kevent_wait(2) says.
 		 */
-		ret = io_uring_enter2((unsigned int)w->ring.ring_fd, submit,
-				      ready ? 0 : 1,
-				      IORING_ENTER_GETEVENTS |
-				      IORING_ENTER_EXT_ARG,
-				      (sigset_t *)&arg, sizeof(arg));
-		if (ret == -1)
-			ret = -errno;
-		if (ret < 0 && ret != -ETIME && ret != -EBUSY) {
-			pthread_mutex_unlock(&w->cq_lock);
-			errno = -ret;
+		do
+			r = kev_wsu_enter(w, wait_nr, rel, sigmask);
+		while (r < 0 && errno == EINTR && !wait_nr && ++tries < 8);
+		got += kev_wsu_reap(w, out + got, max - got);
+		if (r < 0 && !got)
 			return -1;
-		}
 	}
-	n = io_uring_peek_batch_cqe(&w->ring, cqes, (unsigned int)max);
-	for (i = 0; i < n; i++) {
-		uint64_t tok = io_uring_cqe_get_data64(cqes[i]);
-		int res = cqes[i]->res;
-		bool more = cqes[i]->flags & IORING_CQE_F_MORE;
-
-		/*
-		 * Our own removals, and polls that failed (the fd was
-		 * closed: epoll would drop it silently too).  A cancelled
-		 * poll is passed on with no events: io_uring cancels the
-		 * requests of a thread that exits, and the backend must
-		 * watch those fds again (our own removals and changes make
-		 * the token stale, so those are told apart there).
-		 */
-		if (tok == KEV_URING_IGNORE || (res < 0 && res != -ECANCELED))
-			continue;
-		out[got].data.u64 = tok;
-		out[got].events = (res < 0 ? 0 : (uint32_t)res) |
-				  (more ? 0 : KEV_W_ENDED);
-		got++;
-	}
-	io_uring_cq_advance(&w->ring, n);
-	pthread_mutex_unlock(&w->cq_lock);
 	return got;
 }
 
@@ -324,5 +363,6 @@ const struct kev_waitset_ops kev_waitset_uring = {
 	.mute = NULL,		/* lt_disarms: a single-shot poll disarms itself */
 	.rearm = kev_wsu_rearm,
 	.flush = kev_wsu_flush,
+	.backlog = kev_wsu_backlog,
 	.wait = kev_wsu_wait,
 };

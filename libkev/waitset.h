@@ -18,6 +18,14 @@
 enum kev_wmode {
 	KEV_W_LEVEL,	/* reported while ready */
 	KEV_W_EDGE,	/* reported on new activity */
+	/*
+	 * Reported on new activity, at least once per watch: a waitset may
+	 * end the watch after a report (KEV_W_ENDED), and the caller then
+	 * watches again.  For internal fds whose handler drains them, so that
+	 * a source firing faster than it is harvested (a timer of 1 us)
+	 * cannot pile up reports (io_uring posts a completion per wake-up).
+	 */
+	KEV_W_ONCE,
 };
 
 /*
@@ -63,12 +71,19 @@ struct kev_waitset_ops {
 	void (*rearm)(struct kev_waitset *ws, int fd, uint64_t tok,
 		      uint32_t events);
 	/*
-	 * Hand queued changes to the kernel: at once (end of a kevent_ctl
-	 * batch), or, with now false, as part of the coming wait() (called
-	 * under the lock right before it).
+	 * Hand queued changes to the kernel now (end of a kevent_ctl batch,
+	 * before a wait()).  Never left to the call that sleeps: a signal
+	 * must end that one with EINTR.
 	 */
-	void (*flush)(struct kev_waitset *ws, bool now);
-	/* Sleep; the number of events, or -1 with errno (EINTR ...). */
+	void (*flush)(struct kev_waitset *ws);
+	/* Events already queued for the next wait() (a harvest's backlog). */
+	unsigned int (*backlog)(struct kev_waitset *ws);
+	/*
+	 * Sleep until something is reported (rel NULL: no limit; a zero rel
+	 * does not sleep); the number of events, at most max, or -1 with
+	 * errno (EINTR ...).  Everything ready is reported, oldest first,
+	 * when it fits in max.
+	 */
 	int (*wait)(struct kev_waitset *ws, struct kev_wevent *evs, int max,
 		    const struct timespec *rel, const sigset_t *sigmask);
 };
@@ -77,6 +92,17 @@ struct kev_waitset {
 	const struct kev_waitset_ops *ops;
 	int fd;			/* pollable: readable when events are pending */
 	bool lt_disarms;	/* a reported level item is disarmed by itself */
+	/*
+	 * Reports the events a wake-up named (io_uring), not what the file
+	 * says: a socket names PRI with any data, so PRI must be confirmed.
+	 */
+	bool wakeup_events;
+	/*
+	 * Items are not keyed by descriptor number (io_uring): the backend
+	 * watches a duplicate of each POLL fd, its own until REMOVE, so that
+	 * re-watching never resolves a number the caller may have reused.
+	 */
+	bool dup_fds;
 };
 
 extern const struct kev_waitset_ops kev_waitset_epoll;

@@ -5,8 +5,12 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <kevent.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -186,6 +190,92 @@ static inline void *signal_later_thread(void *p)
 	if (s->fallback_fd >= 0)
 		kevent_ctl(s->fallback_fd, KEVENT_CTL_READY, 1, &e);
 	return NULL;
+}
+
+/*
+ * A child process that exits with status when the test writes a byte to
+ * go[1] (child_go), or with 1 when the test ends without it: the child
+ * does not hold go[1], so the test's exit is its end of file.
+ */
+struct child {
+	pid_t pid;
+	int go[2];
+};
+
+static inline struct child child_start(int status)
+{
+	struct child c;
+
+	cr_assert_eq(pipe2(c.go, O_CLOEXEC), 0);
+	c.pid = fork();
+	cr_assert_geq(c.pid, 0);
+	if (c.pid == 0) {
+		char b;
+
+		close(c.go[1]);
+		_exit(read(c.go[0], &b, 1) == 1 ? status : 1);
+	}
+	return c;
+}
+
+/* Let it exit; with reap, also wait for it. */
+static inline void child_go(struct child *c, bool reap)
+{
+	cr_assert_eq(write(c->go[1], "x", 1), 1);
+	close(c->go[0]);
+	close(c->go[1]);
+	if (reap)
+		cr_assert_eq(waitpid(c->pid, NULL, 0), c->pid);
+}
+
+static void sig_noop(int sig)
+{
+	(void)sig;
+}
+
+/*
+ * Call wait(arg) with a handler (sa_flags) installed for sig, and hit the
+ * calling thread with sig from another thread once it sleeps in the wait.
+ * Returns what wait returned, with its errno in *err.  fallback_fd: see
+ * struct signal_later.
+ */
+static inline int wait_hit_by_signal(int sig, int sa_flags, int fallback_fd,
+				     int (*wait)(void *arg), void *arg,
+				     int *err)
+{
+	struct signal_later s = {
+		.target = pthread_self(), .sig = sig, .fallback_fd = fallback_fd,
+	};
+	struct sigaction sa;
+	pthread_t t;
+	int r;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = sig_noop;
+	sa.sa_flags = sa_flags;
+	cr_assert_eq(sigaction(sig, &sa, NULL), 0);
+	pthread_create(&t, NULL, signal_later_thread, &s);
+	sync_about_to_wait(&s.waiter);
+	r = wait(arg);
+	*err = errno;
+	__atomic_store_n(&s.done, 1, __ATOMIC_RELEASE);
+	pthread_join(t, NULL);
+	cr_assert(s.slept, "the wait never slept");
+	return r;
+}
+
+/* For wait_hit_by_signal(): kevent_wait(fd, min_nr, ms). */
+struct wait_args {
+	int fd;
+	unsigned int min_nr;
+	long ms;
+};
+
+static inline int wait_args_call(void *p)
+{
+	const struct wait_args *a = p;
+
+	return wait_ms(a->fd, a->min_nr, a->ms);
 }
 
 static inline uint64_t now_ns(clockid_t clk)

@@ -306,27 +306,13 @@ static void on_usr1(int sig)
 Test(wait, eintr_on_signal)
 {
 	struct kevent_ring *ring;
-	int fd = q_open(&ring, 8);
-	struct signal_later s = {
-		.target = pthread_self(), .sig = SIGALRM, .fallback_fd = -1,
-	};
-	struct sigaction sa;
-	pthread_t t;
-	int r, err;
+	struct wait_args w = { q_open(&ring, 8), 1, 60000 };
+	int err;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_usr1;
-	sigaction(SIGALRM, &sa, NULL);
-	pthread_create(&t, NULL, signal_later_thread, &s);
-	sync_about_to_wait(&s.waiter);
-	r = wait_ms(fd, 1, 60000);
-	err = errno;
-	__atomic_store_n(&s.done, 1, __ATOMIC_RELEASE);
-	pthread_join(t, NULL);
-	cr_assert(s.slept, "the wait never slept");
-	cr_assert_eq(r, -1);
+	cr_assert_eq(wait_hit_by_signal(SIGALRM, 0, -1, wait_args_call, &w,
+					&err), -1);
 	cr_assert_eq(err, EINTR);
-	kevent_close(fd);
+	kevent_close(w.fd);
 }
 
 Test(wait, pwait_applies_sigmask)

@@ -221,11 +221,6 @@ Test(wake, close_ends_user_only_sleep, .timeout = 120)
 	cr_assert_eq(c.ret, 0, "closed while the waiter slept");
 }
 
-static void on_usr2(int sig)
-{
-	(void)sig;
-}
-
 /*
  * An infinite kevent_wait on a user-only queue, hit by a handler with the
  * given sa_flags until it returns: it must fail with EINTR, as epoll_wait
@@ -235,30 +230,15 @@ static void on_usr2(int sig)
 static void expect_eintr_from_handler(int sa_flags)
 {
 	struct kevent_ring *ring;
-	int fd = q_open(&ring, 8);
-	struct signal_later s = {
-		.target = pthread_self(), .sig = SIGUSR2, .fallback_fd = fd,
-	};
-	struct sigaction sa;
-	pthread_t t;
-	int r, err;
+	struct wait_args w = { q_open(&ring, 8), 1, -1 };
+	int err;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_usr2;
-	sa.sa_flags = sa_flags;
-	sigaction(SIGUSR2, &sa, NULL);
-	add_ok(fd, ev_make(KEVENT_USER, 1, 0, 0, 0, 0));
-	pthread_create(&t, NULL, signal_later_thread, &s);
-	sync_about_to_wait(&s.waiter);
-	r = kevent_wait(fd, 1, NULL);
-	err = errno;
-	__atomic_store_n(&s.done, 1, __ATOMIC_RELEASE);
-	pthread_join(t, NULL);
-	cr_assert(s.slept, "the wait never slept");
-	cr_assert_eq(r, -1, "not interrupted by a handler (sa_flags %#x)",
-		     sa_flags);
+	add_ok(w.fd, ev_make(KEVENT_USER, 1, 0, 0, 0, 0));
+	cr_assert_eq(wait_hit_by_signal(SIGUSR2, sa_flags, w.fd,
+					wait_args_call, &w, &err), -1,
+		     "not interrupted by a handler (sa_flags %#x)", sa_flags);
 	cr_assert_eq(err, EINTR);
-	kevent_close(fd);
+	kevent_close(w.fd);
 }
 
 Test(wake, signal_handler_interrupts_infinite_user_only_sleep)

@@ -1,24 +1,43 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 #
-# run-vm-tests.sh - build kevent.ko against Debian's kernel headers, boot that
-# kernel in qemu (TCG, 2 vCPUs) with a busybox initramfs, load the module and
-# run the kmod tests and the conformance suite (KEVENT_BACKEND=kmod) inside.
+# run-vm-tests.sh - build kevent.ko (a test build, KEVENT_TESTING=y) for a
+# guest kernel, boot that kernel in qemu (TCG, 2 vCPUs) with a busybox
+# initramfs, load the module and run, each test as its own process:
+#   kmod-tests    the module's tests through its raw ioctls
+#   kmod-hostile  what a hostile local user does (tests/vm/kmod-hostile.c)
+#   kmod-fuzz     a bounded-time fuzzer of every entry point
+#   conformance   the libkev conformance suite with KEVENT_BACKEND=kmod
+#   extras        more test programs (C++, threaded stress, fault
+#                 injection), kmod backend
+# then checks that nothing leaked, that lockdep is still on (debug kernel)
+# and that rmmod works.
 #
 # Usage: tests/vm/run-vm-tests.sh [options] [CONFORMANCE_BINARY | BUILD_DIR]
 #   CONFORMANCE_BINARY  default: build/tests/conformance/kevent-conformance;
 #                       a meson build directory means its
-#                       tests/conformance/kevent-conformance (skipped with a
-#                       note when it does not exist), and its C++ and stress
-#                       test programs are run too (as --extra)
-#   -k, --kver VER      kernel version (default: newest
+#                       tests/conformance/kevent-conformance, and its C++
+#                       and stress test programs are run too (as --extra).
+#                       A missing binary is a failure (see --no-conformance)
+#   --kernel stock|debug  stock: Debian's linux-image (default); debug: the
+#                       KASAN+lockdep kernel of tools/vm-debug-kernel, built
+#                       once and cached (about 9 minutes cold)
+#   -k, --kver VER      stock kernel version (default: newest
 #                       /usr/src/linux-headers-*-amd64)
 #   -w, --workdir DIR   scratch directory, keeps serial.log (default:
-#                       ${XDG_CACHE_HOME:-$HOME/.cache}/libkev-vm/work)
-#   -t, --timeout SECS  whole VM run (default: 900); an oops, BUG or
-#                       WARNING panics the guest (oops=panic,
-#                       panic_on_warn=1), which ends the run at once
-#   -T, --test NAME     run only this kmod test (repeatable)
+#                       ${XDG_CACHE_HOME:-$HOME/.cache}/libkev-vm/work-*,
+#                       one per source tree and kernel)
+#   -t, --timeout SECS  whole VM run (default: 900 stock, 1500 debug; a
+#                       run takes about 3 and 10 minutes)
+#   -T, --test NAME     run only this kmod-tests or kmod-hostile test
+#                       (repeatable; other suites then run only if named
+#                       with -S)
+#   -S, --suite NAME    run only these suites (repeatable): kmod-tests,
+#                       kmod-hostile, kmod-fuzz, conformance, extras
+#   --fuzz-seconds N    how long the fuzzer runs (default 45 stock, 60 debug)
+#   --module-source DIR build the module from DIR (default: kmod/ of this
+#                       tree), e.g. an older kevent.c to show a test fails
+#   --no-conformance    do not require the conformance suite
 #   -b, --backend NAME  also run the conformance suite with KEVENT_BACKEND=NAME
 #                       (repeatable; kmod always runs first)
 #   -x, --extra BIN     another test program to run in the guest with
@@ -29,55 +48,78 @@
 #                       RESULT lines are printed as "vmbench: ..." (numbers
 #                       from TCG emulation: compare within the run only)
 #
-# The kernel package is cached in ${XDG_CACHE_HOME:-$HOME/.cache}/libkev-vm.
-# Needs: linux-headers-amd64 qemu-system-x86 busybox-static cpio kmod gcc make
-# (and apt-get download access for linux-image-<ver>-amd64 on the first run).
+# Needs: linux-headers-amd64 qemu-system-x86 busybox-static cpio kmod gcc
+# make (and apt-get download access for linux-image-<ver>-amd64 on the
+# first run); for --kernel debug also what tools/vm-debug-kernel needs.
 # KVM is never used (it hangs on these hosts): always -accel tcg.
 #
-# In the guest KEVENT_TEST_SLOW=1 is set: TCG vCPUs can stall for
-# milliseconds when the host is busy, so tests may widen timing margins.
-#
-# Prints "vm: PASS name" / "vm: FAIL name" per test and a last line
-# "vm: N passed, N failed"; exits non-zero on any failure.
+# Output: "vm: PASS|FAIL|SKIP suite[backend] name" per test, then one line
+# per suite that ran:
+#   suite-result: suite=S backend=B kernel=K registered=N ran=N passed=N
+#                 failed=N skipped=N                       (one line)
+# Exits non-zero if any test failed, a suite ran fewer tests than it
+# registers, or any test was skipped.
 
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/libkev-vm
+kernel=stock
 kver=
 workdir=
-timeout_s=${KEVENT_VM_TIMEOUT:-900}
+timeout_s=${KEVENT_VM_TIMEOUT:-}
 conformance=
+need_conformance=1
 tests=()
+suites=()
 extras=()
 backends=(kmod)
 bench=
+fuzz_seconds=
+modsrc=$root/kmod
 
 while [ $# -gt 0 ]; do
 	case $1 in
+	--kernel) kernel=$2; shift 2 ;;
 	-k|--kver) kver=$2; shift 2 ;;
 	-w|--workdir) workdir=$2; shift 2 ;;
 	-t|--timeout) timeout_s=$2; shift 2 ;;
 	-T|--test) tests+=("$2"); shift 2 ;;
+	-S|--suite) suites+=("$2"); shift 2 ;;
+	--fuzz-seconds) fuzz_seconds=$2; shift 2 ;;
+	--module-source) modsrc=$(realpath "$2"); shift 2 ;;
+	--no-conformance) need_conformance=; shift ;;
 	-x|--extra) extras+=("$(realpath "$2")"); shift 2 ;;
 	--bench) bench=$(realpath "$2"); shift 2 ;;
 	-b|--backend) backends+=("$2"); shift 2 ;;
-	-h|--help) sed -n '3,35p' "$0"; exit 0 ;;
+	-h|--help) sed -n '3,60p' "$0"; exit 0 ;;
 	-*) echo "run-vm-tests: unknown option $1" >&2; exit 2 ;;
 	*) conformance=$1; shift ;;
 	esac
 done
 
-die() { echo "run-vm-tests: $*" >&2; echo "vm: 0 passed, 1 failed"; exit 1; }
+die() {
+	echo "run-vm-tests: $*" >&2
+	echo "suite-result: suite=vm-guest backend=kmod kernel=$kernel registered=1 ran=0 passed=0 failed=0 skipped=0"
+	exit 1
+}
+case $kernel in
+stock|debug) ;;
+*) echo "run-vm-tests: --kernel stock|debug" >&2; exit 2 ;;
+esac
+[ -n "$fuzz_seconds" ] || { [ $kernel = debug ] && fuzz_seconds=60 || fuzz_seconds=45; }
+[ -n "$timeout_s" ] || { [ $kernel = debug ] && timeout_s=1500 || timeout_s=900; }
+want() {	# is suite $1 selected?
+	local s
+	if [ ${#suites[@]} -eq 0 ]; then
+		[ ${#tests[@]} -eq 0 ] || [ "$1" = kmod-tests ] || [ "$1" = kmod-hostile ]
+		return
+	fi
+	for s in "${suites[@]}"; do [ "$s" = "$1" ] && return 0; done
+	return 1
+}
 
-if [ -z "$kver" ]; then
-	kver=$(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V |
-	       tail -n1 | sed 's,.*/linux-headers-,,')
-fi
-[ -n "$kver" ] || die "no /usr/src/linux-headers-*-amd64: apt-get install linux-headers-amd64"
-kdir=/usr/src/linux-headers-$kver
-[ -d "$kdir" ] || die "$kdir missing"
 for tool in qemu-system-x86_64 cpio gzip make cc; do
 	command -v $tool >/dev/null || die "$tool not found"
 done
@@ -85,60 +127,146 @@ busybox=$(command -v busybox || true)
 [ -n "$busybox" ] && ! ldd "$busybox" >/dev/null 2>&1 ||
 	die "need a static busybox: apt-get install busybox-static"
 
-if [ -z "$conformance" ] && [ -x "$root/build/tests/conformance/kevent-conformance" ]; then
-	conformance=$root/build/tests/conformance/kevent-conformance
-elif [ -n "$conformance" ] && [ -d "$conformance" ]; then
-	# a build directory: its C++ and threaded stress tests run too
-	for x in tests/cpp/test-kevent-cpp-cpp17 tests/cpp/test-kevent-cpp-cpp20 \
-		 tests/stress/stress-threads; do
-		[ -x "$conformance/$x" ] && extras+=("$(realpath "$conformance/$x")")
-	done
-	conformance=$conformance/tests/conformance/kevent-conformance
+# ---- the conformance suite and the extra programs
+if want conformance || want extras; then
+	if [ -z "$conformance" ] && [ -d "$root/build" ]; then
+		conformance=$root/build
+	fi
+	if [ -n "$conformance" ] && [ -d "$conformance" ]; then
+		# a build directory: its C++ and threaded stress tests run too
+		if want extras; then
+			for x in tests/cpp/test-kevent-cpp-cpp17 \
+				 tests/cpp/test-kevent-cpp-cpp20 \
+				 tests/stress/stress-threads \
+				 tests/fault/kevent-fault; do
+				[ -x "$conformance/$x" ] &&
+					extras+=("$(realpath "$conformance/$x")")
+			done
+		fi
+		conformance=$conformance/tests/conformance/kevent-conformance
+	fi
 fi
-[ -z "$conformance" ] || conformance=$(realpath "$conformance")
+if want conformance; then
+	if [ -n "$conformance" ] && [ -x "$conformance" ]; then
+		conformance=$(realpath "$conformance")
+	elif [ -n "$need_conformance" ]; then
+		die "no conformance binary (${conformance:-none given}): build it with meson, or pass --no-conformance"
+	else
+		conformance=
+	fi
+else
+	conformance=
+fi
+want extras || extras=()
 
-[ -n "$workdir" ] || workdir=$cache/work
-mkdir -p "$workdir" "$cache"
+# ---- the guest kernel and the tree the module is built against
+if [ $kernel = stock ]; then
+	if [ -z "$kver" ]; then
+		kver=$(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V |
+		       tail -n1 | sed 's,.*/linux-headers-,,')
+	fi
+	[ -n "$kver" ] || die "no /usr/src/linux-headers-*-amd64: apt-get install linux-headers-amd64"
+	kdir=/usr/src/linux-headers-$kver
+	[ -d "$kdir" ] || die "$kdir missing"
+	image=$cache/linux-image-$kver
+	mkdir -p "$cache"
+	if [ ! -f "$image/boot/vmlinuz-$kver" ]; then
+		echo "run-vm-tests: fetching linux-image-$kver"
+		deb=$(ls "$cache"/linux-image-"$kver"_*.deb 2>/dev/null | head -n1 || true)
+		if [ -z "$deb" ]; then
+			(cd "$cache" && apt-get download "linux-image-$kver") ||
+				die "apt-get download linux-image-$kver failed"
+			deb=$(ls "$cache"/linux-image-"$kver"_*.deb | head -n1)
+		fi
+		rm -rf "$image.tmp"
+		dpkg -x "$deb" "$image.tmp"
+		rm -rf "$image"
+		mv "$image.tmp" "$image"
+	fi
+	vmlinuz=$image/boot/vmlinuz-$kver
+	mem=1G
+	# freed memory is zeroed: a use after free of the module's objects
+	# then faults on the stock kernel too, not only under KASAN
+	cmdline_extra="init_on_free=1"
+else
+	kbuild=$("$root/tools/vm-debug-kernel" | tail -n1) ||
+		die "the debug kernel could not be built"
+	kver=$(cat "$kbuild/release")
+	kdir=$kbuild/build
+	vmlinuz=$kbuild/bzImage
+	mem=2G
+	cmdline_extra="kasan_multi_shot"
+fi
+[ -r "$vmlinuz" ] || die "$vmlinuz missing"
+
+[ -n "$workdir" ] ||
+	workdir=$cache/work-$(echo "$root" | sha1sum | cut -c1-8)-$kernel
+mkdir -p "$workdir"
+workdir=$(cd "$workdir" && pwd)
 start=$(date +%s)
 
 # ---- the module, built out of tree in a copy (the source tree stays clean)
-echo "run-vm-tests: building kevent.ko for $kver"
+echo "run-vm-tests: building kevent.ko (KEVENT_TESTING=y) from $modsrc for $kver"
 rm -rf "$workdir/kmod"
 mkdir -p "$workdir/kmod/include/kevent"
-cp "$root"/kmod/Kbuild "$root"/kmod/Makefile "$root"/kmod/*.c "$workdir/kmod/"
+cp "$modsrc"/Kbuild "$modsrc"/Makefile "$modsrc"/*.c "$workdir/kmod/"
 cp "$root/include/kevent/abi.h" "$workdir/kmod/include/kevent/"
-make -s -C "$kdir" M="$workdir/kmod" modules >"$workdir/kmod.log" 2>&1 ||
+make -s -C "$kdir" M="$workdir/kmod" KEVENT_TESTING=y modules \
+	>"$workdir/kmod.log" 2>&1 ||
 	{ cat "$workdir/kmod.log" >&2; die "module build failed"; }
-grep -E 'warning|error' "$workdir/kmod.log" >&2 || true
-
-# ---- the kernel image, cached
-image=$cache/linux-image-$kver
-if [ ! -f "$image/boot/vmlinuz-$kver" ]; then
-	echo "run-vm-tests: fetching linux-image-$kver"
-	deb=$(ls "$cache"/linux-image-"$kver"_*.deb 2>/dev/null | head -n1 || true)
-	if [ -z "$deb" ]; then
-		(cd "$cache" && apt-get download "linux-image-$kver") ||
-			die "apt-get download linux-image-$kver failed"
-		deb=$(ls "$cache"/linux-image-"$kver"_*.deb | head -n1)
-	fi
-	rm -rf "$image"
-	dpkg -x "$deb" "$image"
+if grep -E 'warning|error' "$workdir/kmod.log" | grep -v 'Skipping BTF' >&2; then
+	die "the module build has warnings"
 fi
-vmlinuz=$image/boot/vmlinuz-$kver
-[ -r "$vmlinuz" ] || die "$vmlinuz missing"
 
 # ---- test programs
-cc -std=gnu11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -I"$root/include" -pthread \
-	"$here/kmod-tests.c" -o "$workdir/kmod-tests" || die "kmod-tests build failed"
+progs="kmod-tests kmod-hostile kmod-fuzz"
+for p in $progs; do
+	cc -std=gnu11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror \
+		-I"$root/include" -pthread "$here/$p.c" -o "$workdir/$p" ||
+		die "$p build failed"
+done
+
+# what each suite registers (tests named with -T narrow it)
+select_tests() {	# program: its tests that were asked for
+	local all t n
+	all=$("$workdir/$1" --list)
+	if [ ${#tests[@]} -eq 0 ]; then
+		echo $all
+		return
+	fi
+	for t in $all; do
+		for n in "${tests[@]}"; do
+			if [ "$n" = "$t" ] || [ "$n" = "$1/$t" ]; then
+				printf '%s ' "$t"
+			fi
+		done
+	done
+}
+kmod_tests= kmod_hostile=
+want kmod-tests && kmod_tests=$(select_tests kmod-tests)
+want kmod-hostile && kmod_hostile=$(select_tests kmod-hostile)
+want kmod-fuzz || fuzz_seconds=
+conformance_registered=0
+if [ -n "$conformance" ]; then
+	conformance_registered=$("$conformance" --list 2>/dev/null |
+		sed -n 's/^.*: \([0-9][0-9]*\) tests\{0,1\}$/\1/p' |
+		awk '{ n += $1 } END { print n + 0 }')
+	[ "$conformance_registered" -gt 0 ] ||
+		die "$conformance --list shows no test"
+fi
 
 # ---- initramfs: busybox, the module, the tests and their libraries
 rd=$workdir/initramfs
 rm -rf "$rd"
 mkdir -p "$rd"/{bin,dev,proc,sys,tmp,t,etc}
 cp "$busybox" "$rd/bin/busybox"
-cp "$workdir/kmod/kevent.ko" "$workdir/kmod-tests" "$rd/t/"
+cp "$workdir/kmod/kevent.ko" "$rd/t/"
+cp "$here/guest-init.sh" "$rd/init"
+chmod +x "$rd/init"
+printf 'root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$rd/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' >"$rd/etc/group"
 
-copy_with_libs() {	# copy a binary to the same path in the initramfs, with its libraries
+copy_with_libs() {	# a binary to the same path in the initramfs, with its libraries
 	local bin=$1 lib
 	mkdir -p "$rd$(dirname "$bin")"
 	cp -L "$bin" "$rd$bin"
@@ -148,152 +276,132 @@ copy_with_libs() {	# copy a binary to the same path in the initramfs, with its l
 		cp -L "$lib" "$rd$lib"
 	done
 }
-copy_with_libs "$workdir/kmod-tests"
-if [ -n "$conformance" ]; then
-	if [ -x "$conformance" ]; then
-		copy_with_libs "$conformance"
-	else
-		echo "run-vm-tests: $conformance not found: conformance suite skipped" >&2
-		conformance=
-	fi
-fi
+for p in $progs; do
+	cp "$workdir/$p" "$rd/t/"
+	copy_with_libs "$workdir/$p"
+done
+[ -z "$conformance" ] || copy_with_libs "$conformance"
 for x in "${extras[@]}"; do	# same path: \$ORIGIN rpaths keep working
 	copy_with_libs "$x"
 done
 [ -z "$bench" ] || copy_with_libs "$bench"
 
-cat >"$rd/init" <<EOF
-#!/bin/busybox sh
-/bin/busybox --install -s /bin
-export PATH=/bin
-# tests may widen timing margins: TCG vCPUs stall when the host is busy
-export KEVENT_TEST_SLOW=1
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev
-mkdir -p /dev/shm /dev/pts
-# /tmp stays in the initramfs (already a tmpfs): binaries may live there
-mount -t tmpfs shm /dev/shm
-res() { echo "VMRESULT \$*"; }
-run() {	# name, command...: exit status 0 = pass
-	n=\$1; shift
-	if timeout -s KILL 600 "\$@"; then res PASS "\$n"; else res FAIL "\$n (status \$?)"; fi
-}
-echo "VMBEGIN \$(uname -r) cpus=\$(grep -c ^processor /proc/cpuinfo)"
-if insmod /t/kevent.ko && [ -c /dev/kevent ]; then
-	res PASS insmod
-	# rmmod must be refused while a queue is open
-	exec 9<>/dev/kevent
-	if rmmod kevent 2>/dev/null; then res FAIL rmmod_busy; else res PASS rmmod_busy; fi
-	exec 9>&-
-	timeout -s KILL 900 /t/kmod-tests ${tests[*]} 2>&1 | while read -r line; do
-		case "\$line" in
-		PASS*|FAIL*) res "\$line" ;;
-		*) echo "\$line" ;;
-		esac
-	done
-	for b in ${conformance:+${backends[*]}}; do
-		rm -f /tmp/tap
-		KEVENT_BACKEND=\$b timeout -s KILL 900 $conformance --tap=/tmp/tap --jobs=2 > /tmp/conf.out 2>&1
-		st=\$?
-		grep -v '^\[----\] *\$' /tmp/conf.out | sed "s/^/conformance[\$b]: /" | tail -n 80
-		if [ -s /tmp/tap ]; then
-			grep -E '^(not )?ok ' /tmp/tap | while read -r line; do
-				case "\$line" in
-				"not ok"*) res "FAIL conformance[\$b] \${line#not ok }" ;;
-				ok*) res "PASS conformance[\$b] \${line#ok }" ;;
-				esac
-			done
-		fi
-		[ \$st = 0 ] && res PASS "conformance[\$b]_exit" || res "FAIL conformance[\$b]_exit (status \$st)"
-	done
-	export KEVENT_BACKEND=kmod
-	for x in ${extras[*]}; do
-		run "\$(basename \$x)" \$x
-	done
-	unset KEVENT_BACKEND
-	if [ -n "$bench" ]; then
-		for round in 1 2 3; do
-			for cmd in "chain kev backend=kmod n=1000 events=20000" \
-				   "chain kev backend=epoll n=1000 events=20000" \
-				   "chain epoll-lt n=1000 events=20000" \
-				   "chain oracle n=1000 events=20000" \
-				   "burst kev backend=kmod n=1000 rounds=3 mode=lt" \
-				   "burst kev backend=epoll n=1000 rounds=3 mode=lt" \
-				   "burst epoll n=1000 rounds=3 mode=lt" \
-				   "wakeup kev backend=kmod iters=2000 pinned=1" \
-				   "wakeup kev backend=epoll iters=2000 pinned=1" \
-				   "wakeup eventfd iters=2000 pinned=1" \
-				   "wakeup futex iters=2000 pinned=1" \
-				   "reg kev backend=kmod n=2000" \
-				   "reg kev backend=epoll n=2000" \
-				   "reg epoll n=2000"; do
-				timeout -s KILL 120 $bench \$cmd 2>&1 | grep '^RESULT' | sed "s/^RESULT/VMBENCH round=\$round/"
-			done
-		done
-	fi
-	sleep 1
-	r=\$(cat /sys/module/kevent/parameters/registrations)
-	n=\$(cat /sys/module/kevent/parameters/queues)
-	if [ "\$r" = 0 ] && [ "\$n" = 0 ]; then res PASS no_leaks
-	else res "FAIL no_leaks (registrations \$r, queues \$n)"; fi
-	if rmmod kevent; then
-		res PASS rmmod
-	else
-		res FAIL rmmod
-		echo "refcnt: \$(cat /sys/module/kevent/refcnt)"
-		for p in /proc/[0-9]*; do
-			ls -l \$p/fd 2>/dev/null | grep -q kevent && echo "holder: \$p \$(cat \$p/cmdline | tr '\\0' ' ')"
-		done
-	fi
-else
-	res FAIL insmod
-fi
-dmesg > /tmp/dmesg
-if grep -E 'BUG|WARNING|Oops|corruption|general protection|Call Trace|RIP:|refcount_t|UBSAN|KASAN|kfence|hung_task|soft lockup|rcu.*stall' /tmp/dmesg; then
-	res FAIL dmesg
-else
-	res PASS dmesg
-fi
-grep -i kevent /tmp/dmesg | sed 's/^/dmesg: /'
-echo VMEND
-sync
-echo o > /proc/sysrq-trigger
-reboot -f
-EOF
-chmod +x "$rd/init"
+per_test=300
+[ $kernel = debug ] && per_test=600
+{
+	echo "VM_KERNEL=$kernel"
+	echo "VM_TEST_TIMEOUT=$per_test"
+	echo "VM_SUITE_TIMEOUT=$((per_test * 3))"
+	echo "KMOD_TESTS='$kmod_tests'"
+	echo "KMOD_HOSTILE='$kmod_hostile'"
+	echo "FUZZ_SECONDS='$fuzz_seconds'"
+	echo "CONFORMANCE='$conformance'"
+	echo "BACKENDS='${backends[*]}'"
+	echo "EXTRAS='${extras[*]}'"
+	echo "BENCH='$bench'"
+} >"$rd/t/plan"
 (cd "$rd" && find . | cpio -o -H newc --quiet | gzip -1) >"$workdir/initramfs.gz"
 
 # ---- boot
-echo "run-vm-tests: booting $kver under qemu (tcg, 2 vCPUs, timeout ${timeout_s}s)"
+echo "run-vm-tests: booting $kver ($kernel) under qemu (tcg, 2 vCPUs, timeout ${timeout_s}s)"
 log=$workdir/serial.log
 set +e
-timeout -s KILL "$timeout_s" qemu-system-x86_64 -accel tcg -smp 2 -m 1G \
+# --foreground: qemu stays in our process group, so killing the run
+# kills it; stdbuf: the log is written as the guest runs
+timeout --foreground -s KILL "$timeout_s" \
+	qemu-system-x86_64 -accel tcg -smp 2 -m $mem \
 	-nographic -monitor none -serial stdio -no-reboot -nic none \
 	-kernel "$vmlinuz" -initrd "$workdir/initramfs.gz" \
-	-append "console=ttyS0 loglevel=4 panic=-1 oops=panic panic_on_warn=1 softlockup_panic=1 rdinit=/init nokaslr" \
-	</dev/null 2>&1 | tr -d '\r' | tee "$log" | grep -E --line-buffered '^(VM[A-Z]|conformance.*Synthesis|# |refcnt|holder)'
+	-append "console=ttyS0 loglevel=4 log_buf_len=8M panic=-1 oops=panic softlockup_panic=1 rdinit=/init nokaslr $cmdline_extra" \
+	</dev/null 2>&1 | stdbuf -oL tr -d '\r' | tee "$log" |
+	grep -E --line-buffered '^(VM[A-Z]|conformance.*Synthesis|refcnt|leak:)'
 qemu_status=${PIPESTATUS[0]}
 set -e
+elapsed=$(( $(date +%s) - start ))
 
 # ---- results
 sed -n 's/^VMBENCH /vmbench: /p' "$log"
-pass=0
-fail=0
-while read -r verdict name; do
-	echo "vm: $verdict $name"
-	if [ "$verdict" = PASS ]; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
-done < <(sed -n 's/^VMRESULT \(PASS\|FAIL\) /\1 /p' "$log")
-if ! grep -q '^VMEND' "$log"; then
-	echo "vm: FAIL vm_finished (qemu status $qemu_status: timeout or crash; log $log)"
-	fail=$((fail + 1))
-	tail -n 40 "$log" >&2
+# the slowest things the guest ran, for the time budget
+awk '$1 == "VMTIME" && $5 >= 10 { printf "vm: %4ds %s[%s] %s\n", $5, $2, $3, $4 }' "$log" |
+	sort -rn -k2 | head -n 8
+died=
+grep -q '^VMEND' "$log" || died=1
+if [ -n "$died" ]; then
+	echo "run-vm-tests: the guest did not finish (qemu status $qemu_status: panic, lock-up or timeout); its last lines:" >&2
+	grep -vE '^(VMRESULT|VMSTART)' "$log" | tail -n 60 >&2
 fi
-if grep -E '(Kernel panic|BUG:|kernel BUG|WARNING:|Oops|general protection fault|list_(add|del) corruption)' "$log" >&2; then
-	echo "vm: FAIL console"
-	fail=$((fail + 1))
+if grep -E '(Kernel panic|BUG:|kernel BUG|WARNING:|Oops|general protection fault|list_(add|del) corruption|KASAN|stack guard page)' "$log" |
+		grep -v '^dmesg:' | head -n 20 >&2; then
+	console_report=1
+else
+	console_report=
 fi
-[ -n "$conformance" ] || echo "vm: note: conformance suite not run (no binary)"
-echo "run-vm-tests: $(( $(date +%s) - start ))s"
-echo "vm: $pass passed, $fail failed"
-[ "$fail" -eq 0 ] && [ "$pass" -gt 0 ]
+
+# suite_result SUITE BACKEND REGISTERED: count the VMRESULT lines of a suite;
+# a test that started and never reported failed with the guest
+fail_total=0
+summary=()
+suite_result() {
+	local s=$1 b=$2 reg=$3 ran passed failed skipped hung
+	ran=$(awk -v s="$s" -v b="$b" '$1 == "VMRESULT" && $3 == s && $4 == b' "$log" | wc -l)
+	passed=$(awk -v s="$s" -v b="$b" '$1 == "VMRESULT" && $2 == "PASS" && $3 == s && $4 == b' "$log" | wc -l)
+	failed=$(awk -v s="$s" -v b="$b" '$1 == "VMRESULT" && $2 == "FAIL" && $3 == s && $4 == b' "$log" | wc -l)
+	skipped=$(awk -v s="$s" -v b="$b" '$1 == "VMRESULT" && $2 == "SKIP" && $3 == s && $4 == b' "$log" | wc -l)
+	# started, never finished: the test that took the guest down
+	if [ "$s" = conformance ]; then
+		hung=$(awk -v b="$b" '
+			$1 == "VMSTART" && $2 == "conformance" && $3 == b { open = 1 }
+			$1 == "VMEXIT" && $2 == "conformance" && $3 == b { open = 0 }
+			END { if (open) print "-" }' "$log")
+		st=$(awk -v b="$b" '$1 == "VMEXIT" && $2 == "conformance" && $3 == b { print $4 }' "$log")
+		if [ -n "$st" ] && [ "$st" != 0 ] && [ "$failed" -eq 0 ]; then
+			echo "vm: FAIL conformance[$b] (the suite exited with status $st)"
+			failed=1
+		fi
+	else
+		hung=$(awk -v s="$s" -v b="$b" '
+			$1 == "VMSTART" && $2 == s && $3 == b { open[$4] = 1 }
+			$1 == "VMRESULT" && $3 == s && $4 == b { delete open[$5] }
+			END { for (t in open) print t }' "$log")
+	fi
+	for t in $hung; do
+		echo "vm: FAIL $s[$b] $t (the guest died while it ran)"
+		failed=$((failed + 1))
+		ran=$((ran + 1))
+	done
+	summary+=("suite-result: suite=$s backend=$b kernel=$kernel registered=$reg ran=$ran passed=$passed failed=$failed skipped=$skipped")
+	if [ "$failed" -gt 0 ] || [ "$ran" -lt "$reg" ] || [ "$skipped" -gt 0 ]; then
+		fail_total=$((fail_total + 1))
+	fi
+}
+
+awk '$1 == "VMRESULT" { v = $2; s = $3; b = $4; n = $5;
+	$1 = $2 = $3 = $4 = $5 = ""; sub(/^ +/, "");
+	printf "vm: %s %s[%s] %s%s\n", v, s, b, n, ($0 == "" ? "" : " (" $0 ")") }' "$log"
+
+count() { echo $# ; }
+[ -z "$kmod_tests" ] || suite_result kmod-tests kmod "$(count $kmod_tests)"
+[ -z "$kmod_hostile" ] || suite_result kmod-hostile kmod "$(count $kmod_hostile)"
+[ -z "$fuzz_seconds" ] || suite_result kmod-fuzz kmod 1
+if [ -n "$conformance" ]; then
+	for b in "${backends[@]}"; do
+		suite_result conformance "$b" "$conformance_registered"
+	done
+fi
+for x in "${extras[@]}"; do
+	suite_result "$(basename "$x")" kmod 1
+done
+# the guest's own checks: insmod, smp, rmmod_busy, two per conformance
+# backend, no_leaks, lockdep_still_on (debug), rmmod, dmesg
+guest_checks=6
+[ -z "$conformance" ] || guest_checks=$((guest_checks + 2 * ${#backends[@]}))
+[ $kernel = stock ] || guest_checks=$((guest_checks + 1))
+suite_result vm-guest kmod "$guest_checks"
+if [ -n "$died" ] || [ -n "$console_report" ]; then
+	echo "vm: FAIL vm-guest[kmod] console (${died:+the guest did not finish}${console_report:+ a kernel report on the console})"
+	fail_total=$((fail_total + 1))
+fi
+
+echo "run-vm-tests: $kernel kernel $kver, ${elapsed}s"
+printf '%s\n' "${summary[@]}"
+[ "$fail_total" -eq 0 ]
