@@ -2654,7 +2654,16 @@ public:
 		(void)st_->q.publish(ec);
 		if (ec)
 			return n;
-		return n + dispatch_ready();
+		const std::size_t m = dispatch_ready();
+		// The callbacks consumed what the ring held (and may have
+		// drained their descriptors): one more zero-timeout wait lets
+		// the library see that, so that the descriptor is not left
+		// readable for a check that finds nothing (the uring backend
+		// checks a level-triggered fd again once its entry is passed).
+		// What it publishes stays in the ring, for ready().
+		if (m > 0 && !stop_requested())
+			(void)st_->q.publish(ec);
+		return n + m;
 	}
 
 	// Work is ready that poll() would do without waiting for the queue
