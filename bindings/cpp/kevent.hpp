@@ -1862,6 +1862,11 @@ struct dispatch_slot {
 	std::uint32_t type;
 	std::uint64_t id;
 	event_callback fn;
+	// The registration of (type, id) is this slot's: false once it ended
+	// by itself (ONESHOT, process exit) and another slot added the key
+	// again.  The slot still receives what its registration published,
+	// but never touches the key.  Guarded by dispatch_state::lock.
+	bool owns_key = true;
 };
 
 struct dispatch_state;
@@ -1893,8 +1898,12 @@ struct dispatch_state : std::enable_shared_from_this<dispatch_state> {
 	~dispatch_state();
 
 	queue q;
-	std::mutex lock;	// protects slots and next_cookie
+	// Protects slots, keys, next_cookie and the slots' owns_key; held
+	// across the kevent_ctl of a slot's ADD, REMOVE and commands, so that
+	// the owner check and the command are one step.
+	std::mutex lock;
 	std::unordered_map<std::uint64_t, std::shared_ptr<dispatch_slot>> slots;
+	std::unordered_map<reg_key, std::uint64_t, reg_key_hash> keys;	// key -> owning cookie
 	std::uint64_t next_cookie = 1;	// 0 is the wake event's cookie
 	std::atomic<bool> stop{false};
 
@@ -1922,12 +1931,20 @@ struct dispatch_state : std::enable_shared_from_this<dispatch_state> {
 	std::shared_ptr<dispatch_slot> find(std::uint64_t cookie, bool erase)
 	{
 		std::lock_guard<std::mutex> g(lock);
+		return find_locked(cookie, erase);
+	}
+	std::shared_ptr<dispatch_slot> find_locked(std::uint64_t cookie, bool erase) noexcept
+	{
 		const auto it = slots.find(cookie);
 		if (it == slots.end())
 			return nullptr;
 		std::shared_ptr<dispatch_slot> s = it->second;
-		if (erase)
+		if (erase) {
 			slots.erase(it);
+			const auto k = keys.find(reg_key{s->type, s->id});
+			if (k != keys.end() && k->second == cookie)
+				keys.erase(k);
+		}
 		return s;
 	}
 
@@ -1952,45 +1969,75 @@ struct dispatch_state : std::enable_shared_from_this<dispatch_state> {
 		for (int i = 0; i < auto_id_attempts; i++) {
 			if (new_id)
 				e.id = q.new_id();
-			std::uint64_t cookie;
-			{
-				std::lock_guard<std::mutex> g(lock);
-				cookie = next_cookie++;
-				slot->id = e.id;
+			std::lock_guard<std::mutex> g(lock);
+			const std::uint64_t cookie = next_cookie++;
+			slot->id = e.id;
+			std::uint64_t *owner = nullptr;
+#if KEVENT_HPP_EXCEPTIONS
+			try {
+#endif
 				slots.emplace(cookie, slot);
+				owner = &keys.try_emplace(reg_key{e.type, e.id}, 0).first->second;
+#if KEVENT_HPP_EXCEPTIONS
+			} catch (const std::bad_alloc &) {
+				(void)find_locked(cookie, true);
+				ec = make_error(ENOMEM);
+				return 0;
 			}
+#endif
 			e.user = cookie;
 			e.ret_flags = 0;
 			q.ctl_one(KEVENT_CTL_ADD, e, ec);
 			if (!ec) {
+				// A slot that had the key lost its registration
+				// (it ended by itself, or the ADD would fail).
+				if (*owner) {
+					const auto old = slots.find(*owner);
+					if (old != slots.end())
+						old->second->owns_key = false;
+				}
+				*owner = cookie;
 				if (id_out)
 					*id_out = e.id;
 				return cookie;
 			}
-			(void)find(cookie, true);
+			if (!*owner)
+				keys.erase(reg_key{e.type, e.id});
+			slots.erase(cookie);
 			if (!new_id || ec != std::errc::file_exists)
 				return 0;
 		}
 		return 0;
 	}
 
-	// REMOVE the registration of a slot, if it is still there.
+	// REMOVE the registration of a slot, if it is still there and still
+	// its own.
 	void remove_slot(std::uint64_t cookie) noexcept
 	{
-		const std::shared_ptr<dispatch_slot> s = find(cookie, true);
-		if (s) {
+		std::lock_guard<std::mutex> g(lock);
+		const std::shared_ptr<dispatch_slot> s = find_locked(cookie, true);
+		if (s && s->owns_key) {
 			std::error_code ec;
 			ukevent e = make_event(s->type, s->id);
 			q.ctl_one(KEVENT_CTL_REMOVE, e, ec);
 		}
 	}
 
+	// The slot still registered under cookie (not ended, key not reused).
+	bool slot_active(std::uint64_t cookie)
+	{
+		std::lock_guard<std::mutex> g(lock);
+		const std::shared_ptr<dispatch_slot> s = find_locked(cookie, false);
+		return s && s->owns_key;
+	}
+
 	// cmd on the registration of a slot (ENOENT if it ended).
 	void ctl_slot(std::uint64_t cookie, unsigned int cmd, const ukevent *ev,
 		      std::error_code &ec) noexcept
 	{
-		const std::shared_ptr<dispatch_slot> s = find(cookie, false);
-		if (!s) {
+		std::lock_guard<std::mutex> g(lock);
+		const std::shared_ptr<dispatch_slot> s = find_locked(cookie, false);
+		if (!s || !s->owns_key) {
 			ec = make_error(ENOENT);
 			return;
 		}
@@ -2171,7 +2218,7 @@ public:
 		[[nodiscard]] bool active() const
 		{
 			const std::shared_ptr<detail::dispatch_state> st = st_.lock();
-			return st && st->find(cookie_, false) != nullptr;
+			return st && st->slot_active(cookie_);
 		}
 
 		void enable() const { ctl(KEVENT_CTL_ENABLE, nullptr); }

@@ -1591,6 +1591,56 @@ TEST(Dispatch, OneshotEndsItsHandle)
 	EXPECT_EQ(raw_remove(d.get_queue().fd(), KEVENT_TIMER, 1), 0);
 }
 
+TEST(Dispatch, AnEndedOneshotNotYetDispatchedLeavesTheNewRegistrationOfItsKeyAlone)
+{
+	// The oneshot (user, 7) ends when it is published; a callback that
+	// runs before its event is dispatched adds the key again through the
+	// dispatcher and then drops the old handle (or commands it): the new
+	// registration must survive, and the old callback still gets the
+	// event its registration published.
+	for (int how = 0; how < 3; how++) {
+		kevent::dispatcher d;
+		int old_calls = 0, new_calls = 0;
+		kevent::dispatcher::handle old =
+			d.add_user(7, [&](const ukevent &) { ++old_calls; }, kevent::mode::oneshot);
+		kevent::dispatcher::handle fresh;
+		bool old_active = true;
+		int disable_errno = 0;
+		auto first = d.add_user(1, [&](const ukevent &) {
+			fresh = d.add_user(7, [&](const ukevent &) { ++new_calls; });
+			old_active = old.active();
+			switch (how) {
+			case 0:
+				old.reset();
+				break;
+			case 1: {
+				std::error_code ec;
+				old.disable(ec);
+				disable_errno = ec.value();
+				break;
+			}
+			default:
+				old = kevent::dispatcher::handle();	// move-assign over it
+				break;
+			}
+		});
+		first.trigger();
+		old.trigger();	// published after (user, 1), in one batch
+		EXPECT_EQ(d.run_once_for(5s), how == 1 ? 2u : 1u) << "way " << how;
+		EXPECT_FALSE(old_active) << "way " << how;
+		if (how == 1) {
+			EXPECT_EQ(disable_errno, ENOENT);
+		}
+		EXPECT_EQ(old_calls, how == 1 ? 1 : 0) << "way " << how;
+		std::error_code ec;
+		d.trigger(7, ec);
+		ASSERT_FALSE(ec) << "way " << how << ": the new registration was removed ("
+				 << ec.message() << ")";
+		EXPECT_EQ(d.run_once_for(5s), 1u);
+		EXPECT_EQ(new_calls, 1) << "way " << how;
+	}
+}
+
 TEST(Dispatch, DispatchModeNeedsEnable)
 {
 	kevent::dispatcher d;
