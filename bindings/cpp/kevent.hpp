@@ -2924,17 +2924,23 @@ private:
 		return dispatch_ready();
 	}
 
-	// Sleep until the ring has an event (or the limit); false on an error
-	// other than EINTR.
+	// Sleep until the ring has an event (or the limit); false on an
+	// error.  EINTR (a signal handler, or the uring backend interrupting
+	// its submitter) does not end the sleep: it goes on with the time
+	// left, unless work came meanwhile.
 	bool sleep(const detail::wait_limit &lim, std::error_code &ec) noexcept
 	{
-		timespec ts;
-		if (::kevent_wait(st_->q.fd(), 1, detail::limit_timeout(lim, true, ts)) < 0 &&
-		    errno != EINTR) {
-			ec = detail::make_error(errno);
-			return false;
+		for (bool first = true;; first = false) {
+			timespec ts;
+			if (::kevent_wait(st_->q.fd(), 1, detail::limit_timeout(lim, first, ts)) >= 0)
+				return true;
+			if (errno != EINTR) {
+				ec = detail::make_error(errno);
+				return false;
+			}
+			if (ready() || stop_requested())
+				return true;
 		}
-		return true;
 	}
 
 	// Run what was posted, then the callbacks of the events in the ring

@@ -1197,6 +1197,38 @@ TEST(Eintr, WaitsGoOnAfterAHandledSignal)
 	}
 }
 
+TEST(Eintr, DispatcherLoopsGoOnAfterAHandledSignal)
+{
+	// The dispatcher's loops sleep in kevent_wait too: a handled signal
+	// (or the uring backend's interruption) neither ends them early nor
+	// throws; each returns once the callback has run.
+	for (const int flags : {SA_RESTART, 0}) {
+		usr1_handler h(flags);
+		kevent::dispatcher d;
+		int calls = 0;
+		bool stop_in_callback = false;
+		auto u = d.add_user(1, [&](const ukevent &) {
+			++calls;
+			if (stop_in_callback)
+				d.stop();
+		});
+		const auto wake = [&] { d.trigger(1); };
+		const std::string what = flags ? "SA_RESTART" : "no SA_RESTART";
+		EXPECT_EQ(interrupted([&] { return d.run_once(); }, wake), 1) << "run_once, " << what;
+		EXPECT_EQ(interrupted([&] { return d.run_once_for(1h); }, wake), 1)
+			<< "run_once_for, " << what;
+		stop_in_callback = true;
+		EXPECT_EQ(interrupted([&] { return d.run(); }, wake), 1) << "run, " << what;
+		EXPECT_EQ(interrupted([&] { return d.run_for(1h); }, wake), 1) << "run_for, " << what;
+		EXPECT_EQ(interrupted([&] { return d.run_until(system_clock::now() + 1h); }, wake), 1)
+			<< "run_until, " << what;
+		std::error_code ec;
+		EXPECT_EQ(interrupted([&] { return d.run(ec); }, wake), 1) << "run(ec), " << what;
+		EXPECT_FALSE(ec) << ec.message();
+		EXPECT_EQ(calls, 6) << what;
+	}
+}
+
 TEST(Eintr, PwaitReturnsTheCountWhenItsMaskLetsASignalIn)
 {
 	// SIGUSR1 is blocked in the waiting thread except inside pwait: the
