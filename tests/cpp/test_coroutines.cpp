@@ -389,6 +389,36 @@ TEST(Coroutines, UserEventFromAnotherThread)
 	EXPECT_EQ(total, 2u);
 }
 
+TEST(Coroutines, ADeliveryWhileNobodyWaitsGoesToTheNextWait)
+{
+	// The user event's registration is enabled for a wait that is then
+	// cancelled: the trigger that follows is delivered with nobody
+	// waiting, and the next wait must get it (not sleep for another).
+	kevent::dispatcher d;
+	std::stop_source stop;
+	outcome cancelled;
+	d.spawn(wait_user(d, 78, cancelled), stop.get_token());
+	EXPECT_EQ(d.poll(), 1u);	// registered, waiting
+	stop.request_stop();
+	ASSERT_TRUE(run_until(d, [&] { return cancelled.done; }));
+	EXPECT_EQ(cancelled.ec, std::errc::operation_canceled);
+	d.trigger(78);
+	EXPECT_EQ(d.poll(), 1u);	// delivered to nobody: counted
+	outcome next;
+	d.spawn(wait_user(d, 78, next));
+	ASSERT_TRUE(run_until(d, [&] { return next.done; }));
+	EXPECT_FALSE(next.ec) << next.ec.message();
+	EXPECT_EQ(next.value, 1u);
+	// And the registration goes on for the wait after it.
+	outcome last;
+	d.spawn(wait_user(d, 78, last));
+	EXPECT_EQ(d.poll(), 1u);	// waiting
+	d.trigger(78);
+	ASSERT_TRUE(run_until(d, [&] { return last.done; }));
+	EXPECT_FALSE(last.ec) << last.ec.message();
+	EXPECT_EQ(last.value, 1u);
+}
+
 TEST(Coroutines, SignalCountsDeliveries)
 {
 	blocked_signal bs(SIGUSR2);

@@ -132,14 +132,17 @@ TEST(Post, ManyThreadsEachKeepTheirOrder)
 TEST(Post, AnExceptionPropagatesAndWhatFollowsStaysQueued)
 {
 	kevent::dispatcher d;
-	int after = 0;
+	std::vector<int> order;
 	d.post([] { throw std::runtime_error("boom"); });
-	d.post([&] { ++after; });
+	d.post([&] { order.push_back(1); });
+	d.post([&] { order.push_back(2); });
+	d.post([&] { order.push_back(3); });
 	EXPECT_THROW(d.poll(), std::runtime_error);
-	EXPECT_EQ(after, 0);
+	EXPECT_TRUE(order.empty());
 	EXPECT_TRUE(d.ready());
-	EXPECT_EQ(d.poll(), 1u);
-	EXPECT_EQ(after, 1);
+	d.post([&] { order.push_back(4); });	// after those left queued
+	EXPECT_EQ(d.poll(), 4u);
+	EXPECT_EQ(order, (std::vector<int>{1, 2, 3, 4}));
 }
 
 TEST(Post, MoveOnlyCallablesAndThoseNeverRunAreDestroyed)
