@@ -463,8 +463,23 @@ TEST(ErrorCodes, QueueCallsReportInsteadOfThrowing)
 		EXPECT_EQ(ec, std::errc::invalid_argument);
 		EXPECT_EQ(q.wait_for(0ms, ec), 0u);
 		EXPECT_FALSE(ec);
+		// A success clears what a failure left in the code.
+		const std::error_code stale = std::make_error_code(std::errc::io_error);
+		ec = stale;
+		r.disable(ec);
+		EXPECT_FALSE(ec) << "disable";
+		ec = stale;
+		r.enable(ec);
+		EXPECT_FALSE(ec) << "enable";
+		ec = stale;
+		r.trigger(ec);
+		EXPECT_FALSE(ec) << "trigger";
+		ec = stale;
+		r.modify(kevent::user_event(1), ec);
+		EXPECT_FALSE(ec) << "modify";
+		ec = stale;
 		r.remove(ec);
-		EXPECT_FALSE(ec);
+		EXPECT_FALSE(ec) << "remove";
 		r.remove(ec);
 		EXPECT_EQ(ec, std::errc::no_such_file_or_directory);
 		r.trigger(ec);

@@ -1331,6 +1331,9 @@ using callback = void (*)(const ukevent &);
 KEVENT_TEST_COMPILES(add_fd_swapped, Q,
 		     std::declval<Q &>().add_fd(0, KEVENT_REQ_ONESHOT, KEVENT_POLL_IN));
 KEVENT_TEST_COMPILES(add_fd_raw_mask, Q, std::declval<Q &>().add_fd(0, KEVENT_POLL_IN));
+KEVENT_TEST_COMPILES(add_fd_mode_as_cookie, Q,
+		     std::declval<Q &>().add_fd(0, kevent::poll_events::in, kevent::mode::none,
+						kevent::mode::oneshot));
 KEVENT_TEST_COMPILES(add_fd_strong, Q,
 		     std::declval<Q &>().add_fd(0, kevent::poll_events::in, kevent::mode::oneshot));
 KEVENT_TEST_COMPILES(add_fd_strong_swapped, Q,
@@ -1385,6 +1388,7 @@ TEST(StrongTypes, SwappedFlagsAndMaskDoNotCompile)
 	EXPECT_FALSE(add_fd_raw_mask<kevent::queue>::value);
 	EXPECT_FALSE(add_fd_strong_swapped<kevent::queue>::value);
 	EXPECT_TRUE(add_fd_strong<kevent::queue>::value);
+	EXPECT_FALSE(add_fd_mode_as_cookie<kevent::queue>::value);	// no flag becomes a number
 	EXPECT_FALSE(d_add_fd_swapped<kevent::dispatcher>::value);
 	EXPECT_FALSE(d_add_fd_raw_flags<kevent::dispatcher>::value);
 	EXPECT_TRUE(d_add_fd_strong<kevent::dispatcher>::value);
