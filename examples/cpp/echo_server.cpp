@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 //
-// echo_server - a TCP echo server on 127.0.0.1 driven by kevent::dispatcher.
+// echo_server - a TCP echo server on 127.0.0.1 driven by kevent::dispatcher
+// callbacks (echo_server_coro.cpp is the same server written with C++20
+// coroutines).
 //
 // It listens on an ephemeral port, then runs its own clients in another
 // thread: each connects, sends messages (one large enough to fill the
@@ -11,6 +13,8 @@
 //
 //   echo_server [clients]
 #include <kevent.hpp>
+
+#include "echo_common.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -34,36 +38,7 @@
 
 namespace {
 
-[[noreturn]] void die(const char *what)
-{
-	throw std::system_error(errno, std::generic_category(), what);
-}
-
-// An owned file descriptor.
-class unique_fd {
-public:
-	explicit unique_fd(int fd = -1) noexcept : fd_(fd) {}
-	unique_fd(unique_fd &&o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-	unique_fd &operator=(unique_fd &&o) noexcept
-	{
-		if (this != &o) {
-			reset();
-			fd_ = std::exchange(o.fd_, -1);
-		}
-		return *this;
-	}
-	~unique_fd() { reset(); }
-	[[nodiscard]] int get() const noexcept { return fd_; }
-	void reset() noexcept
-	{
-		if (fd_ >= 0)
-			::close(fd_);
-		fd_ = -1;
-	}
-
-private:
-	int fd_;
-};
+using echo::unique_fd;
 
 // ------------------------------------------------------------- the server
 
@@ -71,26 +46,10 @@ class echo_server {
 public:
 	explicit echo_server(kevent::dispatcher &d) : d_(d)
 	{
-		listener_ = unique_fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-		if (listener_.get() < 0)
-			die("socket");
-		const int one = 1;
-		::setsockopt(listener_.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-		sockaddr_in addr{};
-		addr.sin_family = AF_INET;
-		addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		addr.sin_port = 0;	// any free port
-		if (::bind(listener_.get(), reinterpret_cast<sockaddr *>(&addr), sizeof addr) < 0)
-			die("bind");
-		if (::listen(listener_.get(), 64) < 0)
-			die("listen");
-		socklen_t len = sizeof addr;
-		if (::getsockname(listener_.get(), reinterpret_cast<sockaddr *>(&addr), &len) < 0)
-			die("getsockname");
-		port_ = ntohs(addr.sin_port);
+		listener_ = echo::listen_loopback(port_);
 
-		accept_ = d_.add_fd(listener_.get(), KEVENT_POLL_IN,
-				    [this](const ukevent &) { on_accept(); });
+		accept_ = d_.add_fd(listener_.get(), kevent::poll_events::in,
+				    [this](kevent::event) { on_accept(); });
 	}
 
 	[[nodiscard]] unsigned short port() const noexcept { return port_; }
@@ -113,27 +72,31 @@ private:
 			if (c.get() < 0) {
 				if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 					return;
-				die("accept4");
+				echo::die("accept4");
 			}
 			const int fd = c.get();
 			auto conn = std::make_unique<connection>();
 			conn->fd = std::move(c);
-			conn->handle = d_.add_fd(fd, KEVENT_POLL_IN | KEVENT_POLL_RDHUP,
-						 [this, fd](const ukevent &ev) { on_ready(fd, ev.event); });
+			conn->handle = d_.add_fd(fd, reading,
+						 [this, fd](kevent::event ev) { on_ready(fd, ev.poll()); });
 			conns_[fd] = std::move(conn);
 			++accepted_;
 		}
 	}
 
-	void on_ready(int fd, std::uint32_t mask)
+	static constexpr kevent::poll_events reading =
+		kevent::poll_events::in | kevent::poll_events::rdhup;
+
+	void on_ready(int fd, kevent::poll_events mask)
 	{
+		using kevent::poll_events;
 		auto it = conns_.find(fd);
 		if (it == conns_.end())
 			return;
 		connection &c = *it->second;
-		bool eof = (mask & (KEVENT_POLL_ERR | KEVENT_POLL_HUP)) != 0;
+		bool eof = (mask & (poll_events::err | poll_events::hup)) != poll_events::none;
 
-		if (mask & (KEVENT_POLL_IN | KEVENT_POLL_RDHUP)) {
+		if ((mask & reading) != poll_events::none) {
 			char buf[16384];
 			for (;;) {
 				const ssize_t n = ::read(fd, buf, sizeof buf);
@@ -164,8 +127,8 @@ private:
 		const bool want_out = !c.out.empty();
 		if (want_out != c.want_out) {
 			c.want_out = want_out;
-			c.handle.modify(kevent::fd_event(fd, KEVENT_POLL_IN | KEVENT_POLL_RDHUP |
-							     (want_out ? KEVENT_POLL_OUT : 0u)));
+			c.handle.modify(kevent::fd_event(fd, want_out ? reading | poll_events::out
+									: reading));
 		}
 	}
 
@@ -177,73 +140,6 @@ private:
 	std::size_t echoed_ = 0;
 	std::size_t accepted_ = 0;
 };
-
-// ------------------------------------------------------------- the client
-
-bool write_all(int fd, const std::string &s)
-{
-	std::size_t off = 0;
-	while (off < s.size()) {
-		const ssize_t n = ::write(fd, s.data() + off, s.size() - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return false;
-		off += static_cast<std::size_t>(n);
-	}
-	return true;
-}
-
-bool read_exactly(int fd, std::string &s, std::size_t len)
-{
-	s.assign(len, '\0');
-	std::size_t off = 0;
-	while (off < len) {
-		const ssize_t n = ::read(fd, &s[off], len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return false;
-		off += static_cast<std::size_t>(n);
-	}
-	return true;
-}
-
-// One client: messages of growing size; the large one is written by a
-// second thread so that neither side blocks on full buffers.
-bool run_client(unsigned short port, int number)
-{
-	unique_fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-	if (s.get() < 0)
-		return false;
-	sockaddr_in addr{};
-	addr.sin_family = AF_INET;
-	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	addr.sin_port = htons(port);
-	if (::connect(s.get(), reinterpret_cast<sockaddr *>(&addr), sizeof addr) < 0)
-		return false;
-	timeval tv{10, 0};
-	::setsockopt(s.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-
-	for (std::size_t len : {std::size_t{1}, std::size_t{13}, std::size_t{4096},
-				std::size_t{1} << 20}) {
-		std::string msg(len, '\0');
-		for (std::size_t i = 0; i < len; i++)
-			msg[i] = static_cast<char>('a' + (i * 7 + static_cast<std::size_t>(number)) % 26);
-		bool wrote = false;
-		std::thread writer([&] { wrote = write_all(s.get(), msg); });
-		std::string back;
-		const bool read_ok = read_exactly(s.get(), back, len);
-		writer.join();
-		if (!wrote || !read_ok || back != msg) {
-			std::fprintf(stderr, "client %d: echo of %zu bytes failed\n", number, len);
-			return false;
-		}
-	}
-	::shutdown(s.get(), SHUT_WR);
-	char c;
-	return ::read(s.get(), &c, 1) == 0;	// the server closes too
-}
 
 } // namespace
 
@@ -267,26 +163,25 @@ try {
 		    std::string(d.get_queue().backend_name()).c_str());
 
 	bool stopped_by_signal = false, timed_out = false;
-	auto on_signal = [&](const ukevent &ev) {
-		std::printf("echo_server: signal %llu, stopping\n",
-			    static_cast<unsigned long long>(ev.id));
+	auto on_signal = [&](kevent::event ev) {
+		std::printf("echo_server: signal %d, stopping\n", ev.signal());
 		stopped_by_signal = true;
 		d.stop();
 	};
 	auto sigint = d.add_signal(SIGINT, on_signal);
 	auto sigterm = d.add_signal(SIGTERM, on_signal);
-	auto watchdog = d.add_timer(1, 20s, [&](const ukevent &) {
+	auto watchdog = d.add_timer(20s, [&](kevent::event) {	// an id of its own
 		std::fprintf(stderr, "echo_server: watchdog expired\n");
 		timed_out = true;
 		d.stop();
-	}, KEVENT_REQ_ONESHOT);
+	}, kevent::mode::oneshot);
 
 	std::atomic<int> ok{0};
 	std::thread client_thread([&] {
 		std::thread threads[16];
 		const int n = clients < 1 ? 1 : clients > 16 ? 16 : clients;
 		for (int i = 0; i < n; i++)
-			threads[i] = std::thread([&, i] { ok += run_client(server.port(), i); });
+			threads[i] = std::thread([&, i] { ok += echo::run_client(server.port(), i); });
 		for (int i = 0; i < n; i++)
 			threads[i].join();
 		d.stop();	// from another thread

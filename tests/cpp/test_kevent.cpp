@@ -2,7 +2,7 @@
 //
 // Tests of the C++ bindings (bindings/cpp/kevent.hpp), GoogleTest.
 // Built twice, as C++17 and as C++20 (span, concepts, ranges).
-#include <kevent.hpp>
+#include "test_common.hpp"
 
 #include <gtest/gtest.h>
 
@@ -43,264 +43,6 @@ using namespace std::chrono_literals;
 using std::chrono::steady_clock;
 using std::chrono::system_clock;
 
-namespace {
-
-constexpr std::int64_t int64_max = std::numeric_limits<std::int64_t>::max();
-
-// The errno carried by the std::system_error that f throws (0 if none).
-template <class F>
-int thrown_errno(F &&f)
-{
-	try {
-		f();
-	} catch (const std::system_error &e) {
-		EXPECT_EQ(&e.code().category(), &std::generic_category())
-			<< "error category is " << e.code().category().name();
-		return e.code().value();
-	}
-	return 0;
-}
-
-// kevent_ctl() on one key through the C API: 0, the entry's errno, or
-// -errno for a whole-call failure.
-int raw_ctl(int fd, unsigned int cmd, std::uint32_t type, std::uint64_t id)
-{
-	ukevent e{};
-	e.type = type;
-	e.id = id;
-	const int r = kevent_ctl(fd, cmd, 1, &e);
-	if (r < 0)
-		return -errno;
-	if (r == 0)
-		return static_cast<int>(e.ret_data);
-	return 0;
-}
-
-int raw_remove(int fd, std::uint32_t type, std::uint64_t id)
-{
-	return raw_ctl(fd, KEVENT_CTL_REMOVE, type, id);
-}
-
-bool fd_is_open(int fd)
-{
-	return fcntl(fd, F_GETFD) != -1 || errno != EBADF;
-}
-
-// Wait (up to 5 s) for the ring to hold an event and copy the oldest out.
-ukevent next_event(const kevent::queue &q)
-{
-	std::optional<ukevent> ev = q.dequeue_for(5s);
-	if (!ev) {
-		ADD_FAILURE() << "no event within 5 s";
-		return ukevent{};
-	}
-	return *ev;
-}
-
-// Block a signal in this thread for the test's duration; drain it after.
-class blocked_signal {
-public:
-	explicit blocked_signal(int signo) : signo_(signo)
-	{
-		sigset_t set;
-		sigemptyset(&set);
-		sigaddset(&set, signo_);
-		pthread_sigmask(SIG_BLOCK, &set, &old_);
-	}
-	~blocked_signal()
-	{
-		sigset_t set, pending;
-		sigemptyset(&set);
-		sigaddset(&set, signo_);
-		sigpending(&pending);
-		if (sigismember(&pending, signo_)) {
-			timespec zero{};
-			sigtimedwait(&set, nullptr, &zero);
-		}
-		pthread_sigmask(SIG_SETMASK, &old_, nullptr);
-	}
-	blocked_signal(const blocked_signal &) = delete;
-	blocked_signal &operator=(const blocked_signal &) = delete;
-
-private:
-	int signo_;
-	sigset_t old_;
-};
-
-// ------------------------------------------------------------------------
-// Synchronising on state: "thread T is asleep inside kevent_wait".
-//
-// A test that means "the waiter is blocked when the other thread acts" does
-// not sleep and hope: it reads the waiter's state from /proc.  Its stat
-// says S (sleeping) and its syscall file names the system call it sleeps
-// in, with the arguments.  kevent_wait sleeps in (libkev/ubackend.c,
-// waitset-epoll.c, waitset-uring.c, backend-kmod.c):
-//   futex           FUTEX_WAIT_PRIVATE with a timeout, made through libc's
-//                   syscall() (a queue with USER events only); glibc's own
-//                   waits (mutexes, condition variables, joins) make their
-//                   calls inline.  Interrupted by io_uring task work it is
-//                   restarted, and then shows as restart_syscall.
-//   epoll_pwait2    the epoll backend (epoll_pwait before Linux 5.11)
-//   io_uring_enter  the uring backend, with IORING_ENTER_GETEVENTS
-//   ioctl           the kmod backend, KEVENT_IOC_WAIT
-
-// A deadlock detector, not a measure: a correct library reaches the state
-// at once; the bound only turns a hang into a failure.
-constexpr auto state_timeout = std::chrono::seconds(60);
-
-pid_t current_tid()
-{
-	return static_cast<pid_t>(::syscall(SYS_gettid));
-}
-
-std::string read_text(const std::string &path)
-{
-	std::ifstream f(path);
-	std::ostringstream s;
-	s << f.rdbuf();
-	return s.str();
-}
-
-std::uintptr_t libc_syscall_address()
-{
-	static const std::uintptr_t addr = [] {
-		void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
-		void *sym = libc ? dlsym(libc, "syscall") : nullptr;
-		return reinterpret_cast<std::uintptr_t>(sym);
-	}();
-	return addr;
-}
-
-// The thread's state and its /proc syscall line, for messages.
-std::string thread_state(pid_t tid)
-{
-	const std::string dir = "/proc/self/task/" + std::to_string(tid);
-	const std::string stat = read_text(dir + "/stat");
-	const std::size_t paren = stat.rfind(')');
-	if (paren == std::string::npos || paren + 2 >= stat.size())
-		return "gone";
-	std::string sc = read_text(dir + "/syscall");
-	if (!sc.empty() && sc.back() == '\n')
-		sc.pop_back();
-	return std::string(1, stat[paren + 2]) + " " + sc;
-}
-
-bool asleep_in_kevent_wait(pid_t tid)
-{
-	std::istringstream in(thread_state(tid));
-	std::string state, nr_s;
-	if (!(in >> state >> nr_s) || state != "S" || nr_s == "running" || nr_s == "-1")
-		return false;
-	std::array<std::uint64_t, 8> a{};	// 6 arguments, sp, pc
-	for (auto &v : a) {
-		std::string x;
-		if (!(in >> x))
-			return false;
-		v = std::stoull(x, nullptr, 16);
-	}
-	const long nr = std::stol(nr_s);
-	if (nr == SYS_futex || nr == SYS_restart_syscall) {
-		const std::uint64_t pc = a[7], fn = libc_syscall_address();
-		return fn && pc >= fn && pc - fn < 64 &&
-		       (a[1] & FUTEX_CMD_MASK) == FUTEX_WAIT && a[3] != 0;
-	}
-#ifdef SYS_epoll_pwait2
-	if (nr == SYS_epoll_pwait2)
-		return true;
-#endif
-	if (nr == SYS_epoll_pwait)
-		return true;
-	if (nr == SYS_io_uring_enter)
-		return (a[3] & 1u /* IORING_ENTER_GETEVENTS */) && a[2] != 0;
-	if (nr == SYS_ioctl)
-		return a[1] == static_cast<std::uint64_t>(KEVENT_IOC_WAIT);
-	return false;
-}
-
-// How many times thread tid went to sleep (a new sleep makes it grow).
-long voluntary_switches(pid_t tid)
-{
-	std::istringstream in(read_text("/proc/self/task/" + std::to_string(tid) + "/status"));
-	std::string line;
-	while (std::getline(in, line))
-		if (line.rfind("voluntary_ctxt_switches:", 0) == 0)
-			return std::stol(line.substr(line.find(':') + 1));
-	return -1;
-}
-
-// Poll until thread tid sleeps in kevent_wait (true), or *stop becomes true
-// first (false).  A failure if neither happens within state_timeout.
-bool wait_until_asleep(pid_t tid, const std::atomic<bool> *stop = nullptr)
-{
-	const auto give_up = steady_clock::now() + state_timeout;
-	while (!asleep_in_kevent_wait(tid)) {
-		if (stop && stop->load())
-			return false;
-		if (steady_clock::now() > give_up) {
-			ADD_FAILURE() << "thread " << tid << " never slept in kevent_wait: "
-				      << thread_state(tid);
-			return false;
-		}
-		std::this_thread::sleep_for(1ms);
-	}
-	return true;
-}
-
-// Run action on a thread of its own once thread tid (default: the caller)
-// sleeps inside kevent_wait.  The caller calls finish() once its wait is
-// over: if it never slept, the helper gives up without acting.  If the
-// waiter is still in the same sleep state_timeout after the action (the
-// action did not wake it), the test cannot end: it says so and aborts.
-class when_asleep {
-public:
-	explicit when_asleep(std::function<void()> action, pid_t tid = current_tid())
-		: tid_(tid), action_(std::move(action))
-	{
-		t_ = std::thread([this] { run(); });
-	}
-	~when_asleep() { finish(); }
-	when_asleep(const when_asleep &) = delete;
-	when_asleep &operator=(const when_asleep &) = delete;
-
-	// The wait is over: stop watching; true if the action ran.
-	bool finish()
-	{
-		done_.store(true);
-		if (t_.joinable())
-			t_.join();
-		return acted_.load();
-	}
-
-private:
-	void run()
-	{
-		if (!wait_until_asleep(tid_, &done_))
-			return;
-		const long before = voluntary_switches(tid_);
-		action_();
-		acted_.store(true);
-		const auto give_up = steady_clock::now() + state_timeout;
-		while (!done_.load()) {
-			if (steady_clock::now() > give_up && asleep_in_kevent_wait(tid_) &&
-			    voluntary_switches(tid_) == before) {
-				std::fprintf(stderr, "thread %d still in the same kevent_wait "
-					     "sleep %lld s after the action that should have "
-					     "woken it\n", static_cast<int>(tid_),
-					     static_cast<long long>(state_timeout.count()));
-				std::abort();
-			}
-			std::this_thread::sleep_for(1ms);
-		}
-	}
-
-	pid_t tid_;
-	std::function<void()> action_;
-	std::atomic<bool> done_{false};
-	std::atomic<bool> acted_{false};
-	std::thread t_;
-};
-
-} // namespace
 
 // ================================================================ chrono
 
@@ -396,14 +138,14 @@ TEST(Chrono, NaNThrowsEINVAL)
 
 TEST(Chrono, RelativeTimerEventCarriesNanoseconds)
 {
-	const ukevent ev = kevent::timer_event(9, 1500us, KEVENT_REQ_ONESHOT, 77);
+	const ukevent ev = kevent::timer_event(9, 1500us, kevent::mode::oneshot, 77);
 	EXPECT_EQ(ev.type, KEVENT_TIMER);
 	EXPECT_EQ(ev.id, 9u);
 	EXPECT_EQ(ev.event, KEVENT_TIMER_MONOTONIC);
 	EXPECT_EQ(ev.req_flags, KEVENT_REQ_ONESHOT);
 	EXPECT_EQ(ev.data, 1500000u);
 	EXPECT_EQ(ev.user, 77u);
-	const ukevent boot = kevent::timer_event(9, 1s, 0, 0, KEVENT_TIMER_BOOTTIME);
+	const ukevent boot = kevent::timer_event(9, 1s, kevent::mode::none, 0, kevent::timer_clock::boottime);
 	EXPECT_EQ(boot.event, KEVENT_TIMER_BOOTTIME);
 }
 
@@ -422,7 +164,7 @@ TEST(Chrono, SystemClockTimePointIsRealtimeAbstime)
 TEST(Chrono, SteadyClockTimePointIsMonotonicAbstime)
 {
 	const auto tp = steady_clock::time_point(123456789ns);
-	const ukevent ev = kevent::timer_event(4, tp, KEVENT_REQ_ONESHOT);
+	const ukevent ev = kevent::timer_event(4, tp, kevent::mode::oneshot);
 	EXPECT_EQ(ev.event, KEVENT_TIMER_MONOTONIC | KEVENT_TIMER_ABSTIME);
 	EXPECT_EQ(ev.data, 123456789u);
 	EXPECT_EQ(ev.req_flags, KEVENT_REQ_ONESHOT);
@@ -645,7 +387,7 @@ TEST(Registration, RemovedOnDestruction)
 	{
 		kevent::registration r = q.add_user(5);
 		EXPECT_TRUE(static_cast<bool>(r));
-		EXPECT_EQ(r.type(), KEVENT_USER);
+		EXPECT_EQ(r.type(), kevent::event_type::user);
 		EXPECT_EQ(r.id(), 5u);
 	}
 	EXPECT_EQ(raw_remove(q.fd(), KEVENT_USER, 5), ENOENT);
@@ -668,11 +410,11 @@ TEST(Registration, EveryTypeIsRemovedOnDestruction)
 	}
 	{
 		blocked_signal bs(SIGUSR2);
-		auto a = q.add_fd(p[0], KEVENT_POLL_IN);
+		auto a = q.add_fd(p[0], kevent::poll_events::in);
 		auto b = q.add_timer(1, 1h);
 		auto c = q.add_user(2);
 		auto d = q.add_signal(SIGUSR2);
-		auto e = q.add_inode(dfd, KEVENT_INODE_CREATE);
+		auto e = q.add_inode(dfd, kevent::inode_events::create);
 		auto f = q.add_proc(child);
 	}
 	EXPECT_EQ(raw_remove(q.fd(), KEVENT_POLL, static_cast<std::uint64_t>(p[0])), ENOENT);
@@ -695,7 +437,7 @@ TEST(Registration, ReleaseKeepsTheRegistration)
 	{
 		kevent::registration r = q.add_user(5);
 		const kevent::registration::key k = r.release();
-		EXPECT_EQ(k.type, KEVENT_USER);
+		EXPECT_EQ(k.type, kevent::event_type::user);
 		EXPECT_EQ(k.id, 5u);
 		EXPECT_FALSE(static_cast<bool>(r));
 	}
@@ -747,7 +489,7 @@ TEST(Registration, OutlivingItsQueueTouchesNoOtherQueue)
 TEST(Registration, RemoveReportsENOENTAfterOneshotEnded)
 {
 	kevent::queue q;
-	kevent::registration r = q.add_timer(1, 1ms, KEVENT_REQ_ONESHOT);
+	kevent::registration r = q.add_timer(1, 1ms, kevent::mode::oneshot);
 	const ukevent ev = next_event(q);
 	EXPECT_EQ(ev.type, KEVENT_TIMER);
 	EXPECT_TRUE(ev.ret_flags & KEVENT_RET_REMOVED);
@@ -759,7 +501,7 @@ TEST(Registration, RemoveReportsENOENTAfterOneshotEnded)
 TEST(Registration, DisableEnableModify)
 {
 	kevent::queue q;
-	kevent::registration r = q.add_user(3, 0, 11);
+	kevent::registration r = q.add_user(3, kevent::mode::none, 11);
 	r.disable();
 	r.trigger();
 	EXPECT_EQ(q.wait_for(50ms), 0u);
@@ -768,10 +510,146 @@ TEST(Registration, DisableEnableModify)
 	EXPECT_EQ(ev.id, 3u);
 	EXPECT_EQ(ev.user, 11u);
 	EXPECT_GE(ev.ret_data, 1u);
-	r.modify(kevent::user_event(3, 0, 12));
+	r.modify(kevent::user_event(3, kevent::mode::none, 12));
 	r.trigger();
 	ev = next_event(q);
 	EXPECT_EQ(ev.user, 12u);
+}
+
+
+// Issue 19, defect 1: a registration whose registration ended by itself
+// (ONESHOT delivered, process exit) must never touch the registration that
+// reuses its key.  Before the fix its destructor REMOVEd the new one.
+
+TEST(Registration, EndedOneshotLeavesTheNewRegistrationOfItsKeyAlone)
+{
+	kevent::queue q;
+	// Each way the old object can end: destructor, reset(), move-assign
+	// over it, remove().
+	for (int how = 0; how < 4; how++) {
+		kevent::registration old = q.add_timer(1, 1ms, kevent::mode::oneshot);
+		const ukevent ev = next_event(q);
+		ASSERT_EQ(ev.type, KEVENT_TIMER);
+		ASSERT_TRUE(ev.ret_flags & KEVENT_RET_REMOVED);
+		kevent::registration fresh = q.add_timer(1, 1h);	// the same key
+		switch (how) {
+		case 0: {
+			kevent::registration gone = std::move(old);
+			break;
+		}
+		case 1:
+			old.reset();
+			break;
+		case 2:
+			old = kevent::registration();
+			break;
+		default:
+			EXPECT_EQ(thrown_errno([&] { old.remove(); }), ENOENT);
+			break;
+		}
+		EXPECT_EQ(raw_remove(q.fd(), KEVENT_TIMER, 1), 0) << "way " << how
+			<< ": the new registration was removed by the old object";
+		(void)fresh.release();
+	}
+}
+
+TEST(Registration, NewTimerOfTheKeyFiresAfterTheOldObjectIsDestroyed)
+{
+	// The symptom the defect showed: the new timer never fired.
+	kevent::queue q;
+	std::optional<kevent::registration> old(q.add_timer(7, 1ms, kevent::mode::oneshot));
+	ASSERT_TRUE(next_event(q).ret_flags & KEVENT_RET_REMOVED);
+	kevent::registration fresh = q.add_timer(7, 1ms, kevent::mode::oneshot, 99);
+	old.reset();
+	const ukevent ev = next_event(q);
+	EXPECT_EQ(ev.id, 7u);
+	EXPECT_EQ(ev.user, 99u);
+	(void)fresh.release();
+}
+
+TEST(Registration, EndedOneshotDoesNotCommandTheNewRegistration)
+{
+	kevent::queue q;
+	kevent::registration old = q.add_user(1, kevent::mode::oneshot, 10);
+	old.trigger();
+	ukevent ev = next_event(q);
+	ASSERT_EQ(ev.user, 10u);
+	ASSERT_TRUE(ev.ret_flags & KEVENT_RET_REMOVED);
+	kevent::registration fresh = q.add_user(1, kevent::mode::none, 20);
+	EXPECT_EQ(thrown_errno([&] { old.trigger(); }), ENOENT);
+	EXPECT_EQ(thrown_errno([&] { old.disable(); }), ENOENT);
+	EXPECT_EQ(thrown_errno([&] { old.enable(); }), ENOENT);
+	EXPECT_EQ(thrown_errno([&] { old.modify(kevent::user_event(1, kevent::mode::none, 30)); }),
+		  ENOENT);
+	EXPECT_EQ(q.wait_for(0ms), 0u);	// the old object's trigger went nowhere
+	fresh.trigger();
+	ev = next_event(q);
+	EXPECT_EQ(ev.user, 20u);	// not modified by the old object
+	EXPECT_EQ(ev.ret_data, 1u);
+}
+
+TEST(Registration, AnAddOrRemoveOfItsKeyThroughTheQueueEndsOwnership)
+{
+	kevent::queue q;
+	kevent::registration a = q.add_user(1);
+	q.remove(kevent::event_type::user, 1);
+	q.add_user(1).release();
+	a.reset();
+	EXPECT_EQ(raw_remove(q.fd(), KEVENT_USER, 1), 0);
+
+	kevent::registration b = q.add_user(2, kevent::mode::oneshot);
+	b.trigger();
+	ASSERT_TRUE(next_event(q).ret_flags & KEVENT_RET_REMOVED);
+	ukevent again = kevent::user_event(2);
+	ASSERT_EQ(q.ctl(KEVENT_CTL_ADD, &again, 1), 1u);	// a batch ADD
+	b.reset();
+	EXPECT_EQ(raw_remove(q.fd(), KEVENT_USER, 2), 0);
+}
+
+TEST(Registration, OwnerStillRemovesWhenNothingReusedTheKey)
+{
+	kevent::queue q;
+	{
+		kevent::registration r = q.add_timer(3, 1h);
+		ukevent other = kevent::user_event(3);	// another type, same id
+		ASSERT_EQ(q.ctl(KEVENT_CTL_ADD, &other, 1), 1u);
+	}
+	EXPECT_EQ(raw_remove(q.fd(), KEVENT_TIMER, 3), ENOENT);
+	EXPECT_EQ(raw_remove(q.fd(), KEVENT_USER, 3), 0);
+}
+
+TEST(Registration, ConcurrentEndAndReuseOfKeys)
+{
+	// 200 ONESHOT registrations end; then one thread re-adds every key
+	// while another destroys the old objects: every new one survives.
+	constexpr std::uint64_t n = 200;
+	kevent::queue q(256);
+	std::vector<kevent::registration> old, fresh(n);
+	for (std::uint64_t i = 0; i < n; i++) {
+		old.push_back(q.add_user(i, kevent::mode::oneshot));
+		q.trigger(i);
+	}
+	std::uint64_t ended = 0;
+	while (ended < n && q.wait_for(5s) > 0)
+		for (const ukevent &ev : q.events())
+			ended += (ev.ret_flags & KEVENT_RET_REMOVED) != 0;
+	ASSERT_EQ(ended, n);
+	std::thread adder([&] {
+		for (std::uint64_t i = 0; i < n; i++)
+			fresh[i] = q.add_user(i);
+	});
+	std::thread remover([&] {
+		for (auto &r : old)
+			r.reset();
+	});
+	adder.join();
+	remover.join();
+	std::uint64_t alive = 0;
+	for (std::uint64_t i = 0; i < n; i++)
+		alive += raw_remove(q.fd(), KEVENT_USER, i) == 0;
+	EXPECT_EQ(alive, n);
+	for (auto &r : fresh)
+		(void)r.release();
 }
 
 // ================================================================ errors
@@ -793,26 +671,26 @@ TEST(Errors, DuplicateAddIsEEXIST)
 TEST(Errors, PerEntryErrnos)
 {
 	kevent::queue q;
-	EXPECT_EQ(thrown_errno([&] { q.remove(KEVENT_USER, 42); }), ENOENT);
+	EXPECT_EQ(thrown_errno([&] { q.remove(kevent::event_type::user, 42); }), ENOENT);
 	EXPECT_EQ(thrown_errno([&] { q.trigger(42); }), ENOENT);
-	EXPECT_EQ(thrown_errno([&] { q.enable(KEVENT_TIMER, 42); }), ENOENT);
+	EXPECT_EQ(thrown_errno([&] { q.enable(kevent::event_type::timer, 42); }), ENOENT);
 	EXPECT_EQ(thrown_errno([&] { (void)q.add(kevent::make_event(KEVENT_TYPE_MAX + 3, 1)); }), EINVAL);
 	EXPECT_EQ(thrown_errno([&] { (void)q.add_timer(1, 0ms); }), EINVAL);	// periodic 0
-	EXPECT_EQ(thrown_errno([&] { (void)q.add_fd(-1, KEVENT_POLL_IN); }), EBADF);
+	EXPECT_EQ(thrown_errno([&] { (void)q.add_fd(-1, kevent::poll_events::in); }), EBADF);
 	const int closed = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	close(closed);
-	EXPECT_EQ(thrown_errno([&] { (void)q.add_fd(closed, KEVENT_POLL_IN); }), EBADF);
-	EXPECT_EQ(thrown_errno([&] { (void)q.add_fd(q.fd(), KEVENT_POLL_IN); }), ELOOP);
+	EXPECT_EQ(thrown_errno([&] { (void)q.add_fd(closed, kevent::poll_events::in); }), EBADF);
+	EXPECT_EQ(thrown_errno([&] { (void)q.add_fd(q.fd(), kevent::poll_events::in); }), ELOOP);
 	auto t = q.add_timer(1, 1h);
 	EXPECT_EQ(thrown_errno([&] { q.trigger(1); }), ENOENT);	// no USER 1
-	ukevent ready = kevent::make_key(KEVENT_TIMER, 1);
+	ukevent ready = kevent::make_key(kevent::event_type::timer, 1);
 	EXPECT_EQ(thrown_errno([&] { q.ctl_one(KEVENT_CTL_READY, ready); }), EINVAL);
 	EXPECT_EQ(ready.ret_flags & KEVENT_RET_ERROR, KEVENT_RET_ERROR);
 	EXPECT_EQ(kevent::entry_error(ready), std::errc::invalid_argument);
 	std::error_code ec;
-	q.remove(KEVENT_USER, 42, ec);
+	q.remove(kevent::event_type::user, 42, ec);
 	EXPECT_EQ(ec, std::errc::no_such_file_or_directory);
-	q.remove(KEVENT_TIMER, 1, ec);
+	q.remove(kevent::event_type::timer, 1, ec);
 	EXPECT_FALSE(ec);
 	t.release();
 }
@@ -868,8 +746,8 @@ TEST(Batch, ReportsPerEntryErrors)
 	EXPECT_EQ(batch[0].ret_flags, 0u);
 	EXPECT_EQ(batch[1].ret_flags, KEVENT_RET_ERROR);
 
-	std::vector<ukevent> rm{kevent::make_key(KEVENT_USER, 2), kevent::make_key(KEVENT_USER, 9),
-				kevent::make_key(KEVENT_USER, 3)};
+	std::vector<ukevent> rm{kevent::make_key(kevent::event_type::user, 2), kevent::make_key(kevent::event_type::user, 9),
+				kevent::make_key(kevent::event_type::user, 3)};
 #if KEVENT_HPP_HAS_SPAN
 	EXPECT_EQ(q.ctl(KEVENT_CTL_REMOVE, std::span<ukevent>(rm)), 2u);
 #else
@@ -888,7 +766,7 @@ TEST(Batch, LargerThanOneCallIsSplit)
 		batch.push_back(kevent::user_event(i));
 	EXPECT_EQ(q.ctl(KEVENT_CTL_ADD, batch.data(), batch.size()), n);
 	for (auto &e : batch)
-		e = kevent::make_key(KEVENT_USER, e.id);
+		e = kevent::make_key(kevent::event_type::user, e.id);
 	EXPECT_EQ(q.ctl(KEVENT_CTL_REMOVE, batch.data(), batch.size()), n);
 }
 
@@ -899,7 +777,7 @@ TEST(Range, ConsumesAsItGoesReferencingTheRing)
 	kevent::queue q(16);
 	std::vector<kevent::registration> regs;
 	for (std::uint64_t i = 0; i < 5; i++)
-		regs.push_back(q.add_user(i, 0, 100 + i));
+		regs.push_back(q.add_user(i, kevent::mode::none, 100 + i));
 	for (std::uint64_t i = 0; i < 5; i++)
 		q.trigger(i);
 	ASSERT_EQ(q.wait_for(5s, 5), 5u);
@@ -968,7 +846,7 @@ TEST(Range, SmallRingDefersButLosesNothing)
 	ASSERT_EQ(q.ring()->size, 2u);
 	std::vector<kevent::registration> regs;
 	for (std::uint64_t i = 0; i < 7; i++) {
-		regs.push_back(q.add_user(i, 0, i));
+		regs.push_back(q.add_user(i, kevent::mode::none, i));
 		q.trigger(i);
 	}
 	std::vector<std::uint64_t> seen;
@@ -985,7 +863,7 @@ TEST(Range, SmallRingDefersButLosesNothing)
 TEST(Range, TryConsumeAndDequeue)
 {
 	kevent::queue q;
-	auto a = q.add_user(1, 0, 9);
+	auto a = q.add_user(1, kevent::mode::none, 9);
 	EXPECT_FALSE(q.try_consume().has_value());
 	q.trigger(1);
 	const ukevent ev = q.dequeue();
@@ -998,7 +876,7 @@ TEST(Range, TryConsumeAndDequeue)
 TEST(Timers, RelativeOneshotFires)
 {
 	kevent::queue q;
-	auto r = q.add_timer(7, 10ms, KEVENT_REQ_ONESHOT, 5);
+	auto r = q.add_timer(7, 10ms, kevent::mode::oneshot, 5);
 	const ukevent ev = next_event(q);
 	EXPECT_EQ(ev.type, KEVENT_TIMER);
 	EXPECT_EQ(ev.id, 7u);
@@ -1015,7 +893,7 @@ TEST(Timers, OneshotsFireInDeadlineOrder)
 	// timers are published in the order of their deadlines.
 	kevent::queue q;
 	for (const auto &[id, after] : {std::pair{3, 150ms}, std::pair{1, 50ms}, std::pair{2, 100ms}})
-		q.add_timer(static_cast<std::uint64_t>(id), after, KEVENT_REQ_ONESHOT).release();
+		q.add_timer(static_cast<std::uint64_t>(id), after, kevent::mode::oneshot).release();
 	std::vector<std::uint64_t> order;
 	while (order.size() < 3) {
 		const ukevent ev = next_event(q);
@@ -1057,7 +935,7 @@ TEST(Timers, SystemClockDeadlineFires)
 {
 	kevent::queue q;
 	const auto deadline = system_clock::now() + 20ms;
-	auto r = q.add_timer(1, deadline, KEVENT_REQ_ONESHOT);
+	auto r = q.add_timer(1, deadline, kevent::mode::oneshot);
 	const ukevent ev = next_event(q);
 	EXPECT_GE(system_clock::now(), deadline);
 	EXPECT_EQ(ev.event, KEVENT_TIMER_REALTIME | KEVENT_TIMER_ABSTIME);
@@ -1067,7 +945,7 @@ TEST(Timers, SystemClockDeadlineFires)
 TEST(Timers, PastDeadlineFiresAtOnce)
 {
 	kevent::queue q;
-	auto r = q.add_timer(1, system_clock::time_point(-10s), KEVENT_REQ_ONESHOT);
+	auto r = q.add_timer(1, system_clock::time_point(-10s), kevent::mode::oneshot);
 	const ukevent ev = next_event(q);
 	EXPECT_EQ(ev.id, 1u);
 	r.release();
@@ -1081,7 +959,7 @@ TEST(Types, FdReadable)
 	int p[2];
 	ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
 	{
-		auto r = q.add_fd(p[0], KEVENT_POLL_IN, 0, 3);
+		auto r = q.add_fd(p[0], kevent::poll_events::in, kevent::mode::none, 3);
 		EXPECT_EQ(q.wait_for(20ms), 0u);
 		ASSERT_EQ(write(p[1], "x", 1), 1);
 		const ukevent ev = next_event(q);
@@ -1115,7 +993,7 @@ TEST(Types, InodeCreateInDirectory)
 	const std::string file = std::string(dir) + "/f";
 	{
 		kevent::queue q;
-		auto r = q.add_inode(dfd, KEVENT_INODE_CREATE | KEVENT_INODE_DELETE);
+		auto r = q.add_inode(dfd, kevent::inode_events::create | kevent::inode_events::remove);
 		const int fd = open(file.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
 		ASSERT_GE(fd, 0);
 		close(fd);
@@ -1163,7 +1041,7 @@ TEST(Types, ProcExitStatus)
 TEST(Threads, TriggerFromAnotherThreadWakesWaiter)
 {
 	kevent::queue q;
-	auto r = q.add_user(1, 0, 77);
+	auto r = q.add_user(1, kevent::mode::none, 77);
 	when_asleep trigger([&] { q.trigger(1); });
 	const std::size_t n = q.wait();	// forever
 	EXPECT_TRUE(trigger.finish());
@@ -1192,6 +1070,416 @@ TEST(Threads, ManyTriggersAreCoalescedNotLost)
 	}
 	t.join();
 	EXPECT_EQ(got, total);
+}
+
+
+// ================================================================ EINTR
+//
+// Issue 19, defect 2: a handled signal made every wait throw
+// std::system_error(EINTR), even with SA_RESTART.  A wait goes on with the
+// time left; pwait (whose mask is there to let a signal in) returns.
+
+namespace {
+
+std::atomic<int> usr1_handled{0};
+extern "C" void count_usr1(int)
+{
+	usr1_handled.fetch_add(1);
+}
+
+// SIGUSR1 handled by count_usr1 (with flags) for the scope.
+class usr1_handler {
+public:
+	explicit usr1_handler(int flags)
+	{
+		struct sigaction sa {};
+		sa.sa_handler = count_usr1;
+		sa.sa_flags = flags;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGUSR1, &sa, &old_);
+	}
+	~usr1_handler() { sigaction(SIGUSR1, &old_, nullptr); }
+	usr1_handler(const usr1_handler &) = delete;
+	usr1_handler &operator=(const usr1_handler &) = delete;
+
+private:
+	struct sigaction old_ {};
+};
+
+constexpr long still_waiting = std::numeric_limits<long>::min();
+
+// Run wait() on a thread of its own (the count, or -errno if it threw);
+// once it sleeps in kevent_wait, interrupt it with a handled SIGUSR1; once
+// the handler ran and the thread sleeps again (or returned), call wake().
+template <class Wait, class Wake>
+long interrupted(Wait wait, Wake wake)
+{
+	std::atomic<pid_t> tid{0};
+	std::atomic<long> result{still_waiting};
+	std::thread t([&] {
+		tid.store(current_tid());
+		try {
+			result.store(static_cast<long>(wait()));
+		} catch (const std::system_error &e) {
+			result.store(-e.code().value());
+		}
+	});
+	while (tid.load() == 0)
+		std::this_thread::yield();
+	if (wait_until_asleep(tid.load())) {
+		const int before = usr1_handled.load();
+		pthread_kill(t.native_handle(), SIGUSR1);
+		const auto give_up = steady_clock::now() + state_timeout;
+		while (usr1_handled.load() == before && steady_clock::now() < give_up)
+			std::this_thread::sleep_for(1ms);
+		EXPECT_GT(usr1_handled.load(), before) << "the handler never ran";
+		// The handler runs once the sleep has ended: asleep again means
+		// the wait went on.
+		while (result.load() == still_waiting && !asleep_in_kevent_wait(tid.load()) &&
+		       steady_clock::now() < give_up)
+			std::this_thread::sleep_for(1ms);
+	}
+	wake();
+	t.join();
+	return result.load();
+}
+
+} // namespace
+
+TEST(Eintr, WaitsGoOnAfterAHandledSignal)
+{
+	for (const int flags : {SA_RESTART, 0}) {
+		usr1_handler h(flags);
+		for (const bool with_fd : {false, true}) {
+			// Only USER events: the wait sleeps on a futex; with an fd,
+			// in epoll_pwait2 or io_uring_enter.
+			kevent::queue q;
+			auto r = q.add_user(1);
+			int p[2];
+			ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+			kevent::registration idle;
+			if (with_fd)
+				idle = q.add_fd(p[0], kevent::poll_events::in);
+			const auto wake = [&] { q.trigger(1); };
+			// What a failed case leaves in the ring must not spare the
+			// next one its sleep.
+			const auto drain = [&] {
+				while (q.try_consume()) {
+				}
+			};
+			const std::string what = std::string(flags ? "SA_RESTART" : "no SA_RESTART") +
+						  (with_fd ? ", with an fd" : ", user events only");
+			EXPECT_EQ(interrupted([&] { return q.wait(); }, wake), 1) << "wait, " << what;
+			drain();
+			EXPECT_EQ(interrupted([&] { return q.wait_for(1h); }, wake), 1)
+				<< "wait_for, " << what;
+			drain();
+			EXPECT_EQ(interrupted([&] { return q.wait_until(system_clock::now() + 1h); }, wake),
+				  1) << "wait_until, " << what;
+			drain();
+			EXPECT_EQ(interrupted([&] { return q.dequeue().id; }, wake), 1)
+				<< "dequeue, " << what;
+			drain();
+			EXPECT_EQ(interrupted([&] {
+					  const std::optional<ukevent> ev = q.dequeue_for(1h);
+					  return ev ? static_cast<long>(ev->id) : -1000L;
+				  }, wake), 1) << "dequeue_for, " << what;
+			drain();
+			std::error_code ec;
+			EXPECT_EQ(interrupted([&] { return q.wait_for(1h, ec); }, wake), 1)
+				<< "wait_for(ec), " << what;
+			EXPECT_FALSE(ec) << ec.message();
+			drain();
+			idle.reset();
+			close(p[0]);
+			close(p[1]);
+		}
+	}
+}
+
+TEST(Eintr, DispatcherLoopsGoOnAfterAHandledSignal)
+{
+	// The dispatcher's loops sleep in kevent_wait too: a handled signal
+	// (or the uring backend's interruption) neither ends them early nor
+	// throws; each returns once the callback has run.
+	for (const int flags : {SA_RESTART, 0}) {
+		usr1_handler h(flags);
+		kevent::dispatcher d;
+		int calls = 0;
+		bool stop_in_callback = false;
+		auto u = d.add_user(1, [&](const ukevent &) {
+			++calls;
+			if (stop_in_callback)
+				d.stop();
+		});
+		const auto wake = [&] { d.trigger(1); };
+		const std::string what = flags ? "SA_RESTART" : "no SA_RESTART";
+		EXPECT_EQ(interrupted([&] { return d.run_once(); }, wake), 1) << "run_once, " << what;
+		EXPECT_EQ(interrupted([&] { return d.run_once_for(1h); }, wake), 1)
+			<< "run_once_for, " << what;
+		stop_in_callback = true;
+		EXPECT_EQ(interrupted([&] { return d.run(); }, wake), 1) << "run, " << what;
+		EXPECT_EQ(interrupted([&] { return d.run_for(1h); }, wake), 1) << "run_for, " << what;
+		EXPECT_EQ(interrupted([&] { return d.run_until(system_clock::now() + 1h); }, wake), 1)
+			<< "run_until, " << what;
+		std::error_code ec;
+		EXPECT_EQ(interrupted([&] { return d.run(ec); }, wake), 1) << "run(ec), " << what;
+		EXPECT_FALSE(ec) << ec.message();
+		EXPECT_EQ(calls, 6) << what;
+	}
+}
+
+TEST(Eintr, PwaitReturnsTheCountWhenItsMaskLetsASignalIn)
+{
+	// SIGUSR1 is blocked in the waiting thread except inside pwait: the
+	// signal ends the wait, which returns 0 (the ring is empty).
+	usr1_handler h(SA_RESTART);
+	kevent::queue q;
+	auto r = q.add_user(1);
+	sigset_t open;
+	sigemptyset(&open);
+	const long got = interrupted([&] {
+		blocked_signal bs(SIGUSR1);
+		return q.pwait(open);
+	}, [] {});
+	EXPECT_EQ(got, 0);
+	const long timed = interrupted([&] {
+		blocked_signal bs(SIGUSR1);
+		return q.pwait_for(1h, open);
+	}, [] {});
+	EXPECT_EQ(timed, 0);
+}
+
+TEST(Eintr, UringCompletionDoesNotEndAWaitOnAnotherQueueOfTheThread)
+{
+	// One thread uses a uring queue and an epoll queue.  When a poll of
+	// the uring queue completes, io_uring runs the completion as task work
+	// of the thread that submitted it and interrupts that thread's sleep
+	// (kevent(7)): the C call fails with EINTR with no signal sent.  The
+	// C++ wait goes on, so the trigger is what ends it.
+	std::optional<kevent::queue> u;
+	try {
+		u.emplace(0, kevent::backend::uring);
+	} catch (const std::system_error &e) {
+		if (e.code() != std::errc::no_such_device)
+			throw;
+		GTEST_SKIP() << "no uring backend here (ENODEV): libkev built "
+				"without liburing, or io_uring disabled";
+	}
+	kevent::queue e(0, kevent::backend::epoll);
+	int p[2], idle[2];
+	ASSERT_EQ(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+	ASSERT_EQ(pipe2(idle, O_CLOEXEC), 0);
+	auto wake = e.add_user(1);
+	auto never = e.add_fd(idle[0], kevent::poll_events::in);	// e sleeps in epoll
+	std::atomic<pid_t> waiter{0};
+	std::atomic<long> result{still_waiting};
+	std::thread t([&] {
+		// The poll is submitted from this thread: its completion is
+		// this thread's task work.
+		auto r = u->add_fd(p[0], kevent::poll_events::in);
+		EXPECT_EQ(u->wait_for(0ms), 0u);
+		waiter.store(current_tid());
+		try {
+			result.store(static_cast<long>(e.wait_for(1h)));
+		} catch (const std::system_error &ex) {
+			result.store(-ex.code().value());
+		}
+		r.release();
+	});
+	while (waiter.load() == 0)
+		std::this_thread::yield();
+	if (wait_until_asleep(waiter.load())) {
+		const long before = voluntary_switches(waiter.load());
+		ASSERT_EQ(write(p[1], "x", 1), 1);	// u's poll completes
+		// Let the task work interrupt the wait: wait until the waiter
+		// has slept anew (it went on) or returned, within a bound.
+		const auto give_up = steady_clock::now() + 1s;
+		while (result.load() == still_waiting &&
+		       !(asleep_in_kevent_wait(waiter.load()) &&
+			 voluntary_switches(waiter.load()) != before) &&
+		       steady_clock::now() < give_up)
+			std::this_thread::sleep_for(1ms);
+	}
+	e.trigger(1);
+	t.join();
+	EXPECT_EQ(result.load(), 1) << "the wait on the epoll queue ended with "
+				    << (result.load() < 0 ? std::strerror(static_cast<int>(-result.load()))
+							  : "no event");
+	EXPECT_EQ(u->wait_for(5s), 1u);	// and u saw the pipe
+	close(p[0]);
+	close(p[1]);
+	close(idle[0]);
+	close(idle[1]);
+}
+
+// ======================================================== strong types
+//
+// Issue 19, defect 3: add_fd(fd, KEVENT_REQ_ONESHOT, KEVENT_POLL_IN) and
+// add_timer(id, d, 0, KEVENT_TIMER_BOOTTIME) compiled.  Whether a call
+// compiles is asked of the compiler (a detection idiom), so that the test
+// fails, rather than the build, where it would compile.
+
+namespace compiles {
+
+using callback = void (*)(const ukevent &);
+
+#define KEVENT_TEST_COMPILES(name, T, expr)                                       \
+	template <class, class = void> struct name : std::false_type {};          \
+	template <class T> struct name<T, std::void_t<decltype(expr)>> : std::true_type {}
+
+KEVENT_TEST_COMPILES(add_fd_swapped, Q,
+		     std::declval<Q &>().add_fd(0, KEVENT_REQ_ONESHOT, KEVENT_POLL_IN));
+KEVENT_TEST_COMPILES(add_fd_raw_mask, Q, std::declval<Q &>().add_fd(0, KEVENT_POLL_IN));
+KEVENT_TEST_COMPILES(add_fd_mode_as_cookie, Q,
+		     std::declval<Q &>().add_fd(0, kevent::poll_events::in, kevent::mode::none,
+						kevent::mode::oneshot));
+KEVENT_TEST_COMPILES(add_fd_strong, Q,
+		     std::declval<Q &>().add_fd(0, kevent::poll_events::in, kevent::mode::oneshot));
+KEVENT_TEST_COMPILES(add_fd_strong_swapped, Q,
+		     std::declval<Q &>().add_fd(0, kevent::mode::oneshot, kevent::poll_events::in));
+KEVENT_TEST_COMPILES(add_timer_clock_in_user, Q,
+		     std::declval<Q &>().add_timer(std::uint64_t{1}, 1ms, 0, KEVENT_TIMER_BOOTTIME));
+KEVENT_TEST_COMPILES(add_timer_strong_clock_in_user, Q,
+		     std::declval<Q &>().add_timer(std::uint64_t{1}, 1ms, kevent::mode::none,
+						   kevent::timer_clock::boottime));
+KEVENT_TEST_COMPILES(add_timer_strong, Q,
+		     std::declval<Q &>().add_timer(std::uint64_t{1}, 1ms, kevent::mode::none, 0,
+						   kevent::timer_clock::boottime));
+KEVENT_TEST_COMPILES(add_user_cookie_as_flags, Q, std::declval<Q &>().add_user(1, 42));
+KEVENT_TEST_COMPILES(add_inode_poll_mask, Q,
+		     std::declval<Q &>().add_inode(0, kevent::poll_events::in));
+KEVENT_TEST_COMPILES(add_inode_raw_mask, Q, std::declval<Q &>().add_inode(0, KEVENT_INODE_CREATE));
+KEVENT_TEST_COMPILES(d_add_fd_swapped, D,
+		     std::declval<D &>().add_fd(0, KEVENT_REQ_ONESHOT, callback{}, KEVENT_POLL_IN));
+KEVENT_TEST_COMPILES(d_add_fd_raw_flags, D,
+		     std::declval<D &>().add_fd(0, kevent::poll_events::in, callback{},
+						KEVENT_REQ_ONESHOT));
+KEVENT_TEST_COMPILES(d_add_fd_strong, D,
+		     std::declval<D &>().add_fd(0, kevent::poll_events::in, callback{},
+						kevent::mode::oneshot));
+KEVENT_TEST_COMPILES(fd_event_raw, T, kevent::fd_event(0, std::declval<T>()));
+KEVENT_TEST_COMPILES(timer_event_raw_clock, T,
+		     kevent::timer_event(1, 1ms, std::declval<T>(), 0, KEVENT_TIMER_BOOTTIME));
+
+// Issue 19, defect 4: what a const queue & (dispatcher::get_queue()) can do.
+KEVENT_TEST_COMPILES(can_events, Q, std::declval<Q>().events());
+KEVENT_TEST_COMPILES(can_try_consume, Q, std::declval<Q>().try_consume());
+KEVENT_TEST_COMPILES(can_dequeue, Q, std::declval<Q>().dequeue());
+KEVENT_TEST_COMPILES(can_dequeue_for, Q, std::declval<Q>().dequeue_for(1ms));
+KEVENT_TEST_COMPILES(can_wait, Q, std::declval<Q>().wait());
+KEVENT_TEST_COMPILES(can_publish, Q, std::declval<Q>().publish());
+KEVENT_TEST_COMPILES(can_add, Q, std::declval<Q>().add_user(1));
+KEVENT_TEST_COMPILES(can_ctl, Q, std::declval<Q>().ctl(0u, static_cast<ukevent *>(nullptr), 0));
+KEVENT_TEST_COMPILES(can_advance_ring, Q, kevent_ring_advance(std::declval<Q>().ring(), 1u));
+KEVENT_TEST_COMPILES(can_consume_ring, Q,
+		     kevent_ring_consume(std::declval<Q>().ring(), static_cast<ukevent *>(nullptr)));
+KEVENT_TEST_COMPILES(can_see_fd, Q, std::declval<Q>().fd());
+KEVENT_TEST_COMPILES(can_see_backend, Q, std::declval<Q>().backend_name());
+
+#undef KEVENT_TEST_COMPILES
+
+} // namespace compiles
+
+TEST(StrongTypes, SwappedFlagsAndMaskDoNotCompile)
+{
+	using namespace compiles;
+	EXPECT_FALSE(add_fd_swapped<kevent::queue>::value);
+	EXPECT_FALSE(add_fd_raw_mask<kevent::queue>::value);
+	EXPECT_FALSE(add_fd_strong_swapped<kevent::queue>::value);
+	EXPECT_TRUE(add_fd_strong<kevent::queue>::value);
+	EXPECT_FALSE(add_fd_mode_as_cookie<kevent::queue>::value);	// no flag becomes a number
+	EXPECT_FALSE(d_add_fd_swapped<kevent::dispatcher>::value);
+	EXPECT_FALSE(d_add_fd_raw_flags<kevent::dispatcher>::value);
+	EXPECT_TRUE(d_add_fd_strong<kevent::dispatcher>::value);
+	EXPECT_FALSE(add_inode_poll_mask<kevent::queue>::value);
+	EXPECT_FALSE(add_inode_raw_mask<kevent::queue>::value);
+	EXPECT_FALSE(fd_event_raw<unsigned int>::value);
+	EXPECT_TRUE(fd_event_raw<kevent::poll_events>::value);
+}
+
+TEST(StrongTypes, TheClockAndTheCookieCannotChangePlaces)
+{
+	using namespace compiles;
+	EXPECT_FALSE(add_timer_clock_in_user<kevent::queue>::value);
+	EXPECT_FALSE(add_timer_strong_clock_in_user<kevent::queue>::value);
+	EXPECT_TRUE(add_timer_strong<kevent::queue>::value);
+	EXPECT_FALSE(add_user_cookie_as_flags<kevent::queue>::value);
+	EXPECT_FALSE(timer_event_raw_clock<int>::value);
+	EXPECT_FALSE(timer_event_raw_clock<kevent::mode>::value);	// the clock is raw
+}
+
+TEST(StrongTypes, BitmaskOperatorsAndTheCValues)
+{
+	using kevent::poll_events;
+	poll_events m = poll_events::in | poll_events::rdhup;
+	EXPECT_EQ(static_cast<std::uint32_t>(m), KEVENT_POLL_IN | KEVENT_POLL_RDHUP);
+	EXPECT_TRUE(kevent::has(m, poll_events::in));
+	EXPECT_FALSE(kevent::has(m, poll_events::in | poll_events::out));
+	m &= ~poll_events::in;
+	EXPECT_EQ(m, poll_events::rdhup);
+	m ^= poll_events::rdhup;
+	EXPECT_EQ(m, poll_events::none);
+	m |= poll_events::out;
+	EXPECT_EQ(m & poll_events::out, poll_events::out);
+	EXPECT_EQ(static_cast<std::uint32_t>(kevent::inode_events::remove), KEVENT_INODE_DELETE);
+	EXPECT_EQ(static_cast<std::uint32_t>(kevent::inode_events::remove_self),
+		  KEVENT_INODE_DELETE_SELF);
+	EXPECT_EQ(static_cast<std::uint32_t>(kevent::mode::edge), KEVENT_REQ_ET);
+	EXPECT_EQ(static_cast<std::uint32_t>(kevent::mode::dispatch), KEVENT_REQ_DISPATCH);
+	EXPECT_EQ(static_cast<std::uint32_t>(kevent::timer_clock::boottime), KEVENT_TIMER_BOOTTIME);
+	EXPECT_EQ(static_cast<std::uint32_t>(kevent::event_type::proc), KEVENT_PROC);
+	EXPECT_EQ(static_cast<std::uint32_t>(kevent::result_flags::nostatus), KEVENT_RET_NOSTATUS);
+	const ukevent ev = kevent::fd_event(3, poll_events::in | poll_events::out,
+					    kevent::mode::edge | kevent::mode::oneshot, 9);
+	EXPECT_EQ(ev.event, KEVENT_POLL_IN | KEVENT_POLL_OUT);
+	EXPECT_EQ(ev.req_flags, KEVENT_REQ_ET | KEVENT_REQ_ONESHOT);
+	EXPECT_EQ(ev.user, 9u);
+}
+
+TEST(ConstQueue, GetQueueCannotConsumeOrRegister)
+{
+	using namespace compiles;
+	using cq = const kevent::queue &;
+	using q = kevent::queue &;
+	static_assert(std::is_same_v<decltype(std::declval<kevent::dispatcher &>().get_queue()), cq>);
+	EXPECT_FALSE(can_events<cq>::value);
+	EXPECT_FALSE(can_try_consume<cq>::value);
+	EXPECT_FALSE(can_dequeue<cq>::value);
+	EXPECT_FALSE(can_dequeue_for<cq>::value);
+	EXPECT_FALSE(can_wait<cq>::value);
+	EXPECT_FALSE(can_publish<cq>::value);
+	EXPECT_FALSE(can_add<cq>::value);
+	EXPECT_FALSE(can_ctl<cq>::value);
+	EXPECT_FALSE(can_advance_ring<cq>::value);
+	EXPECT_FALSE(can_consume_ring<cq>::value);
+	EXPECT_TRUE(can_see_fd<cq>::value);
+	EXPECT_TRUE(can_see_backend<cq>::value);
+	// What a queue of its own can do, for contrast.
+	EXPECT_TRUE(can_events<q>::value);
+	EXPECT_TRUE(can_try_consume<q>::value);
+	EXPECT_TRUE(can_dequeue<q>::value);
+	EXPECT_TRUE(can_dequeue_for<q>::value);
+	EXPECT_TRUE(can_wait<q>::value);
+	EXPECT_TRUE(can_publish<q>::value);
+	EXPECT_TRUE(can_add<q>::value);
+	EXPECT_TRUE(can_ctl<q>::value);
+	EXPECT_TRUE(can_advance_ring<q>::value);
+	EXPECT_TRUE(can_consume_ring<q>::value);
+}
+
+TEST(ConstQueue, ACallbackSeesItsEventThroughTheDispatcherOnly)
+{
+	// What the const reference shows: the fd and the ring, read-only.
+	kevent::dispatcher d;
+	std::size_t in_ring = 0;
+	auto h = d.add_user(1, [&](const ukevent &) {
+		in_ring = kevent_ring_count(d.get_queue().ring());
+	});
+	d.trigger(1);
+	EXPECT_EQ(d.run_once_for(5s), 1u);
+	EXPECT_EQ(in_ring, 1u);	// its own entry, still there
+	EXPECT_TRUE(ring_empty(d.get_queue()));
 }
 
 // ============================================================ dispatcher
@@ -1283,11 +1571,11 @@ TEST(Dispatch, StaleEventsAreSkipped)
 	int calls = 0;
 	auto h = d.add_user(1, [&](const ukevent &) { ++calls; });
 	d.trigger(1);
-	ASSERT_EQ(d.get_queue().wait_for(5s), 1u);	// published in the ring
+	ASSERT_EQ(raw_wait(d.native_handle(), 5000ms), 1);	// published in the ring
 	h.reset();
 	EXPECT_EQ(d.poll(), 0u);
 	EXPECT_EQ(calls, 0);
-	EXPECT_TRUE(d.get_queue().events().empty());
+	EXPECT_TRUE(ring_empty(d.get_queue()));
 }
 
 TEST(Dispatch, CallbackMayDestroyItsOwnHandle)
@@ -1329,21 +1617,71 @@ TEST(Dispatch, OneshotEndsItsHandle)
 	auto h = d.add_timer(1, 1ms, [&](const ukevent &ev) {
 		EXPECT_TRUE(ev.ret_flags & KEVENT_RET_REMOVED);
 		++calls;
-	}, KEVENT_REQ_ONESHOT);
+	}, kevent::mode::oneshot);
 	EXPECT_EQ(d.run_once_for(5s), 1u);
 	EXPECT_EQ(calls, 1);
 	EXPECT_FALSE(h.active());
 	// A new registration with the same key is not removed by the old handle.
-	d.get_queue().add_timer(1, 1h).release();
+	ASSERT_EQ(raw_add(d.native_handle(), kevent::timer_event(1, 1h)), 0);
 	h.reset();
 	EXPECT_EQ(raw_remove(d.get_queue().fd(), KEVENT_TIMER, 1), 0);
+}
+
+TEST(Dispatch, AnEndedOneshotNotYetDispatchedLeavesTheNewRegistrationOfItsKeyAlone)
+{
+	// The oneshot (user, 7) ends when it is published; a callback that
+	// runs before its event is dispatched adds the key again through the
+	// dispatcher and then drops the old handle (or commands it): the new
+	// registration must survive, and the old callback still gets the
+	// event its registration published.
+	for (int how = 0; how < 3; how++) {
+		kevent::dispatcher d;
+		int old_calls = 0, new_calls = 0;
+		kevent::dispatcher::handle old =
+			d.add_user(7, [&](const ukevent &) { ++old_calls; }, kevent::mode::oneshot);
+		kevent::dispatcher::handle fresh;
+		bool old_active = true;
+		int disable_errno = 0;
+		auto first = d.add_user(1, [&](const ukevent &) {
+			fresh = d.add_user(7, [&](const ukevent &) { ++new_calls; });
+			old_active = old.active();
+			switch (how) {
+			case 0:
+				old.reset();
+				break;
+			case 1: {
+				std::error_code ec;
+				old.disable(ec);
+				disable_errno = ec.value();
+				break;
+			}
+			default:
+				old = kevent::dispatcher::handle();	// move-assign over it
+				break;
+			}
+		});
+		first.trigger();
+		old.trigger();	// published after (user, 1), in one batch
+		EXPECT_EQ(d.run_once_for(5s), how == 1 ? 2u : 1u) << "way " << how;
+		EXPECT_FALSE(old_active) << "way " << how;
+		if (how == 1) {
+			EXPECT_EQ(disable_errno, ENOENT);
+		}
+		EXPECT_EQ(old_calls, how == 1 ? 1 : 0) << "way " << how;
+		std::error_code ec;
+		d.trigger(7, ec);
+		ASSERT_FALSE(ec) << "way " << how << ": the new registration was removed ("
+				 << ec.message() << ")";
+		EXPECT_EQ(d.run_once_for(5s), 1u);
+		EXPECT_EQ(new_calls, 1) << "way " << how;
+	}
 }
 
 TEST(Dispatch, DispatchModeNeedsEnable)
 {
 	kevent::dispatcher d;
 	int calls = 0;
-	auto h = d.add_user(1, [&](const ukevent &) { ++calls; }, KEVENT_REQ_DISPATCH);
+	auto h = d.add_user(1, [&](const ukevent &) { ++calls; }, kevent::mode::dispatch);
 	h.trigger();
 	EXPECT_EQ(d.run_once_for(5s), 1u);
 	h.trigger();	// disabled: coalesced until enable()
@@ -1359,7 +1697,7 @@ TEST(Dispatch, CallbackExceptionPropagatesAndConsumesTheEvent)
 	auto h = d.add_user(1, [](const ukevent &) { throw std::runtime_error("boom"); });
 	d.trigger(1);
 	EXPECT_THROW(d.run(), std::runtime_error);
-	EXPECT_TRUE(d.get_queue().events().empty());
+	EXPECT_TRUE(ring_empty(d.get_queue()));
 	EXPECT_EQ(d.poll(), 0u);
 }
 
@@ -1378,7 +1716,7 @@ TEST(Dispatch, FdCallbackEchoesPipe)
 	ASSERT_EQ(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
 	std::string got;
 	std::atomic<std::size_t> have{0};
-	auto h = d.add_fd(p[0], KEVENT_POLL_IN, [&](const ukevent &ev) {
+	auto h = d.add_fd(p[0], kevent::poll_events::in, [&](const ukevent &ev) {
 		char buf[64];
 		const ssize_t n = read(static_cast<int>(ev.id), buf, sizeof buf);
 		if (n > 0)
@@ -1433,9 +1771,9 @@ TEST(Dispatch, ModifyKeepsTheCallback)
 	int p[2];
 	ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
 	std::uint32_t last = 0;
-	auto h = d.add_fd(p[1], KEVENT_POLL_IN, [&](const ukevent &ev) { last = ev.event; });
+	auto h = d.add_fd(p[1], kevent::poll_events::in, [&](const ukevent &ev) { last = ev.event; });
 	EXPECT_EQ(d.run_once_for(20ms), 0u);	// a pipe's write end is not readable
-	h.modify(kevent::fd_event(p[1], KEVENT_POLL_OUT));
+	h.modify(kevent::fd_event(p[1], kevent::poll_events::out));
 	EXPECT_EQ(d.run_once_for(5s), 1u);
 	EXPECT_TRUE(last & KEVENT_POLL_OUT);
 	h.reset();

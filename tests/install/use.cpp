@@ -29,8 +29,8 @@ using namespace std::chrono_literals;
 
 int user_events(kevent::queue &q)
 {
-	kevent::registration r = q.add_user(7, 0, 42);
-	CHECK(r && r.type() == KEVENT_USER && r.id() == 7);
+	kevent::registration r = q.add_user(7, kevent::mode::none, 42);
+	CHECK(r && r.type() == kevent::event_type::user && r.id() == 7);
 	// Two triggers: one delivery, or two if the first was published
 	// before the second came; never a trigger lost.
 	q.trigger(7);
@@ -60,7 +60,7 @@ int user_events(kevent::queue &q)
 	}
 	CHECK(threw);
 	std::error_code ec;
-	q.remove(KEVENT_USER, 99, ec);
+	q.remove(kevent::event_type::user, 99, ec);
 	CHECK(ec == std::errc::no_such_file_or_directory);
 	return 0;
 }
@@ -70,7 +70,7 @@ int fd_and_timer_events(kevent::queue &q)
 	int p[2];
 	CHECK(pipe(p) == 0);
 	{
-		kevent::registration r = q.add_fd(p[0], KEVENT_POLL_IN, 0, 5);
+		kevent::registration r = q.add_fd(p[0], kevent::poll_events::in, kevent::mode::none, 5);
 		CHECK(q.wait_for(0ms) == 0);	// nothing to read yet
 		CHECK(write(p[1], "x", 1) == 1);
 		const std::optional<ukevent> ev = q.dequeue_for(5s);
@@ -84,7 +84,7 @@ int fd_and_timer_events(kevent::queue &q)
 	close(p[0]);
 	close(p[1]);
 
-	kevent::registration t = q.add_timer(3, 1ms, KEVENT_REQ_ONESHOT, 9);
+	kevent::registration t = q.add_timer(3, 1ms, kevent::mode::oneshot, 9);
 	const std::optional<ukevent> ev = q.dequeue_for(5s);
 	CHECK(ev.has_value());
 	CHECK(ev->type == KEVENT_TIMER);
