@@ -15,6 +15,17 @@
 
 #include <kevent.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The headers libkev's C and C++ modules share (issue 16: while both exist) */
+#ifdef __cplusplus
+#define KEV_STATIC_ASSERT(cond, msg) static_assert(cond, msg)
+#else
+#define KEV_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
+#endif
+
 #define KEV_EXPORT __attribute__((visibility("default")))
 #define KEV_LIKELY(x)	__builtin_expect(!!(x), 1)
 #define KEV_UNLIKELY(x)	__builtin_expect(!!(x), 0)
@@ -82,5 +93,9 @@ static inline void kev_entry_result(struct ukevent *ev, int err)
 	ev->ret_flags = err ? KEVENT_RET_ERROR : 0;
 	ev->ret_data = (uint64_t)err;
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* KEV_INTERNAL_H */

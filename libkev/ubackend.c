@@ -9,7 +9,7 @@
  *     level-triggered fd reported while its entry still sits in the ring
  *     (or while it is disabled) is muted, so that it cannot keep the wait
  *     from sleeping, and rearmed when the consumer passes the entry;
- *   - one timerfd for all timers (timers.c);
+ *   - one timerfd for all timers (timers.cpp);
  *   - the signalfd, the inotify fd and the pidfds (sources.c);
  *   - one eventfd to wake a sleeper (KEVENT_CTL_READY, kevent_close).
  * The waitset reports a generation-checked token, never a pointer, so an
@@ -804,10 +804,13 @@ static void kev_ub_recheck(struct kev_ub *be)
 /* The timerfd exists and is in the waitset: 0 or an errno. */
 static int kev_ub_timers_ready(struct kev_ub *be)
 {
+	if (be->timer_watched)
+		return 0;	/* and the timerfd exists */
 	if (kev_timers_open(&be->timers) < 0)
 		return errno;
 	if (!be->timer_watched) {
-		if (kev_ub_add_internal(be, be->timers.tfd, TOK_TIMER) < 0)
+		if (kev_ub_add_internal(be, kev_timers_fd(&be->timers),
+					TOK_TIMER) < 0)
 			return errno;
 		be->timer_watched = true;
 	}
@@ -930,7 +933,7 @@ static int kev_ub_ctl(struct kev_queue *q, unsigned int cmd,
 	before = core->kidx;
 	rechecks = core->recheck.n;
 	work = core->nqwork;
-	be->timers.now_valid = 0;	/* one clock read per clock per batch */
+	kev_timers_new_batch(&be->timers); /* a clock read per clock */
 	for (i = 0; i < num; i++) {
 		int err = kev_ub_ctl_one(be, cmd, &events[i]);
 
@@ -943,9 +946,7 @@ static int kev_ub_ctl(struct kev_queue *q, unsigned int cmd,
 	 * one-shot of 0) fire now, without the timerfd; for the others, one
 	 * timerfd_settime, and one hand-over to the kernel (io_uring).
 	 */
-	if (be->timers.rearm && kev_timers_due(&be->timers))
-		kev_timers_expire(&be->timers, core);
-	kev_timers_flush(&be->timers);
+	kev_timers_end_batch(&be->timers, core);
 	be->ws->ops->flush(be->ws);
 	if (kev_core_has_ready(core)) {
 		/*
@@ -998,7 +999,7 @@ static void kev_ub_rewatch(struct kev_ub *be, uint64_t tok)
 		fd = be->wakefd;
 		break;
 	case TOK_TIMER:
-		fd = be->timers.tfd;
+		fd = kev_timers_fd(&be->timers);
 		break;
 	case TOK_SIGNAL:
 		fd = be->src.sigfd;
@@ -1214,15 +1215,10 @@ static int64_t kev_ts_ns(const struct timespec *ts)
 static bool kev_ub_futex_ok(const struct kev_ub *be,
 			    const struct timespec *rel, const sigset_t *sigmask)
 {
-	unsigned int c;
-
 	if (be->nwatched || be->wake_pending || sigmask ||
 	    (rel && !rel->tv_sec && !rel->tv_nsec))
 		return false;
-	for (c = 0; c < KEV_NCLOCKS; c++)
-		if (be->timers.heap[c].n)
-			return false;
-	return true;
+	return kev_timers_empty(&be->timers);
 }
 
 /*
