@@ -27,6 +27,9 @@ public:
 	int get() const { return fd_; }
 	explicit operator bool() const { return fd_ >= 0; }
 
+	// Give up ownership: the caller closes what is returned.
+	int release() { return std::exchange(fd_, -1); }
+
 	// Close what it holds (if anything) and hold fd instead.
 	void reset(int fd = -1)
 	{

@@ -305,6 +305,7 @@ static int kev_ub_init(struct kev_queue *q, unsigned int size,
 	kev_timers_init(&be->timers);
 	if (kev_core_init(&be->core, size, &kev_ub_core_ops) < 0) {
 		err = errno;
+		kev_timers_destroy(&be->timers);
 		free(be);
 		errno = err;
 		return -1;
@@ -350,6 +351,8 @@ fail:
 		be->ws->ops->destroy(be->ws, false);
 	if (be->wakefd >= 0)
 		close(be->wakefd);
+	kev_sources_destroy(&be->src, &be->core);
+	kev_timers_destroy(&be->timers);
 	kev_core_destroy(&be->core);
 	free(be->dbuf);
 	free(be->sbuf);
@@ -378,7 +381,7 @@ static void kev_ub_destroy(struct kev_queue *q, bool in_child)
 			if (reg->type == KEVENT_POLL && !reg->always &&
 			    reg->fd >= 0)
 				close(reg->fd);
-	kev_sources_destroy(&be->src, &be->core, in_child);
+	kev_sources_destroy(&be->src, &be->core);
 	kev_timers_destroy(&be->timers);
 	kev_core_destroy(&be->core);
 	be->ws->ops->destroy(be->ws, in_child);
@@ -842,7 +845,7 @@ static int kev_ub_add(struct kev_ub *be, struct ukevent *ev)
 	case KEVENT_USER:
 		break;
 	default:
-		err = kev_sources_add(&be->src, &be->core, reg);
+		err = kev_sources_add(&be->src, reg);
 		break;
 	}
 	if (err) {
@@ -879,7 +882,7 @@ static int kev_ub_modify(struct kev_ub *be, struct kev_reg *reg,
 		kev_set_fields(reg, ev);
 		return 0;
 	default:
-		return kev_sources_modify(&be->src, &be->core, reg, ev);
+		return kev_sources_modify(&be->src, reg, ev);
 	}
 }
 
@@ -1002,10 +1005,10 @@ static void kev_ub_rewatch(struct kev_ub *be, uint64_t tok)
 		fd = kev_timers_fd(&be->timers);
 		break;
 	case TOK_SIGNAL:
-		fd = be->src.sigfd;
+		fd = kev_sources_signal_fd(&be->src);
 		break;
 	case TOK_INODE:
-		fd = be->src.inofd;
+		fd = kev_sources_inode_fd(&be->src);
 		break;
 	}
 	if (fd >= 0)
@@ -1110,7 +1113,7 @@ static void kev_ub_dispatch(struct kev_ub *be, struct kev_wevent *evs, int n)
 				continue;	/* cancelled: nothing fired */
 		}
 		if (reg->type != KEVENT_POLL) {
-			kev_sources_fire(&be->src, &be->core, reg);
+			kev_sources_fire(&be->core, reg);
 			continue;
 		}
 		events &= reg->event | KEVENT_POLL_ERR | KEVENT_POLL_HUP;
