@@ -15,6 +15,10 @@
 
 #include "internal.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 enum kev_wmode {
 	KEV_W_LEVEL,	/* reported while ready */
 	KEV_W_EDGE,	/* reported on new activity */
@@ -107,5 +111,9 @@ struct kev_waitset {
 
 extern const struct kev_waitset_ops kev_waitset_epoll;
 extern const struct kev_waitset_ops kev_waitset_uring;
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* KEV_WAITSET_H */
