@@ -23,8 +23,9 @@ namespace kev {
  *   static int init(W *w, unsigned int ring_size);
  *                                          in a W built by W(): 0 or an errno
  *   kev_waitset *base();                   its first member
- *   and the members add, mod, del, mute (or none: a null mute),
- *   rearm, flush, backlog, wait, with the meaning of kev_waitset_ops.
+ *   and the members add, mod, del, mute, rearm, flush, backlog, wait,
+ *   with the meaning of kev_waitset_ops; a W without mute() has
+ *   lt_disarms, and its table a null mute.
  * W is destroyed by ~W(), after W::forget_shared() in a forked child.
  */
 template <typename W> struct WaitsetOps {
@@ -63,6 +64,19 @@ template <typename W> struct WaitsetOps {
 		std::free(&w);
 	}
 
+	using MuteFn = bool (*)(kev_waitset *, int, uint64_t, uint32_t);
+
+	static constexpr MuteFn mute_fn()
+	{
+		if constexpr (requires(W &w) { w.mute(0, 0, 0); })
+			return [](kev_waitset *ws, int fd, uint64_t tok,
+				  uint32_t events) {
+				return self(ws).mute(fd, tok, events);
+			};
+		else
+			return nullptr;
+	}
+
 	static constexpr kev_waitset_ops make()
 	{
 		return kev_waitset_ops{
@@ -83,10 +97,7 @@ template <typename W> struct WaitsetOps {
 			.del = [](kev_waitset *ws, int fd, uint64_t tok) {
 				self(ws).del(fd, tok);
 			},
-			.mute = [](kev_waitset *ws, int fd, uint64_t tok,
-				   uint32_t events) {
-				return self(ws).mute(fd, tok, events);
-			},
+			.mute = mute_fn(),
 			.rearm = [](kev_waitset *ws, int fd, uint64_t tok,
 				    uint32_t events) {
 				self(ws).rearm(fd, tok, events);
