@@ -202,7 +202,22 @@ public:
 		io_uring_submit(ring_.get());
 	}
 
-	unsigned int backlog() { return io_uring_cq_ready(ring_.get()); }
+	/*
+	 * Completions waiting in the CQ: a hint, read under the core lock
+	 * while wait() may advance the CQ head under cq_lock_, so the head
+	 * is loaded atomically (liburing's io_uring_cq_ready() reads it
+	 * plainly: a data race that TSan reports).
+	 */
+	unsigned int backlog()
+	{
+		const io_uring *r = ring_.get();
+		const unsigned int tail = std::atomic_ref<unsigned int>(
+			*r->cq.ktail).load(std::memory_order_acquire);
+		const unsigned int head = std::atomic_ref<unsigned int>(
+			*r->cq.khead).load(std::memory_order_relaxed);
+
+		return tail - head;
+	}
 
 	int wait(kev_wevent *out, int max, const timespec *rel,
 		 const sigset_t *sigmask)
