@@ -33,7 +33,7 @@ extern "C" {
 struct kev_queue;
 
 /*
- * One backend.  The front end (kevent.c) has already checked the queue fd,
+ * One backend.  The front end (kevent.cpp) has already checked the queue fd,
  * the fork rule, cmd < KEVENT_CTL_MAX, num <= KEVENT_CTL_BATCH_MAX and
  * events != NULL before calling ctl; the backend checks each entry.
  * Every function returns -1 with errno set on failure.
@@ -69,14 +69,14 @@ struct kev_queue {
 	int refs;			/* atomic; table + callers in flight */
 	int closing;			/* atomic; set by kevent_close */
 	unsigned int fork_gen;		/* kev_fork_gen at creation */
-	struct kev_queue *next_free;	/* on the free list (kevent.c) */
+	struct kev_queue *next_free;	/* on the free list (kevent.cpp) */
 };
 
 extern const struct kev_backend_ops kev_epoll_ops;
 extern const struct kev_backend_ops kev_uring_ops;
 extern const struct kev_backend_ops kev_kmod_ops;
 
-/* kevent.c: is fd a live kevent queue of this process?  (ELOOP checks) */
+/* kevent.cpp: is fd a live kevent queue of this process?  (ELOOP checks) */
 struct kev_queue *kev_queue_get(int fd);
 void kev_queue_put(struct kev_queue *q);
 /* Call fn with a reference to every queue of this process, until it says stop. */

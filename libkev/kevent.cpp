@@ -251,7 +251,7 @@ const kev_backend_ops *pick_backend(unsigned int flags)
 	/*
 	 * uring only when asked for: io_uring tears a ring down
 	 * asynchronously and interrupts the threads that used it with a
-	 * spurious EINTR (see waitset-uring.c), and it is not faster than
+	 * spurious EINTR (see waitset-uring.cpp), and it is not faster than
 	 * epoll for what libkev does with it (bench/results).
 	 */
 	constexpr std::array<unsigned int, 2> order = {
@@ -326,9 +326,9 @@ struct kev_queue *kev_queue_get(int fd)
 		do {
 			if (r == 0)
 				break;	// being released: look again
-		} while (!refs.compare_exchange_weak(r, r + 1,
-						     std::memory_order_acquire,
-						     std::memory_order_relaxed));
+		} while (!refs.compare_exchange_weak(
+			r, r + 1, std::memory_order_acquire,
+			std::memory_order_relaxed));
 		if (r == 0)
 			continue;
 		if (SlotRef(*slot).load(std::memory_order_acquire) == q)

@@ -281,7 +281,8 @@ void Timers::expire(kev_core &core)
 		const uint64_t now_c = clock_now(hp.clock());
 		while (!hp.empty() && hp.top().deadline <= now_c) {
 			kev_reg &reg = *hp.top().reg;
-			const TimerSpec spec{reg.event, reg.data, reg.req_flags};
+			const TimerSpec spec{reg.event, reg.data,
+					     reg.req_flags};
 			uint64_t n = 1;
 
 			if (spec.periodic()) {

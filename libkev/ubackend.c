@@ -10,7 +10,7 @@
  *     (or while it is disabled) is muted, so that it cannot keep the wait
  *     from sleeping, and rearmed when the consumer passes the entry;
  *   - one timerfd for all timers (timers.cpp);
- *   - the signalfd, the inotify fd and the pidfds (sources.c);
+ *   - the signalfd, the inotify fd and the pidfds (sources.cpp);
  *   - one eventfd to wake a sleeper (KEVENT_CTL_READY, kevent_close).
  * The waitset reports a generation-checked token, never a pointer, so an
  * event harvested just before another thread removed its registration is
@@ -1123,7 +1123,7 @@ static void kev_ub_dispatch(struct kev_ub *be, struct kev_wevent *evs, int n)
 		if (KEV_UNLIKELY(!events)) {
 			/*
 			 * Only what the waitset added on its own (RDBAND
-			 * with PRI, waitset-uring.c): nothing fired, but a
+			 * with PRI, waitset-uring.cpp): nothing fired, but a
 			 * single-shot level poll is spent and must be
 			 * watched again.
 			 */

@@ -47,7 +47,9 @@ public:
 	{
 		epoll_event ev = item(tok, events, mode);
 
-		return epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, fd, &ev) ? errno : 0;
+		if (epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, fd, &ev))
+			return errno;
+		return 0;
 	}
 
 	int mod(int fd, uint64_t /* the fd names the item */, uint64_t tok,

@@ -324,16 +324,12 @@ private:
 				const uint64_t tok =
 					io_uring_cqe_get_data64(cqes[i]);
 				const int res = cqes[i]->res;
-				const bool more =
-					cqes[i]->flags & IORING_CQE_F_MORE;
 
 				if (tok == tok_ignore ||
 				    (res < 0 && res != -ECANCELED))
 					continue;
 				out[got].data.u64 = tok;
-				out[got].events =
-					(res < 0 ? 0 : static_cast<uint32_t>(res)) |
-					(more ? 0 : w_ended);
+				out[got].events = cqe_events(*cqes[i]);
 				got++;
 			}
 			io_uring_cq_advance(ring_.get(), n);
@@ -341,6 +337,15 @@ private:
 				break;
 		}
 		return got;
+	}
+
+	// A completion's poll mask, and KEV_W_ENDED if its poll ended.
+	static uint32_t cqe_events(const io_uring_cqe &cqe)
+	{
+		const uint32_t mask =
+			cqe.res < 0 ? 0 : static_cast<uint32_t>(cqe.res);
+
+		return cqe.flags & IORING_CQE_F_MORE ? mask : mask | w_ended;
 	}
 
 	int enter(unsigned int wait_nr, const timespec *rel,

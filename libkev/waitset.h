@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * waitset.h - what the user-space backend (ubackend.c) needs from the
- * kernel facility it sleeps on: epoll (waitset-epoll.c) or io_uring
- * (waitset-uring.c).  A waitset watches fds, each under a 64-bit token, and
+ * kernel facility it sleeps on: epoll (waitset-epoll.cpp) or io_uring
+ * (waitset-uring.cpp).  A waitset watches fds, each under a 64-bit token, and
  * reports (token, revents) pairs.  It knows nothing of registrations.
  *
  * Locking: everything but wait() is called under the queue's core lock.

@@ -134,7 +134,7 @@ private:
 // not sleep and hope: it reads the waiter's state from /proc.  Its stat
 // says S (sleeping) and its syscall file names the system call it sleeps
 // in, with the arguments.  kevent_wait sleeps in (libkev/ubackend.c,
-// waitset-epoll.c, waitset-uring.c, backend-kmod.c):
+// waitset-epoll.cpp, waitset-uring.cpp, backend-kmod.c):
 //   futex           FUTEX_WAIT_PRIVATE with a timeout, made through libc's
 //                   syscall() (a queue with USER events only); glibc's own
 //                   waits (mutexes, condition variables, joins) make their
