@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <utility>
 
 namespace kev {
@@ -30,11 +31,18 @@ public:
 	// Give up ownership: the caller closes what is returned.
 	int release() { return std::exchange(fd_, -1); }
 
-	// Close what it holds (if anything) and hold fd instead.
+	/*
+	 * Close what it holds (if anything) and hold fd instead.  errno is
+	 * kept: an Fd closed on an error path leaves the error's errno.
+	 */
 	void reset(int fd = -1)
 	{
-		if (fd_ >= 0)
+		if (fd_ >= 0) {
+			const int err = errno;
+
 			::close(fd_);
+			errno = err;
+		}
 		fd_ = fd;
 	}
 
