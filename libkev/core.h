@@ -18,6 +18,10 @@
 
 #include "internal.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 enum kev_state { KEV_IDLE, KEV_READY, KEV_QUEUED };
 
 struct kev_reg {
@@ -63,11 +67,18 @@ struct kev_reg {
 	};			/* -1 / UINT32_MAX (the same bits): none */
 	struct kev_reg *hnext;	/* hash chain (ids not in a direct table) */
 	uint32_t nest_idx;	/* POLL with nested: index in the nest list */
+	/*
+	 * TIMER: the clock of the heap that holds it while heap_idx is not
+	 * UINT32_MAX, written only by that heap (timers.cpp).  Not derived
+	 * from event, which a MODIFY changes while the timer is in the heap
+	 * of its old clock.
+	 */
+	uint8_t timer_heap;
 };
 
-_Static_assert(sizeof(struct kev_reg) == 96, "a registration is 96 bytes");
-_Static_assert(offsetof(struct kev_reg, gen) + sizeof(uint32_t) <= 32,
-	       "the hot block is the first 32 bytes");
+KEV_STATIC_ASSERT(sizeof(struct kev_reg) == 96, "a registration is 96 bytes");
+KEV_STATIC_ASSERT(offsetof(struct kev_reg, gen) + sizeof(uint32_t) <= 32,
+		  "the hot block is the first 32 bytes");
 
 /*
  * A FIFO of registrations, linked through next and prev, so that any one
@@ -295,5 +306,9 @@ static inline bool kev_reg_is_lt_poll(const struct kev_reg *reg)
 {
 	return reg->type == KEVENT_POLL && !(reg->req_flags & KEVENT_REQ_ET);
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* KEV_CORE_H */

@@ -15,6 +15,17 @@
 
 #include <kevent.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The headers libkev's C and C++ modules share (issue 16: while both exist) */
+#ifdef __cplusplus
+#define KEV_STATIC_ASSERT(cond, msg) static_assert(cond, msg)
+#else
+#define KEV_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
+#endif
+
 #define KEV_EXPORT __attribute__((visibility("default")))
 #define KEV_LIKELY(x)	__builtin_expect(!!(x), 1)
 #define KEV_UNLIKELY(x)	__builtin_expect(!!(x), 0)
@@ -22,7 +33,7 @@
 struct kev_queue;
 
 /*
- * One backend.  The front end (kevent.c) has already checked the queue fd,
+ * One backend.  The front end (kevent.cpp) has already checked the queue fd,
  * the fork rule, cmd < KEVENT_CTL_MAX, num <= KEVENT_CTL_BATCH_MAX and
  * events != NULL before calling ctl; the backend checks each entry.
  * Every function returns -1 with errno set on failure.
@@ -58,14 +69,14 @@ struct kev_queue {
 	int refs;			/* atomic; table + callers in flight */
 	int closing;			/* atomic; set by kevent_close */
 	unsigned int fork_gen;		/* kev_fork_gen at creation */
-	struct kev_queue *next_free;	/* on the free list (kevent.c) */
+	struct kev_queue *next_free;	/* on the free list (kevent.cpp) */
 };
 
 extern const struct kev_backend_ops kev_epoll_ops;
 extern const struct kev_backend_ops kev_uring_ops;
 extern const struct kev_backend_ops kev_kmod_ops;
 
-/* kevent.c: is fd a live kevent queue of this process?  (ELOOP checks) */
+/* kevent.cpp: is fd a live kevent queue of this process?  (ELOOP checks) */
 struct kev_queue *kev_queue_get(int fd);
 void kev_queue_put(struct kev_queue *q);
 /* Call fn with a reference to every queue of this process, until it says stop. */
@@ -82,5 +93,9 @@ static inline void kev_entry_result(struct ukevent *ev, int err)
 	ev->ret_flags = err ? KEVENT_RET_ERROR : 0;
 	ev->ret_data = (uint64_t)err;
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* KEV_INTERNAL_H */

@@ -9,8 +9,8 @@
  *     level-triggered fd reported while its entry still sits in the ring
  *     (or while it is disabled) is muted, so that it cannot keep the wait
  *     from sleeping, and rearmed when the consumer passes the entry;
- *   - one timerfd for all timers (timers.c);
- *   - the signalfd, the inotify fd and the pidfds (sources.c);
+ *   - one timerfd for all timers (timers.cpp);
+ *   - the signalfd, the inotify fd and the pidfds (sources.cpp);
  *   - one eventfd to wake a sleeper (KEVENT_CTL_READY, kevent_close).
  * The waitset reports a generation-checked token, never a pointer, so an
  * event harvested just before another thread removed its registration is
@@ -305,6 +305,7 @@ static int kev_ub_init(struct kev_queue *q, unsigned int size,
 	kev_timers_init(&be->timers);
 	if (kev_core_init(&be->core, size, &kev_ub_core_ops) < 0) {
 		err = errno;
+		kev_timers_destroy(&be->timers);
 		free(be);
 		errno = err;
 		return -1;
@@ -350,6 +351,8 @@ fail:
 		be->ws->ops->destroy(be->ws, false);
 	if (be->wakefd >= 0)
 		close(be->wakefd);
+	kev_sources_destroy(&be->src, &be->core);
+	kev_timers_destroy(&be->timers);
 	kev_core_destroy(&be->core);
 	free(be->dbuf);
 	free(be->sbuf);
@@ -378,7 +381,7 @@ static void kev_ub_destroy(struct kev_queue *q, bool in_child)
 			if (reg->type == KEVENT_POLL && !reg->always &&
 			    reg->fd >= 0)
 				close(reg->fd);
-	kev_sources_destroy(&be->src, &be->core, in_child);
+	kev_sources_destroy(&be->src, &be->core);
 	kev_timers_destroy(&be->timers);
 	kev_core_destroy(&be->core);
 	be->ws->ops->destroy(be->ws, in_child);
@@ -804,10 +807,13 @@ static void kev_ub_recheck(struct kev_ub *be)
 /* The timerfd exists and is in the waitset: 0 or an errno. */
 static int kev_ub_timers_ready(struct kev_ub *be)
 {
+	if (be->timer_watched)
+		return 0;	/* and the timerfd exists */
 	if (kev_timers_open(&be->timers) < 0)
 		return errno;
 	if (!be->timer_watched) {
-		if (kev_ub_add_internal(be, be->timers.tfd, TOK_TIMER) < 0)
+		if (kev_ub_add_internal(be, kev_timers_fd(&be->timers),
+					TOK_TIMER) < 0)
 			return errno;
 		be->timer_watched = true;
 	}
@@ -839,7 +845,7 @@ static int kev_ub_add(struct kev_ub *be, struct ukevent *ev)
 	case KEVENT_USER:
 		break;
 	default:
-		err = kev_sources_add(&be->src, &be->core, reg);
+		err = kev_sources_add(&be->src, reg);
 		break;
 	}
 	if (err) {
@@ -876,7 +882,7 @@ static int kev_ub_modify(struct kev_ub *be, struct kev_reg *reg,
 		kev_set_fields(reg, ev);
 		return 0;
 	default:
-		return kev_sources_modify(&be->src, &be->core, reg, ev);
+		return kev_sources_modify(&be->src, reg, ev);
 	}
 }
 
@@ -930,7 +936,7 @@ static int kev_ub_ctl(struct kev_queue *q, unsigned int cmd,
 	before = core->kidx;
 	rechecks = core->recheck.n;
 	work = core->nqwork;
-	be->timers.now_valid = 0;	/* one clock read per clock per batch */
+	kev_timers_new_batch(&be->timers); /* a clock read per clock */
 	for (i = 0; i < num; i++) {
 		int err = kev_ub_ctl_one(be, cmd, &events[i]);
 
@@ -943,9 +949,7 @@ static int kev_ub_ctl(struct kev_queue *q, unsigned int cmd,
 	 * one-shot of 0) fire now, without the timerfd; for the others, one
 	 * timerfd_settime, and one hand-over to the kernel (io_uring).
 	 */
-	if (be->timers.rearm && kev_timers_due(&be->timers))
-		kev_timers_expire(&be->timers, core);
-	kev_timers_flush(&be->timers);
+	kev_timers_end_batch(&be->timers, core);
 	be->ws->ops->flush(be->ws);
 	if (kev_core_has_ready(core)) {
 		/*
@@ -998,13 +1002,13 @@ static void kev_ub_rewatch(struct kev_ub *be, uint64_t tok)
 		fd = be->wakefd;
 		break;
 	case TOK_TIMER:
-		fd = be->timers.tfd;
+		fd = kev_timers_fd(&be->timers);
 		break;
 	case TOK_SIGNAL:
-		fd = be->src.sigfd;
+		fd = kev_sources_signal_fd(&be->src);
 		break;
 	case TOK_INODE:
-		fd = be->src.inofd;
+		fd = kev_sources_inode_fd(&be->src);
 		break;
 	}
 	if (fd >= 0)
@@ -1109,7 +1113,7 @@ static void kev_ub_dispatch(struct kev_ub *be, struct kev_wevent *evs, int n)
 				continue;	/* cancelled: nothing fired */
 		}
 		if (reg->type != KEVENT_POLL) {
-			kev_sources_fire(&be->src, &be->core, reg);
+			kev_sources_fire(&be->core, reg);
 			continue;
 		}
 		events &= reg->event | KEVENT_POLL_ERR | KEVENT_POLL_HUP;
@@ -1119,7 +1123,7 @@ static void kev_ub_dispatch(struct kev_ub *be, struct kev_wevent *evs, int n)
 		if (KEV_UNLIKELY(!events)) {
 			/*
 			 * Only what the waitset added on its own (RDBAND
-			 * with PRI, waitset-uring.c): nothing fired, but a
+			 * with PRI, waitset-uring.cpp): nothing fired, but a
 			 * single-shot level poll is spent and must be
 			 * watched again.
 			 */
@@ -1214,15 +1218,10 @@ static int64_t kev_ts_ns(const struct timespec *ts)
 static bool kev_ub_futex_ok(const struct kev_ub *be,
 			    const struct timespec *rel, const sigset_t *sigmask)
 {
-	unsigned int c;
-
 	if (be->nwatched || be->wake_pending || sigmask ||
 	    (rel && !rel->tv_sec && !rel->tv_nsec))
 		return false;
-	for (c = 0; c < KEV_NCLOCKS; c++)
-		if (be->timers.heap[c].n)
-			return false;
-	return true;
+	return kev_timers_empty(&be->timers);
 }
 
 /*

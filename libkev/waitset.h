@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * waitset.h - what the user-space backend (ubackend.c) needs from the
- * kernel facility it sleeps on: epoll (waitset-epoll.c) or io_uring
- * (waitset-uring.c).  A waitset watches fds, each under a 64-bit token, and
+ * kernel facility it sleeps on: epoll (waitset-epoll.cpp) or io_uring
+ * (waitset-uring.cpp).  A waitset watches fds, each under a 64-bit token, and
  * reports (token, revents) pairs.  It knows nothing of registrations.
  *
  * Locking: everything but wait() is called under the queue's core lock.
@@ -14,6 +14,10 @@
 #include <sys/epoll.h>
 
 #include "internal.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 enum kev_wmode {
 	KEV_W_LEVEL,	/* reported while ready */
@@ -107,5 +111,9 @@ struct kev_waitset {
 
 extern const struct kev_waitset_ops kev_waitset_epoll;
 extern const struct kev_waitset_ops kev_waitset_uring;
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* KEV_WAITSET_H */
