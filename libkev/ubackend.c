@@ -1395,6 +1395,12 @@ static int kev_ub_wait(struct kev_queue *q, unsigned int min_nr,
 		be->wake_pending = true;
 		kick = true;
 	}
+	/*
+	 * Watches renewed while dispatching (an internal fd's spent poll, a
+	 * rearmed level poll) go to the kernel before the caller sleeps
+	 * elsewhere on the queue fd: queued, they would never report.
+	 */
+	be->ws->ops->flush(be->ws);
 	be->in_wait--;
 	pthread_mutex_unlock(&core->lock);
 	if (kick)
@@ -1402,6 +1408,7 @@ static int kev_ub_wait(struct kev_queue *q, unsigned int min_nr,
 	return ret;
 fail:
 	ret = errno;
+	be->ws->ops->flush(be->ws);
 	be->in_wait--;
 	pthread_mutex_unlock(&core->lock);
 	errno = ret;

@@ -194,12 +194,19 @@ public:
 		poll(fd, tok, events, KEV_W_LEVEL);
 	}
 
+	/*
+	 * Submit what is queued.  What the kernel did not take (EBUSY while
+	 * the CQ overflows, EINTR) stays counted, for the next flush: a
+	 * watch left in the SQ would never report.
+	 */
 	void flush()
 	{
 		if (!queued_)
 			return;
-		queued_ = 0;
-		io_uring_submit(ring_.get());
+		const int r = io_uring_submit(ring_.get());
+
+		if (r > 0)
+			queued_ -= std::min(queued_, static_cast<unsigned int>(r));
 	}
 
 	/*

@@ -10,6 +10,8 @@
  *      number is reused (by the library's own descriptors, or the caller's).
  *   3. EINTR from kevent_wait when the sleep also submits work (uring).
  *   6. One kevent_wait publishes everything ready that fits the ring.
+ *   8. A zero-timeout wait leaves every watch armed in the kernel (found
+ *      after issue 15, by a CI run of the Python suite).
  *   (4, fairness, is test_fairness.c; 7, the queue fd polled by another
  *   loop, is test_nest.c; 5, cost per operation, is bench/scale.c.)
  */
@@ -656,4 +658,52 @@ Test(regress, more_ready_than_the_ring_fills_it_then_the_rest)
 	cr_assert_eq(rg_wait0(fd, 1), 0);
 	kevent_close(fd);
 	close_all(efd, NREADY);
+}
+
+/* =========== 8. a zero-timeout wait leaves every watch armed in the kernel */
+
+/*
+ * Found by tests/python/test_signal_threads.py (CI, one run in ten): a
+ * thread whose handler took the signal before the queue read the signalfd.
+ * The wait that harvested the signalfd's report found nothing to read, and
+ * watched the signalfd again, but only queued that watch (uring): the call
+ * returned with it unsubmitted.  A caller that then sleeps elsewhere on the
+ * queue fd (an asyncio loop, poll(2)) never saw the signal that came next.
+ * Here the stealing thread is this one, with sigtimedwait(2).
+ */
+Test(regress, signal_taken_elsewhere_then_the_next_one_wakes_a_poller)
+{
+	struct kevent_ring *ring;
+	int fd = q_open(&ring, 8);
+	const struct timespec no_wait = { 0, 0 };
+	struct pollfd p;
+	struct ukevent out;
+	sigset_t set;
+	int i;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR2);
+	cr_assert_eq(sigprocmask(SIG_BLOCK, &set, NULL), 0);
+	add_ok(fd, ev_make(KEVENT_SIGNAL, SIGUSR2, 0, 0, 0, 0x82));
+	for (i = 0; i < 20; i++) {
+		/* the queue's watch sees this one ... */
+		cr_assert_eq(kill(getpid(), SIGUSR2), 0);
+		/* ... and this thread takes it first */
+		cr_assert_eq(sigtimedwait(&set, NULL, &no_wait), SIGUSR2);
+		cr_assert_eq(rg_wait0(fd, 1), 0, "round %d: nothing to report",
+			     i);
+		/* the next one must make the queue fd readable */
+		cr_assert_eq(kill(getpid(), SIGUSR2), 0);
+		p = (struct pollfd){ .fd = fd, .events = POLLIN };
+		cr_assert_eq(poll(&p, 1, LONG_MS), 1,
+			     "round %d: the queue fd did not become readable "
+			     "for a pending registered signal", i);
+		cr_assert_eq(rg_wait0(fd, 1), 1);
+		cr_assert(kevent_ring_consume(ring, &out));
+		cr_assert_eq(out.type, KEVENT_SIGNAL);
+		cr_assert_eq(out.user, 0x82);
+		cr_assert_eq(out.ret_data, 1);
+	}
+	kevent_close(fd);
+	cr_assert_eq(sigprocmask(SIG_UNBLOCK, &set, NULL), 0);
 }
