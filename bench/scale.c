@@ -61,6 +61,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../tests/common/ukevent.h"
+
 #define MAXSIZES 4
 #define MAXCMDS	 8
 
@@ -147,16 +149,7 @@ static void ctl1(int fd, unsigned int cmd, struct ukevent *e)
 static struct ukevent ev(uint32_t type, uint64_t id, uint32_t event,
 			 uint32_t flags, uint64_t data)
 {
-	struct ukevent e;
-
-	memset(&e, 0, sizeof(e));
-	e.type = type;
-	e.id = id;
-	e.event = event;
-	e.req_flags = flags;
-	e.data = data;
-	e.user = id;
-	return e;
+	return kt_ukevent(type, id, event, flags, data, id);
 }
 
 /* Run one command over every registration, in order; ns in all. */

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "../sync.h"
+#include "../common/ukevent.h"
 
 /* The backend under test: $KEVENT_BACKEND, set by meson per run. */
 static inline const char *test_backend(void)
@@ -41,16 +42,7 @@ static inline struct ukevent ev_make(uint32_t type, uint64_t id,
 				     uint32_t event, uint32_t req_flags,
 				     uint64_t data, uint64_t user)
 {
-	struct ukevent e;
-
-	memset(&e, 0, sizeof(e));
-	e.type = type;
-	e.id = id;
-	e.event = event;
-	e.req_flags = req_flags;
-	e.data = data;
-	e.user = user;
-	return e;
+	return kt_ukevent(type, id, event, req_flags, data, user);
 }
 
 /* One entry through kevent_ctl: 0, or the entry's errno. */

@@ -51,6 +51,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/ukevent.h"
+
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define FAULT_NO_SHIM 1
 #elif defined(__has_feature)
@@ -363,16 +365,7 @@ static int count_fds(void)
 static struct ukevent ev(uint32_t type, uint64_t id, uint32_t event,
 			 uint32_t flags, uint64_t data)
 {
-	struct ukevent e;
-
-	memset(&e, 0, sizeof(e));
-	e.type = type;
-	e.id = id;
-	e.event = event;
-	e.req_flags = flags;
-	e.data = data;
-	e.user = id ^ 0xfa17;
-	return e;
+	return kt_ukevent(type, id, event, flags, data, id ^ 0xfa17);
 }
 
 static int wait_ms(int fd, unsigned int min_nr, long ms)

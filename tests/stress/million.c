@@ -26,6 +26,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "../common/ukevent.h"
+
 #define BATCH	65536u
 #define RING	4096u
 
@@ -64,16 +66,7 @@ static void result(int ok, const char *what, double t0)
 static struct ukevent ev(uint32_t type, uint64_t id, uint32_t event,
 			 uint32_t req, uint64_t data, uint64_t user)
 {
-	struct ukevent e;
-
-	memset(&e, 0, sizeof(e));
-	e.type = type;
-	e.id = id;
-	e.event = event;
-	e.req_flags = req;
-	e.data = data;
-	e.user = user;
-	return e;
+	return kt_ukevent(type, id, event, req, data, user);
 }
 
 /* id number i of a scrambled order of 0..n-1 (n and the step coprime) */

@@ -38,6 +38,8 @@
 
 #include <kevent.h>
 
+#include "../common/ukevent.h"
+
 /* A wait that must end because of what the test did: only a hang guard. */
 #define HANG_NS		(30LL * 1000000000LL)
 #define NOBODY		65534
@@ -123,16 +125,7 @@ __attribute__((unused)) static int kq_wait(int fd, unsigned int min_nr, int64_t 
 __attribute__((unused)) static struct ukevent mk(uint32_t type, uint64_t id, uint32_t event,
 			 uint32_t flags, uint64_t data)
 {
-	struct ukevent e;
-
-	memset(&e, 0, sizeof(e));
-	e.type = type;
-	e.id = id;
-	e.event = event;
-	e.req_flags = flags;
-	e.data = data;
-	e.user = id * 7 + 1;
-	return e;
+	return kt_ukevent(type, id, event, flags, data, id * 7 + 1);
 }
 
 /* One entry: 0, the errno it got, or -errno of the whole call. */
