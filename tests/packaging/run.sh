@@ -41,8 +41,11 @@ git -C "$top" archive --format=tar --prefix=libkev/ HEAD | tar -x -C "$work"
 # Uncommitted work is part of what is being tested when run by hand.
 (cd "$top" && git ls-files -m -o --exclude-standard -z) |
 	(cd "$top" && xargs -0 -r cp --parents -t "$work/libkev" 2>/dev/null)
-check "dpkg-buildpackage -us -uc -b" \
-	sh -c "cd '$work/libkev' && dpkg-buildpackage -us -uc -b >'$work/build.log' 2>&1 || { tail -n 60 '$work/build.log'; exit 1; }"
+# debhelper builds and tests with one job unless told otherwise.
+jobs=$(nproc)
+check "dpkg-buildpackage -us -uc -b -j$jobs" \
+	sh -c "cd '$work/libkev' && dpkg-buildpackage -us -uc -b -j$jobs >'$work/build.log' 2>&1 || { tail -n 60 '$work/build.log'; exit 1; }"
+grep -E '^ *(meson test|ninja)|Ok: |Fail: |Skipped: ' "$work/build.log" | sed 's/^/# build.log: /' | head -n 20
 # lintian's own status counts (not only its output): it fails on a warning
 # or an error, and on not running at all.  Its note about running as root
 # is the one line of output allowed.
