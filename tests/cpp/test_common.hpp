@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
@@ -314,6 +315,94 @@ private:
 	std::atomic<bool> done_{false};
 	std::atomic<bool> acted_{false};
 	std::thread t_;
+};
+
+
+// A child that exits with status when its gate closes.
+struct gated_child {
+	pid_t pid = -1;
+	int gate = -1;
+	explicit gated_child(int status)
+	{
+		int p[2];
+		if (pipe2(p, O_CLOEXEC) != 0)
+			return;
+		pid = fork();
+		if (pid == 0) {
+			char c;
+			close(p[1]);
+			(void)!read(p[0], &c, 1);
+			_exit(status);
+		}
+		close(p[0]);
+		gate = p[1];
+	}
+	void open_gate()
+	{
+		if (gate >= 0)
+			close(gate);
+		gate = -1;
+	}
+	~gated_child()
+	{
+		open_gate();
+		if (pid > 0)
+			waitpid(pid, nullptr, 0);
+	}
+	gated_child(const gated_child &) = delete;
+	gated_child &operator=(const gated_child &) = delete;
+};
+
+// A grandchild of the test that exits when its gate closes, reparented away
+// (its parent, the test's child, has exited and been reaped): a process the
+// test can watch but is not the parent of.  pid is -1 if it could not be
+// made.
+struct orphan {
+	pid_t pid = -1;
+	int gate = -1;
+	orphan()
+	{
+		int g[2], p[2];
+		if (pipe2(g, O_CLOEXEC) != 0)
+			return;
+		if (pipe2(p, O_CLOEXEC) != 0) {
+			close(g[0]);
+			close(g[1]);
+			return;
+		}
+		const pid_t child = fork();
+		if (child == 0) {
+			const pid_t grandchild = fork();
+			if (grandchild == 0) {
+				char c;
+				close(g[1]);
+				(void)!read(g[0], &c, 1);
+				_exit(0);
+			}
+			(void)!write(p[1], &grandchild, sizeof grandchild);
+			_exit(0);
+		}
+		close(g[0]);
+		gate = g[1];
+		close(p[1]);
+		if (child > 0) {
+			pid_t gc = -1;
+			if (read(p[0], &gc, sizeof gc) ==
+			    static_cast<ssize_t>(sizeof gc))
+				pid = gc;
+			waitpid(child, nullptr, 0);
+		}
+		close(p[0]);
+	}
+	void open_gate()
+	{
+		if (gate >= 0)
+			close(gate);
+		gate = -1;
+	}
+	~orphan() { open_gate(); }
+	orphan(const orphan &) = delete;
+	orphan &operator=(const orphan &) = delete;
 };
 
 } // namespace testutil

@@ -111,41 +111,6 @@ bool run_until(kevent::dispatcher &d, Pred pred)
 	return true;
 }
 
-// A child that exits with status when its gate closes.
-struct gated_child {
-	pid_t pid = -1;
-	int gate = -1;
-	explicit gated_child(int status)
-	{
-		int p[2];
-		if (pipe2(p, O_CLOEXEC) != 0)
-			return;
-		pid = fork();
-		if (pid == 0) {
-			char c;
-			close(p[1]);
-			(void)!read(p[0], &c, 1);
-			_exit(status);
-		}
-		close(p[0]);
-		gate = p[1];
-	}
-	void open_gate()
-	{
-		if (gate >= 0)
-			close(gate);
-		gate = -1;
-	}
-	~gated_child()
-	{
-		open_gate();
-		if (pid > 0)
-			waitpid(pid, nullptr, 0);
-	}
-	gated_child(const gated_child &) = delete;
-	gated_child &operator=(const gated_child &) = delete;
-};
-
 } // namespace
 
 // ================================================================= tasks
@@ -462,36 +427,15 @@ TEST(Coroutines, ChildExitGivesTheWaitStatus)
 
 TEST(Coroutines, ChildExitOfANonChildIsECHILD)
 {
-	int pidpipe[2], gate[2];
-	ASSERT_EQ(pipe2(pidpipe, O_CLOEXEC), 0);
-	ASSERT_EQ(pipe2(gate, O_CLOEXEC), 0);
-	const pid_t child = fork();
-	ASSERT_GE(child, 0);
-	if (child == 0) {
-		const pid_t grandchild = fork();
-		if (grandchild == 0) {
-			char c;
-			close(gate[1]);
-			(void)!read(gate[0], &c, 1);
-			_exit(0);
-		}
-		(void)!write(pidpipe[1], &grandchild, sizeof grandchild);
-		_exit(0);
-	}
-	pid_t grandchild = 0;
-	ASSERT_EQ(read(pidpipe[0], &grandchild, sizeof grandchild),
-		  static_cast<ssize_t>(sizeof grandchild));
-	ASSERT_EQ(waitpid(child, nullptr, 0), child);
+	orphan grandchild;
+	ASSERT_GT(grandchild.pid, 0);
 	kevent::dispatcher d;
 	outcome o;
-	d.spawn(wait_child(d, grandchild, o));
+	d.spawn(wait_child(d, grandchild.pid, o));
 	EXPECT_EQ(d.poll(), 1u);
-	close(gate[0]);
-	close(gate[1]);
+	grandchild.open_gate();
 	ASSERT_TRUE(run_until(d, [&] { return o.done; }));
 	EXPECT_EQ(o.ec, std::errc::no_child_process);
-	close(pidpipe[0]);
-	close(pidpipe[1]);
 }
 
 // ========================================================= cancellation

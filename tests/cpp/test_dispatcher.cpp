@@ -262,23 +262,14 @@ TEST(Events, TypedAccessorsForEveryType)
 	ASSERT_NE(mkdtemp(dir), nullptr);
 	const int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	ASSERT_GE(dfd, 0);
-	int gate[2];
-	ASSERT_EQ(pipe2(gate, O_CLOEXEC), 0);
-	const pid_t child = fork();
-	ASSERT_GE(child, 0);
-	if (child == 0) {
-		char c;
-		close(gate[1]);
-		(void)!read(gate[0], &c, 1);
-		_exit(3);
-	}
-	close(gate[0]);
+	gated_child child(3);
+	ASSERT_GT(child.pid, 0);
 	auto rp = q.add_fd(p[0], kevent::poll_events::in, kevent::mode::none, 1);
 	auto rt = q.add_timer(1ms, kevent::mode::oneshot, 2);
 	auto ru = q.add_user(kevent::mode::none, 3);
 	auto rs = q.add_signal(SIGUSR1, kevent::mode::none, 4);
 	auto ri = q.add_inode(dfd, kevent::inode_events::create, kevent::mode::none, 5);
-	auto rx = q.add_proc(child, kevent::mode::none, 6);
+	auto rx = q.add_proc(child.pid, kevent::mode::none, 6);
 	ASSERT_EQ(write(p[1], "x", 1), 1);
 	ru.trigger();
 	ukevent bits = kevent::make_key(kevent::event_type::user, ru.id());
@@ -289,7 +280,7 @@ TEST(Events, TypedAccessorsForEveryType)
 	const int fd = open(file.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
 	ASSERT_GE(fd, 0);
 	close(fd);
-	close(gate[1]);	// the child exits with 3
+	child.open_gate();	// the child exits with 3
 
 	std::map<kevent::event_type, int> seen;
 	std::uint64_t triggers = 0;
@@ -333,7 +324,7 @@ TEST(Events, TypedAccessorsForEveryType)
 				EXPECT_TRUE(kevent::has(ev.inode(), kevent::inode_events::create));
 				break;
 			case kevent::event_type::proc:
-				EXPECT_EQ(ev.pid(), child);
+				EXPECT_EQ(ev.pid(), child.pid);
 				ASSERT_TRUE(ev.wait_status().has_value());
 				EXPECT_TRUE(WIFEXITED(*ev.wait_status()));
 				EXPECT_EQ(WEXITSTATUS(*ev.wait_status()), 3);
@@ -346,7 +337,8 @@ TEST(Events, TypedAccessorsForEveryType)
 	EXPECT_EQ(seen.size(), 6u);
 	EXPECT_EQ(triggers, 2u);
 	EXPECT_EQ(bits_seen, 0x40u);
-	EXPECT_EQ(waitpid(child, nullptr, 0), child);
+	EXPECT_EQ(waitpid(child.pid, nullptr, 0), child.pid);
+	child.pid = -1;
 	ri.reset();
 	unlink(file.c_str());
 	close(dfd);
@@ -357,39 +349,17 @@ TEST(Events, TypedAccessorsForEveryType)
 
 TEST(Events, ANonChildHasNoWaitStatus)
 {
-	// A grandchild, reparented away from us when its parent exits.
-	int pidpipe[2], gate[2];
-	ASSERT_EQ(pipe2(pidpipe, O_CLOEXEC), 0);
-	ASSERT_EQ(pipe2(gate, O_CLOEXEC), 0);
-	const pid_t child = fork();
-	ASSERT_GE(child, 0);
-	if (child == 0) {
-		const pid_t grandchild = fork();
-		if (grandchild == 0) {
-			char c;
-			close(gate[1]);
-			(void)!read(gate[0], &c, 1);
-			_exit(0);
-		}
-		(void)!write(pidpipe[1], &grandchild, sizeof grandchild);
-		_exit(0);
-	}
-	pid_t grandchild = 0;
-	ASSERT_EQ(read(pidpipe[0], &grandchild, sizeof grandchild),
-		  static_cast<ssize_t>(sizeof grandchild));
-	ASSERT_EQ(waitpid(child, nullptr, 0), child);
+	orphan grandchild;
+	ASSERT_GT(grandchild.pid, 0);
 	kevent::queue q;
-	auto r = q.add_proc(grandchild);
-	close(gate[0]);
-	close(gate[1]);	// the grandchild exits
+	auto r = q.add_proc(grandchild.pid);
+	grandchild.open_gate();	// the grandchild exits
 	const ukevent raw = next_event(q);
 	const kevent::event ev(raw);
-	EXPECT_EQ(ev.pid(), grandchild);
+	EXPECT_EQ(ev.pid(), grandchild.pid);
 	EXPECT_FALSE(ev.wait_status().has_value());
 	EXPECT_TRUE(kevent::has(ev.flags(), kevent::result_flags::nostatus));
 	(void)r.release();
-	close(pidpipe[0]);
-	close(pidpipe[1]);
 }
 
 TEST(Events, CallbacksMayTakeTheTypedView)

@@ -1009,19 +1009,11 @@ TEST(Types, InodeCreateInDirectory)
 TEST(Types, ProcExitStatus)
 {
 	kevent::queue q;
-	int p[2];
-	ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
-	const pid_t child = fork();
-	ASSERT_GE(child, 0);
-	if (child == 0) {
-		char c;
-		close(p[1]);
-		(void)!read(p[0], &c, 1);
-		_exit(7);
-	}
+	gated_child c(7);
+	ASSERT_GT(c.pid, 0);
+	const pid_t child = c.pid;
 	auto r = q.add_proc(child);
-	close(p[0]);
-	close(p[1]);	// the child exits
+	c.open_gate();	// the child exits
 	const ukevent ev = next_event(q);
 	EXPECT_EQ(ev.type, KEVENT_PROC);
 	EXPECT_EQ(ev.id, static_cast<std::uint64_t>(child));
@@ -1033,6 +1025,7 @@ TEST(Types, ProcExitStatus)
 	r.release();
 	int st = 0;
 	EXPECT_EQ(waitpid(child, &st, 0), child);	// left unreaped
+	c.pid = -1;
 	EXPECT_EQ(st, status);
 }
 
