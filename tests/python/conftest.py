@@ -181,6 +181,36 @@ def asleep_in_kevent_wait(tid):
 STATE_TIMEOUT = 60.0
 
 
+# ------------------------------------------------------------ event loops
+#
+# The asyncio tests of the binding (test_aio*.py) run each case on asyncio's
+# default loop (SelectorEventLoop on EpollSelector) and on kevent's:
+# fixture loop (test_selector.py has a loop of its own), and run_on() to
+# run a coroutine on it with a hang detector.
+
+
+@pytest.fixture(params=["default", "kevent"])
+def loop(request):
+    import asyncio
+    lp = asyncio.new_event_loop() if request.param == "default" \
+        else kevent.new_event_loop()
+    yield lp
+    lp.run_until_complete(lp.shutdown_asyncgens())
+    lp.close()
+
+
+def when_loop_asleep(action, stop=None):
+    """Run action on a helper thread once this (the loop's) thread sleeps
+    in its event loop's wait (WhenAsleep)."""
+    return WhenAsleep(action, stop=stop, where=asleep_in_loop_wait)
+
+
+def run_on(loop, coro):
+    """Run coro on loop; a hang becomes a failure after STATE_TIMEOUT."""
+    import asyncio
+    return loop.run_until_complete(asyncio.wait_for(coro, STATE_TIMEOUT))
+
+
 def _state_summary(tid):
     try:
         state, sc = thread_state(tid)

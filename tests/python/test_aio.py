@@ -18,32 +18,8 @@ import pytest
 
 import kevent
 
-from conftest import (STATE_TIMEOUT, WhenAsleep, asleep_in_loop_wait,
-                      wait_until_asleep)
-
-LOOPS = {
-    "default": asyncio.new_event_loop,       # SelectorEventLoop(EpollSelector)
-    "kevent": kevent.new_event_loop,
-}
-
-
-@pytest.fixture(params=sorted(LOOPS))
-def loop(request):
-    lp = LOOPS[request.param]()
-    yield lp
-    lp.run_until_complete(lp.shutdown_asyncgens())
-    lp.close()
-
-
-def run(loop, coro):
-    """Run coro on loop; a hang becomes a failure after STATE_TIMEOUT."""
-    return loop.run_until_complete(asyncio.wait_for(coro, STATE_TIMEOUT))
-
-
-def when_loop_asleep(action, stop=None):
-    """Run action on a helper thread once this (the loop's) thread sleeps
-    in its event loop's wait."""
-    return WhenAsleep(action, stop=stop, where=asleep_in_loop_wait)
+from conftest import STATE_TIMEOUT, when_loop_asleep
+from conftest import run_on as run
 
 
 def assert_not_polling(asleep):
@@ -196,23 +172,29 @@ def test_async_for_ends_when_the_queue_is_closed(loop):
     assert run(loop, main()) == ("ended", [1])
 
 
+def _until_closed(q, results):
+    """Two tasks on q: one awaits get(), one iterates; each appends to
+    results how it ended (get()'s ValueError, or "ended")."""
+    async def getter():
+        try:
+            await q.get()
+        except ValueError as e:
+            results.append(str(e))
+
+    async def iterator():
+        async for _ in q:
+            pass
+        results.append("ended")
+
+    return [asyncio.ensure_future(getter()), asyncio.ensure_future(iterator())]
+
+
 def test_close_from_another_thread_ends_waiting_tasks(loop):
     async def main():
         q = kevent.Queue()
         results = []
 
-        async def getter():
-            try:
-                await q.get()
-            except ValueError as e:
-                results.append(str(e))
-
-        async def iterator():
-            async for _ in q:
-                pass
-            results.append("ended")
-
-        tasks = [asyncio.ensure_future(getter()), asyncio.ensure_future(iterator())]
+        tasks = _until_closed(q, results)
         await asyncio.sleep(0)
         h = when_loop_asleep(q.close)
         await asyncio.gather(*tasks)
@@ -254,18 +236,7 @@ def test_close_from_another_thread_ends_tasks_the_loop_wakes_before_the_fd_goes(
         held = q._raw = _HeldClose(q._raw)
         results = []
 
-        async def getter():
-            try:
-                await q.get()
-            except ValueError as e:
-                results.append(str(e))
-
-        async def iterator():
-            async for _ in q:
-                pass
-            results.append("ended")
-
-        tasks = [asyncio.ensure_future(getter()), asyncio.ensure_future(iterator())]
+        tasks = _until_closed(q, results)
         await asyncio.sleep(0)
         closer = threading.Thread(target=q.close)
         h = when_loop_asleep(closer.start)

@@ -20,28 +20,8 @@ import pytest
 import kevent
 from kevent import _aio
 
-from conftest import STATE_TIMEOUT, WhenAsleep, asleep_in_loop_wait
-
-LOOPS = {
-    "default": asyncio.new_event_loop,
-    "kevent": kevent.new_event_loop,
-}
-
-
-@pytest.fixture(params=sorted(LOOPS))
-def loop(request):
-    lp = LOOPS[request.param]()
-    yield lp
-    lp.run_until_complete(lp.shutdown_asyncgens())
-    lp.close()
-
-
-def run(loop, coro):
-    return loop.run_until_complete(asyncio.wait_for(coro, STATE_TIMEOUT))
-
-
-def when_loop_asleep(action):
-    return WhenAsleep(action, where=asleep_in_loop_wait)
+from conftest import when_loop_asleep
+from conftest import run_on as run
 
 
 def hub_users(loop):
