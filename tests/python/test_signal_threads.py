@@ -21,7 +21,6 @@ import subprocess
 import sys
 import textwrap
 
-
 import kevent
 
 PRELUDE = textwrap.dedent('''
