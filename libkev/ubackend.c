@@ -1396,11 +1396,15 @@ static int kev_ub_wait(struct kev_queue *q, unsigned int min_nr,
 		kick = true;
 	}
 	/*
-	 * Watches renewed while dispatching (an internal fd's spent poll, a
-	 * rearmed level poll) go to the kernel before the caller sleeps
-	 * elsewhere on the queue fd: queued, they would never report.
+	 * A caller that polls the queue fd sleeps elsewhere next: the
+	 * watches renewed while dispatching (an internal fd's spent poll)
+	 * go to the kernel now, or they would never report.  A caller that
+	 * sleeps in kevent_wait hands them over when it comes back: by then
+	 * it has read what the renewed watch of an edge-triggered fd would
+	 * otherwise report again (its poll ended with the CQ full).
 	 */
-	be->ws->ops->flush(be->ws);
+	if (poll_mode)
+		be->ws->ops->flush(be->ws);
 	be->in_wait--;
 	pthread_mutex_unlock(&core->lock);
 	if (kick)
@@ -1408,7 +1412,8 @@ static int kev_ub_wait(struct kev_queue *q, unsigned int min_nr,
 	return ret;
 fail:
 	ret = errno;
-	be->ws->ops->flush(be->ws);
+	if (poll_mode)
+		be->ws->ops->flush(be->ws);
 	be->in_wait--;
 	pthread_mutex_unlock(&core->lock);
 	errno = ret;
