@@ -169,6 +169,17 @@ if [ -n "$BENCH" ]; then
 	done
 fi
 
+if [ -n "$SCALE" ]; then
+	# POLL up to 100k registrations: root may raise the descriptor limit
+	# here (uring holds a duplicate of each registered fd)
+	ulimit -n 300000 2>/dev/null || ulimit -n 250000
+	for b in kmod epoll uring; do
+		KEVENT_BACKEND=$b timeout -s KILL 3000 "$SCALE" --types=poll \
+			--sizes=1000,10000,100000 --check 2>&1 |
+			sed "s/^/VMSCALE $b: /"
+	done
+fi
+
 if idle; then res PASS vm-guest kmod no_leaks; else res FAIL vm-guest kmod no_leaks; fi
 if [ "$VM_KERNEL" = debug ]; then
 	# lockdep turns itself off after its first report: it must still be on

@@ -47,6 +47,11 @@
 #                       backends and raw epoll, 3 rounds interleaved; the
 #                       RESULT lines are printed as "vmbench: ..." (numbers
 #                       from TCG emulation: compare within the run only)
+#   --scale BIN         also run bench-scale (bench/scale.c) in the guest on
+#                       POLL registrations, on kmod, epoll and uring, up to
+#                       100k (the guest's root may raise RLIMIT_NOFILE, which
+#                       the host's may not); its lines are printed as
+#                       "vmscale: BACKEND: ..." (TCG: compare within a run)
 #
 # Needs: linux-headers-amd64 qemu-system-x86 busybox-static cpio kmod gcc
 # make (and apt-get download access for linux-image-<ver>-amd64 on the
@@ -76,6 +81,7 @@ suites=()
 extras=()
 backends=(kmod)
 bench=
+scale=
 fuzz_seconds=
 modsrc=$root/kmod
 
@@ -92,6 +98,7 @@ while [ $# -gt 0 ]; do
 	--no-conformance) need_conformance=; shift ;;
 	-x|--extra) extras+=("$(realpath "$2")"); shift 2 ;;
 	--bench) bench=$(realpath "$2"); shift 2 ;;
+	--scale) scale=$(realpath "$2"); shift 2 ;;
 	-b|--backend) backends+=("$2"); shift 2 ;;
 	-h|--help) sed -n '3,60p' "$0"; exit 0 ;;
 	-*) echo "run-vm-tests: unknown option $1" >&2; exit 2 ;;
@@ -285,6 +292,7 @@ for x in "${extras[@]}"; do	# same path: \$ORIGIN rpaths keep working
 	copy_with_libs "$x"
 done
 [ -z "$bench" ] || copy_with_libs "$bench"
+[ -z "$scale" ] || copy_with_libs "$scale"
 
 per_test=300
 [ $kernel = debug ] && per_test=600
@@ -299,6 +307,7 @@ per_test=300
 	echo "BACKENDS='${backends[*]}'"
 	echo "EXTRAS='${extras[*]}'"
 	echo "BENCH='$bench'"
+	echo "SCALE='$scale'"
 } >"$rd/t/plan"
 (cd "$rd" && find . | cpio -o -H newc --quiet | gzip -1) >"$workdir/initramfs.gz"
 
@@ -321,6 +330,7 @@ elapsed=$(( $(date +%s) - start ))
 
 # ---- results
 sed -n 's/^VMBENCH /vmbench: /p' "$log"
+sed -n 's/^VMSCALE /vmscale: /p' "$log"
 # the slowest things the guest ran, for the time budget
 awk '$1 == "VMTIME" && $5 >= 10 { printf "vm: %4ds %s[%s] %s\n", $5, $2, $3, $4 }' "$log" |
 	sort -rn -k2 | head -n 8
