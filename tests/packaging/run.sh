@@ -14,11 +14,12 @@ failed=0
 check() {
 	desc=$1
 	shift
+	t0=$(date +%s)
 	if out=$("$@" 2>&1); then
-		echo "ok - $desc"
+		echo "ok - $desc ($(( $(date +%s) - t0 ))s)"
 		passed=$((passed + 1))
 	else
-		echo "not ok - $desc"
+		echo "not ok - $desc ($(( $(date +%s) - t0 ))s)"
 		echo "$out" | tail -n 30 | sed 's/^/#   /'
 		failed=$((failed + 1))
 	fi
