@@ -602,10 +602,13 @@ int main(int argc, char **argv)
 	if (!fwd)
 		die("malloc");
 	make_order(fwd, maxn, O_FWD);
-	pmax = want_type[T_POLL] ? poll_limit(maxn) : 0;
 	/* uring holds a duplicate of each watched fd: two per registration */
-	if (!strcmp(backend, "uring"))
-		pmax /= 2;
+	if (!want_type[T_POLL])
+		pmax = 0;
+	else if (!strcmp(backend, "uring"))
+		pmax = poll_limit(2 * maxn) / 2;
+	else
+		pmax = poll_limit(maxn);
 	efds = malloc((pmax ? pmax : 1) * sizeof(*efds));
 	if (!idx || !efds)
 		die("malloc");
