@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * ubackend.c - the user-space backends (epoll, uring): the library stands
+ * ubackend.cpp - the user-space backends (epoll, uring): the library stands
  * in for the kernel module as the ring's producer.
  *
  * One waitset (waitset.h: epoll or io_uring) holds every event source of
@@ -121,9 +121,9 @@ struct kev_ub {
 	struct kev_sources src;
 };
 
-static inline struct kev_ub *kev_ub(struct kev_queue *q)
+static inline struct kev_ub *kev_ub_of(struct kev_queue *q)
 {
-	return q->priv;
+	return static_cast<struct kev_ub *>(q->priv);
 }
 
 static void kev_nest_forget(struct kev_ub *be, struct kev_reg *reg);
@@ -137,7 +137,8 @@ static int kev_ifd_set(struct kev_ub *be, int fd)
 	if (w >= be->ifd_words) {
 		uint32_t n = w + 1 > 2 * be->ifd_words ? w + 1 :
 			     2 * be->ifd_words;
-		uint64_t *b = realloc(be->ifd, n * sizeof(*b));
+		uint64_t *b = static_cast<uint64_t *>(
+			realloc(be->ifd, n * sizeof(*b)));
 
 		if (!b)
 			return ENOMEM;
@@ -267,13 +268,10 @@ static int kev_ub_add_internal(struct kev_ub *be, int fd, uint64_t tok)
  */
 static int kev_ub_watch_source(void *ctx, int fd, unsigned int which)
 {
-	static const uint64_t toks[] = {
-		[KEV_SRC_SIGNAL] = TOK_SIGNAL,
-		[KEV_SRC_INODE] = TOK_INODE,
-	};
-	struct kev_ub *be = ctx;
+	struct kev_ub *be = static_cast<struct kev_ub *>(ctx);
+	uint64_t tok = which == KEV_SRC_SIGNAL ? TOK_SIGNAL : TOK_INODE;
 
-	if (kev_ub_add_internal(be, fd, toks[which]) < 0)
+	if (kev_ub_add_internal(be, fd, tok) < 0)
 		return -1;
 	be->nwatched++;
 	return 0;
@@ -282,7 +280,7 @@ static int kev_ub_watch_source(void *ctx, int fd, unsigned int which)
 /* A pidfd (KEVENT_PROC); kev_ub_release() uncounts it. */
 static int kev_ub_watch_reg(void *ctx, int fd, struct kev_reg *reg)
 {
-	struct kev_ub *be = ctx;
+	struct kev_ub *be = static_cast<struct kev_ub *>(ctx);
 
 	if (kev_ub_add_internal(be, fd, kev_core_token(reg)) < 0)
 		return -1;
@@ -293,7 +291,8 @@ static int kev_ub_watch_reg(void *ctx, int fd, struct kev_reg *reg)
 static int kev_ub_init(struct kev_queue *q, unsigned int size,
 		       const struct kev_waitset_ops *wsops)
 {
-	struct kev_ub *be = calloc(1, sizeof(*be));
+	struct kev_ub *be =
+		static_cast<struct kev_ub *>(calloc(1, sizeof(struct kev_ub)));
 	int err;
 
 	if (!be) {
@@ -313,8 +312,10 @@ static int kev_ub_init(struct kev_queue *q, unsigned int size,
 	kev_sources_init(&be->src, be, kev_ub_watch_source, kev_ub_watch_reg);
 	be->nevs = size + KEV_EVS_SLACK < KEV_EVS_MAX ? size + KEV_EVS_SLACK :
 		   KEV_EVS_MAX;
-	be->dbuf = malloc(be->nevs * sizeof(*be->dbuf));
-	be->sbuf = malloc(be->nevs * sizeof(*be->sbuf));
+	be->dbuf = static_cast<struct kev_wevent *>(
+		malloc(be->nevs * sizeof(*be->dbuf)));
+	be->sbuf = static_cast<struct kev_wevent *>(
+		malloc(be->nevs * sizeof(*be->sbuf)));
 	if (!be->dbuf || !be->sbuf) {
 		errno = ENOMEM;
 		goto fail;
@@ -369,7 +370,7 @@ static int kev_epoll_init(struct kev_queue *q, unsigned int size)
 
 static void kev_ub_destroy(struct kev_queue *q, bool in_child)
 {
-	struct kev_ub *be = kev_ub(q);
+	struct kev_ub *be = kev_ub_of(q);
 	struct kev_reg *reg;
 	uint32_t i;
 
@@ -463,7 +464,7 @@ static void kev_ub_futex_wake(struct kev_ub *be)
 
 static void kev_ub_wake(struct kev_queue *q)
 {
-	struct kev_ub *be = kev_ub(q);
+	struct kev_ub *be = kev_ub_of(q);
 	bool fwake;
 
 	pthread_mutex_lock(&be->core.lock);
@@ -517,7 +518,7 @@ static int kev_nest_depth_below(int fd, const struct kev_queue *target,
 	if (q == target || limit <= 0) {
 		depth = limit + 1;
 	} else if (kev_is_ub(q)) {
-		struct kev_ub *ub = kev_ub(q);
+		struct kev_ub *ub = kev_ub_of(q);
 
 		for (i = 0; i < ub->nnest && depth <= limit; i++) {
 			int d = 1 + kev_nest_depth_below(ub->nest[i].fd, target,
@@ -542,13 +543,13 @@ static int kev_nest_depth_above(const struct kev_queue *q, int limit);
 /* kev_queue_for_each(): does w watch up->q?  Then count its chain. */
 static bool kev_nest_up_visit(struct kev_queue *w, void *p)
 {
-	struct kev_nest_up *up = p;
+	struct kev_nest_up *up = static_cast<struct kev_nest_up *>(p);
 	uint32_t i;
 
 	if (!kev_is_ub(w) || w == up->q)
 		return false;
-	for (i = 0; i < kev_ub(w)->nnest; i++) {
-		struct kev_queue *x = kev_queue_get(kev_ub(w)->nest[i].fd);
+	for (i = 0; i < kev_ub_of(w)->nnest; i++) {
+		struct kev_queue *x = kev_queue_get(kev_ub_of(w)->nest[i].fd);
 		bool watches = x == up->q;
 
 		if (x)
@@ -592,7 +593,8 @@ static int kev_nest_check(struct kev_ub *be, struct kev_reg *reg)
 		err = ELOOP;
 	} else if (be->nnest == be->nestcap) {
 		uint32_t cap = be->nestcap ? be->nestcap * 2 : 4;
-		struct kev_nest *n = realloc(be->nest, cap * sizeof(*n));
+		struct kev_nest *n = static_cast<struct kev_nest *>(
+			realloc(be->nest, cap * sizeof(*n)));
 
 		if (n) {
 			be->nest = n;
@@ -925,7 +927,7 @@ static void kev_ub_collect(struct kev_ub *be, bool always);
 static int kev_ub_ctl(struct kev_queue *q, unsigned int cmd,
 		      unsigned int num, struct ukevent *events)
 {
-	struct kev_ub *be = kev_ub(q);
+	struct kev_ub *be = kev_ub_of(q);
 	struct kev_core *core = &be->core;
 	bool kick = false, fwake;
 	uint32_t before, rechecks, work;
@@ -1077,7 +1079,8 @@ static void kev_ub_rewatch_reg(struct kev_ub *be, struct kev_reg *reg,
  */
 static uint32_t kev_poll_confirm(const struct kev_reg *reg, uint32_t events)
 {
-	struct pollfd p = { .fd = reg->fd, .events = (short)kev_poll_mask(reg) };
+	struct pollfd p = { .fd = reg->fd,
+			    .events = (short)kev_poll_mask(reg), .revents = 0 };
 
 	if (poll(&p, 1, 0) != 1)
 		return events & ~KEVENT_POLL_PRI;
@@ -1148,7 +1151,7 @@ static void kev_ub_dispatch(struct kev_ub *be, struct kev_wevent *evs, int n)
 		kev_ub_dispatch_internal(be, internal);
 }
 
-static const struct timespec kev_zero_ts;
+static const struct timespec kev_zero_ts = {};
 
 /*
  * Could the waitset report anything?  Not when it watches no fd and no
@@ -1302,7 +1305,7 @@ static int kev_ub_sleep(struct kev_ub *be, const struct timespec *rel,
 static int kev_ub_wait(struct kev_queue *q, unsigned int min_nr,
 		       const struct timespec *timeout, const sigset_t *sigmask)
 {
-	struct kev_ub *be = kev_ub(q);
+	struct kev_ub *be = kev_ub_of(q);
 	struct kev_core *core = &be->core;
 	const bool poll_mode = timeout && !timeout->tv_sec &&
 			       !timeout->tv_nsec;
