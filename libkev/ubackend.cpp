@@ -3,8 +3,10 @@
  * ubackend.cpp - the user-space backends (epoll, uring): the library stands
  * in for the kernel module as the ring's producer.
  *
- * One waitset (waitset.h: epoll or io_uring) holds every event source of
- * the queue:
+ * One waitset (waitset.hpp: epoll or io_uring) holds every event source of
+ * the queue.  The backend is a class template, UserBackend<W>, of its
+ * waitset W, and the library has one instance per waitset: kev_epoll_ops
+ * and kev_uring_ops.  The waitset holds:
  *   - each KEVENT_POLL fd, level- or edge-triggered as registered.  A
  *     level-triggered fd reported while its entry still sits in the ring
  *     (or while it is disabled) is muted, so that it cannot keep the wait
@@ -21,7 +23,7 @@
  * in the waitset at all: kevent_wait sleeps on a futex word, which the
  * waker bumps and FUTEX_WAKEs.  That is 2 system calls per wake-up instead
  * of 3 (eventfd write, the waitset's wait, eventfd read); see
- * kev_ub_futex_ok() for when it applies.
+ * futex_ok() for when it applies.
  *
  * Fairness (kevent(7)): every kevent_wait collects what has fired (the
  * waitset drained without sleeping, due timers expired) before it
@@ -41,60 +43,89 @@
  * io_uring waitset is not keyed by number, so the uring backend watches
  * a duplicate of each fd instead, which it owns until REMOVE.
  *
- * Locking: ub->core.lock protects everything here.  It is dropped around
+ * Locking: core.lock protects everything here.  It is dropped around
  * the waitset's wait() and the futex wait, the only places this backend
  * sleeps.
  */
-#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <poll.h>
-#include <sys/stat.h>
-#include <stdlib.h>
-#include <string.h>
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <type_traits>
+
 #include "core.h"
 #include "sources.h"
 #include "timers.h"
-#include "waitset.h"
+#include "waitset-epoll.hpp"
+#ifdef KEV_HAVE_URING
+#include "waitset-uring.hpp"
+#endif
 
-/* Tokens of the internal fds: handles that the core never hands out. */
-#define TOK_WAKE	0xffffffffull
-#define TOK_TIMER	0xfffffffeull
-#define TOK_SIGNAL	0xfffffffdull
-#define TOK_INODE	0xfffffffcull
+namespace kev {
+
+namespace {
+
+// Tokens of the internal fds: handles that the core never hands out.
+constexpr uint64_t tok_wake = 0xffffffffull;
+constexpr uint64_t tok_timer = 0xfffffffeull;
+constexpr uint64_t tok_signal = 0xfffffffdull;
+constexpr uint64_t tok_inode = 0xfffffffcull;
+
+/*
+ * Events of internal fds (wake-up, timers, signals, inotify), as a bit per
+ * token: each handler drains its fd, so it runs once per harvest however
+ * many reports came in.
+ */
+constexpr unsigned int internal_bit(uint64_t tok)
+{
+	return 1u << (tok_wake - tok);
+}
 
 /*
  * Harvest buffers: one ring's worth and a little (the internal fds), so
  * that one waitset call returns everything ready when it fits the ring,
  * and a level-triggered fd is not reported twice in one collection.
  */
-#define KEV_EVS_SLACK	16
-#define KEV_EVS_MAX	(65536 + KEV_EVS_SLACK)
-/* Another thread sleeping while the sleepers' buffer is in use. */
-#define KEV_EVS_LOCAL	64
+constexpr uint32_t evs_slack = 16;
+constexpr uint32_t evs_max = 65536 + evs_slack;
+// Another thread sleeping while the sleepers' buffer is in use.
+constexpr int evs_local = 64;
 
-struct kev_nest {
-	int fd;			/* the caller's number of the queue */
-	struct kev_reg *reg;
+constexpr timespec zero_ts{};
+
+// A kevent queue that a queue watches (a POLL registration of its fd).
+struct Nest {
+	int fd;			// the caller's number of the queue
+	kev_reg *reg;
 };
 
-struct kev_ub {
-	struct kev_core core;
-	struct kev_queue *q;
-	struct kev_waitset *ws;
+/*
+ * The state of a user-space queue that does not depend on its waitset:
+ * the nesting checks read it from queues of either backend.  Plain data,
+ * with the core first: the core hands the backend its kev_core back.
+ */
+struct UserQueue {
+	kev_core core;
+	kev_queue *q;
 	int wakefd;
-	int sleepers;		/* threads in the waitset's wait() */
-	int fsleepers;		/* threads asleep on futex */
-	int in_wait;		/* threads inside kevent_wait */
-	uint32_t futex;		/* futex word: bumped to wake fsleepers */
-	uint32_t nevs;		/* entries of dbuf and sbuf */
-	struct kev_wevent *dbuf; /* harvests under the lock */
-	struct kev_wevent *sbuf; /* a sleeper's, taken with sbuf_busy */
+	int sleepers;		// threads in the waitset's wait()
+	int fsleepers;		// threads asleep on futex
+	int in_wait;		// threads inside kevent_wait
+	uint32_t futex;		// futex word: bumped to wake fsleepers
+	uint32_t nevs;		// entries of dbuf and sbuf
+	WaitEvent *dbuf;	// harvests under the lock
+	WaitEvent *sbuf;	// a sleeper's, taken with sbuf_busy
 	bool sbuf_busy;
 	/*
 	 * The last kevent_wait had a zero timeout: the caller may be an
@@ -102,7 +133,7 @@ struct kev_ub {
 	 * must be made readable for everything that needs a kevent_wait.
 	 */
 	bool poll_mode;
-	/* numbers of the queue's own descriptors, as a bitmap */
+	// numbers of the queue's own descriptors, as a bitmap
 	uint64_t *ifd;
 	uint32_t ifd_words;
 	/*
@@ -111,288 +142,72 @@ struct kev_ub {
 	 * inotify fd, which stay for the queue's life once created.
 	 */
 	uint32_t nwatched;
-	bool wake_pending;	/* wakefd written and not yet drained */
-	bool timer_watched;	/* the timerfd is in the waitset */
-	bool has_consumer;	/* consumer is valid */
-	pthread_t consumer;	/* the thread that last called kevent_wait */
-	struct kev_nest *nest;	/* kevent queues we watch (kev_nest_lock) */
+	bool wake_pending;	// wakefd written and not yet drained
+	bool timer_watched;	// the timerfd is in the waitset
+	bool has_consumer;	// consumer is valid
+	pthread_t consumer;	// the thread that last called kevent_wait
+	Nest *nest;		// kevent queues we watch (nest_lock)
 	uint32_t nnest, nestcap;
-	struct kev_timers timers;
-	struct kev_sources src;
+	kev_timers timers;
+	kev_sources src;
+
+	static UserQueue &of(kev_queue *q)
+	{
+		return *static_cast<UserQueue *>(q->priv);
+	}
+
+	int ifd_set(int fd);
+	void ifd_clear(int fd);
+	bool ifd_test(int fd) const;
+
+	bool kick();
+	void kick_write();
+	bool futex_bump();
+	void futex_wake();
+
+	int nest_check(kev_reg *reg);
+	void nest_forget(kev_reg *reg);
 };
 
-static inline struct kev_ub *kev_ub_of(struct kev_queue *q)
+static_assert(std::is_standard_layout_v<UserQueue> &&
+		      offsetof(UserQueue, core) == 0,
+	      "a UserQueue is reached from its kev_core");
+
+// ---- the queue's own descriptors
+
+int UserQueue::ifd_set(int fd)
 {
-	return static_cast<struct kev_ub *>(q->priv);
-}
+	const uint32_t w = static_cast<uint32_t>(fd) / 64;
 
-static void kev_nest_forget(struct kev_ub *be, struct kev_reg *reg);
-
-/* ---- the queue's own descriptors */
-
-static int kev_ifd_set(struct kev_ub *be, int fd)
-{
-	uint32_t w = (uint32_t)fd / 64;
-
-	if (w >= be->ifd_words) {
-		uint32_t n = w + 1 > 2 * be->ifd_words ? w + 1 :
-			     2 * be->ifd_words;
-		uint64_t *b = static_cast<uint64_t *>(
-			realloc(be->ifd, n * sizeof(*b)));
+	if (w >= ifd_words) {
+		const uint32_t n = w + 1 > 2 * ifd_words ? w + 1 :
+				   2 * ifd_words;
+		auto *b = static_cast<uint64_t *>(
+			std::realloc(ifd, n * sizeof(uint64_t)));
 
 		if (!b)
 			return ENOMEM;
-		memset(b + be->ifd_words, 0,
-		       (n - be->ifd_words) * sizeof(*b));
-		be->ifd = b;
-		be->ifd_words = n;
+		std::memset(b + ifd_words, 0, (n - ifd_words) * sizeof(*b));
+		ifd = b;
+		ifd_words = n;
 	}
-	be->ifd[w] |= 1ull << (fd % 64);
+	ifd[w] |= 1ull << (fd % 64);
 	return 0;
 }
 
-static void kev_ifd_clear(struct kev_ub *be, int fd)
+void UserQueue::ifd_clear(int fd)
 {
-	if (fd >= 0 && (uint32_t)fd / 64 < be->ifd_words)
-		be->ifd[fd / 64] &= ~(1ull << (fd % 64));
+	if (fd >= 0 && static_cast<uint32_t>(fd) / 64 < ifd_words)
+		ifd[fd / 64] &= ~(1ull << (fd % 64));
 }
 
-static bool kev_ifd_test(const struct kev_ub *be, int fd)
+bool UserQueue::ifd_test(int fd) const
 {
-	return fd >= 0 && (uint32_t)fd / 64 < be->ifd_words &&
-	       (be->ifd[fd / 64] >> (fd % 64) & 1);
+	return fd >= 0 && static_cast<uint32_t>(fd) / 64 < ifd_words &&
+	       (ifd[fd / 64] >> (fd % 64) & 1);
 }
 
-/*
- * The library now owns descriptor number fd: a POLL registration of that
- * number was of a file the caller closed.  It must never again act on the
- * number (it would act on our descriptor): detach it.
- */
-static void kev_ub_detach(struct kev_ub *be, int fd)
-{
-	struct kev_reg *reg = kev_core_find(&be->core, KEVENT_POLL,
-					    (uint64_t)fd);
-
-	if (!reg || reg->always || reg->detached || be->ws->dup_fds)
-		return;
-	kev_nest_forget(be, reg);
-	reg->detached = true;
-	reg->muted = false;
-}
-
-static int kev_ub_claim(struct kev_ub *be, int fd)
-{
-	int err = kev_ifd_set(be, fd);
-
-	if (err)
-		return err;
-	kev_ub_detach(be, fd);
-	return 0;
-}
-
-static void kev_ub_release(struct kev_core *core, struct kev_reg *reg)
-{
-	struct kev_ub *be = (struct kev_ub *)core;
-
-	/*
-	 * Only inserted registrations are released, and every one of them
-	 * that reaches a del() here was counted in nwatched when added.
-	 */
-	switch (reg->type) {
-	case KEVENT_POLL:
-		if (!reg->always) {
-			if (!reg->detached)
-				be->ws->ops->del(be->ws, reg->fd,
-						 kev_core_token(reg));
-			be->nwatched--;
-			if (be->ws->dup_fds) {
-				/* io_uring's request holds its own reference */
-				kev_ifd_clear(be, reg->fd);
-				close(reg->fd);
-				reg->fd = -1;
-			}
-		}
-		kev_nest_forget(be, reg);
-		break;
-	case KEVENT_TIMER:
-		kev_timer_disarm(&be->timers, reg);
-		break;
-	case KEVENT_PROC:
-		if (reg->fd >= 0) {
-			be->ws->ops->del(be->ws, reg->fd, kev_core_token(reg));
-			be->nwatched--;
-			kev_ifd_clear(be, reg->fd);
-		}
-		kev_sources_release(&be->src, reg);
-		break;
-	default:
-		kev_sources_release(&be->src, reg);
-		break;
-	}
-}
-
-static const struct kev_core_ops kev_ub_core_ops = {
-	.release = kev_ub_release,
-};
-
-/*
- * Internal fds are edge-triggered: their handlers always drain them.  The
- * wake-up eventfd is never read (kev_ub_kick_write), so only an edge (one
- * report per write) will do for it; the timerfd, signalfd and inotify fd
- * are watched once per report, so that one that fires faster than it is
- * harvested does not pile up reports.  A pidfd fires once.
- */
-static int kev_ub_add_internal(struct kev_ub *be, int fd, uint64_t tok)
-{
-	bool had = kev_ifd_test(be, fd);
-	int err = kev_ub_claim(be, fd);
-	enum kev_wmode mode = tok == TOK_TIMER || tok == TOK_SIGNAL ||
-			      tok == TOK_INODE ? KEV_W_ONCE : KEV_W_EDGE;
-
-	if (!err) {
-		err = be->ws->ops->add(be->ws, fd, tok, POLLIN, mode);
-		if (err && !had)
-			kev_ifd_clear(be, fd);	/* the caller closes it */
-	}
-	if (err) {
-		errno = err;
-		return -1;
-	}
-	return 0;
-}
-
-/*
- * Called by the sources (signal, inode) when they create their fd.  The fd
- * stays in the waitset until the queue is destroyed, so it is counted for
- * good: such a queue never sleeps on the futex again.
- */
-static int kev_ub_watch_source(void *ctx, int fd, unsigned int which)
-{
-	struct kev_ub *be = static_cast<struct kev_ub *>(ctx);
-	uint64_t tok = which == KEV_SRC_SIGNAL ? TOK_SIGNAL : TOK_INODE;
-
-	if (kev_ub_add_internal(be, fd, tok) < 0)
-		return -1;
-	be->nwatched++;
-	return 0;
-}
-
-/* A pidfd (KEVENT_PROC); kev_ub_release() uncounts it. */
-static int kev_ub_watch_reg(void *ctx, int fd, struct kev_reg *reg)
-{
-	struct kev_ub *be = static_cast<struct kev_ub *>(ctx);
-
-	if (kev_ub_add_internal(be, fd, kev_core_token(reg)) < 0)
-		return -1;
-	be->nwatched++;
-	return 0;
-}
-
-static int kev_ub_init(struct kev_queue *q, unsigned int size,
-		       const struct kev_waitset_ops *wsops)
-{
-	struct kev_ub *be =
-		static_cast<struct kev_ub *>(calloc(1, sizeof(struct kev_ub)));
-	int err;
-
-	if (!be) {
-		errno = ENOMEM;
-		return -1;
-	}
-	be->q = q;
-	be->wakefd = -1;
-	kev_timers_init(&be->timers);
-	if (kev_core_init(&be->core, size, &kev_ub_core_ops) < 0) {
-		err = errno;
-		kev_timers_destroy(&be->timers);
-		free(be);
-		errno = err;
-		return -1;
-	}
-	kev_sources_init(&be->src, be, kev_ub_watch_source, kev_ub_watch_reg);
-	be->nevs = size + KEV_EVS_SLACK < KEV_EVS_MAX ? size + KEV_EVS_SLACK :
-		   KEV_EVS_MAX;
-	be->dbuf = static_cast<struct kev_wevent *>(
-		malloc(be->nevs * sizeof(*be->dbuf)));
-	be->sbuf = static_cast<struct kev_wevent *>(
-		malloc(be->nevs * sizeof(*be->sbuf)));
-	if (!be->dbuf || !be->sbuf) {
-		errno = ENOMEM;
-		goto fail;
-	}
-	be->ws = wsops->create(size);
-	if (!be->ws)
-		goto fail;
-	be->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (be->wakefd < 0)
-		goto fail;
-	err = kev_ifd_set(be, be->ws->fd);
-	if (err) {
-		errno = err;
-		goto fail;
-	}
-	if (kev_ub_add_internal(be, be->wakefd, TOK_WAKE) < 0)
-		goto fail;
-	be->ws->ops->flush(be->ws);
-	/*
-	 * The caller's fd is a second descriptor of the waitset's file, so
-	 * that a caller who wrongly close(2)s it cannot make us act on a
-	 * reused descriptor number.
-	 */
-	q->fd = fcntl(be->ws->fd, F_DUPFD_CLOEXEC, 3);
-	if (q->fd < 0)
-		goto fail;
-	q->priv = be;
-	q->ring = be->core.ring;
-	q->ring_bytes = be->core.ring_bytes;
-	return 0;
-fail:
-	err = errno;
-	if (be->ws)
-		be->ws->ops->destroy(be->ws, false);
-	if (be->wakefd >= 0)
-		close(be->wakefd);
-	kev_sources_destroy(&be->src, &be->core);
-	kev_timers_destroy(&be->timers);
-	kev_core_destroy(&be->core);
-	free(be->dbuf);
-	free(be->sbuf);
-	free(be->ifd);
-	free(be);
-	errno = err;
-	return -1;
-}
-
-static int kev_epoll_init(struct kev_queue *q, unsigned int size)
-{
-	return kev_ub_init(q, size, &kev_waitset_epoll);
-}
-
-static void kev_ub_destroy(struct kev_queue *q, bool in_child)
-{
-	struct kev_ub *be = kev_ub_of(q);
-	struct kev_reg *reg;
-	uint32_t i;
-
-	/* The caller's descriptor first: the waitset's close is the last. */
-	if (q->fd >= 0)
-		close(q->fd);
-	if (be->ws->dup_fds)
-		kev_core_for_each(&be->core, reg, i)
-			if (reg->type == KEVENT_POLL && !reg->always &&
-			    reg->fd >= 0)
-				close(reg->fd);
-	kev_sources_destroy(&be->src, &be->core);
-	kev_timers_destroy(&be->timers);
-	kev_core_destroy(&be->core);
-	be->ws->ops->destroy(be->ws, in_child);
-	close(be->wakefd);
-	free(be->nest);
-	free(be->ifd);
-	free(be->dbuf);
-	free(be->sbuf);
-	free(be);
-}
+// ---- waking
 
 /*
  * Wake a sleeper, or make the queue fd readable, after the queue gained
@@ -400,24 +215,24 @@ static void kev_ub_destroy(struct kev_queue *q, bool in_child)
  * write while one is pending and not yet harvested), only when a thread
  * sleeps in the waitset, or when no thread is in kevent_wait at all: the
  * consumer may then be asleep in another loop, polling the queue fd.
- * Threads asleep on the futex are woken by kev_ub_ctl() after every batch
- * (kev_ub_futex_bump()), and a thread inside kevent_wait and awake holds
- * or will take the lock and see the work itself.  So does the thread
- * that last called kevent_wait, when it triggers its own events, unless
- * that call had a zero timeout: then it may be an event loop's handler,
- * and the loop sleeps on the queue fd, not in kevent_wait.  The decision
- * is made under the lock that kevent_wait holds while it decides to
- * sleep, so no wake-up is lost.
+ * Threads asleep on the futex are woken by ctl() after every batch
+ * (futex_bump()), and a thread inside kevent_wait and awake holds or will
+ * take the lock and see the work itself.  So does the thread that last
+ * called kevent_wait, when it triggers its own events, unless that call
+ * had a zero timeout: then it may be an event loop's handler, and the
+ * loop sleeps on the queue fd, not in kevent_wait.  The decision is made
+ * under the lock that kevent_wait holds while it decides to sleep, so no
+ * wake-up is lost.
  */
-static bool kev_ub_kick(struct kev_ub *be)
+bool UserQueue::kick()
 {
-	if (be->wake_pending || (be->sleepers == 0 && be->in_wait > 0))
+	if (wake_pending || (sleepers == 0 && in_wait > 0))
 		return false;
-	/* The consumer itself, running this call, sleeps nowhere. */
-	if (be->sleepers == 0 && !be->poll_mode && be->has_consumer &&
-	    pthread_equal(pthread_self(), be->consumer))
+	// The consumer itself, running this call, sleeps nowhere.
+	if (sleepers == 0 && !poll_mode && has_consumer &&
+	    pthread_equal(pthread_self(), consumer))
 		return false;
-	be->wake_pending = true;
+	wake_pending = true;
 	return true;
 }
 
@@ -428,26 +243,26 @@ static bool kev_ub_kick(struct kev_ub *be)
  * edge (epoll) or completion (io_uring), which is all the wake-up needs,
  * and a counter of writes cannot overflow in practice (2^64 - 2).
  */
-static void kev_ub_kick_write(struct kev_ub *be)
+void UserQueue::kick_write()
 {
-	uint64_t one = 1;
+	const uint64_t one = 1;
 
-	if (write(be->wakefd, &one, sizeof(one)) < 0) {
-		/* EAGAIN: the counter is saturated, so it is readable. */
+	if (write(wakefd, &one, sizeof(one)) < 0) {
+		// EAGAIN: the counter is saturated, so it is readable.
 	}
 }
 
 /*
  * Under the lock: make the futex sleepers' word differ from the value they
  * sleep on, so that one not yet in FUTEX_WAIT does not go to sleep.  True
- * if kev_ub_futex_wake() must follow, after the lock is dropped.
+ * if futex_wake() must follow, after the lock is dropped.
  */
-static bool kev_ub_futex_bump(struct kev_ub *be)
+bool UserQueue::futex_bump()
 {
-	if (!be->fsleepers)
+	if (!fsleepers)
 		return false;
-	/* The kernel reads the word without our lock. */
-	__atomic_store_n(&be->futex, be->futex + 1, __ATOMIC_RELAXED);
+	// The kernel reads the word without our lock.
+	__atomic_store_n(&futex, futex + 1, __ATOMIC_RELAXED);
 	return true;
 }
 
@@ -456,43 +271,29 @@ static bool kev_ub_futex_bump(struct kev_ub *be)
  * now watches an fd or a timer has to move to the waitset, where the next
  * event will be reported, while another returns with the events.
  */
-static void kev_ub_futex_wake(struct kev_ub *be)
+void UserQueue::futex_wake()
 {
-	syscall(SYS_futex, &be->futex, FUTEX_WAKE_PRIVATE, INT_MAX,
-		NULL, NULL, 0);
+	syscall(SYS_futex, &futex, FUTEX_WAKE_PRIVATE, INT_MAX, nullptr,
+		nullptr, 0);
 }
 
-static void kev_ub_wake(struct kev_queue *q)
-{
-	struct kev_ub *be = kev_ub_of(q);
-	bool fwake;
-
-	pthread_mutex_lock(&be->core.lock);
-	be->wake_pending = true;
-	kev_ub_kick_write(be);
-	fwake = kev_ub_futex_bump(be);
-	pthread_mutex_unlock(&be->core.lock);
-	if (fwake)
-		kev_ub_futex_wake(be);
-}
-
-/* ---- nesting: kevent queues watched by kevent queues */
+// ---- nesting: kevent queues watched by kevent queues
 
 /*
  * Every user-space queue lists the kevent queues it watches (as fds).  An
  * ADD of a queue fd is refused with ELOOP if the watched queue reaches the
  * watcher through these lists, or if the chain of queues watching queues
- * through the new link would be longer than epoll allows (KEV_MAX_CHAIN
+ * through the new link would be longer than epoll allows (max_chain
  * queues, four levels of nesting), counted both ways from the new link:
  * the longest chain below the watched queue and the longest above the
  * watcher, as epoll's ep_loop_check and reverse_path_check do.
- * kev_nest_lock guards all the lists; it nests inside core locks.
+ * nest_lock guards all the lists; it nests inside core locks.
  */
-#define KEV_MAX_CHAIN	5
+constexpr int max_chain = 5;
 
-static pthread_mutex_t kev_nest_lock = PTHREAD_MUTEX_INITIALIZER;
+pthread_mutex_t nest_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static bool kev_is_ub(const struct kev_queue *q)
+bool is_user_queue(const kev_queue *q)
 {
 	return q->ops == &kev_epoll_ops
 #ifdef KEV_HAVE_URING
@@ -506,23 +307,21 @@ static bool kev_is_ub(const struct kev_queue *q)
  * included), or more than limit if it reaches target (a loop) or is
  * longer than limit.
  */
-static int kev_nest_depth_below(int fd, const struct kev_queue *target,
-				int limit)
+int nest_depth_below(int fd, const kev_queue *target, int limit)
 {
-	struct kev_queue *q = kev_queue_get(fd);
+	kev_queue *q = kev_queue_get(fd);
 	int depth = 1;
-	uint32_t i;
 
 	if (!q)
 		return 0;
 	if (q == target || limit <= 0) {
 		depth = limit + 1;
-	} else if (kev_is_ub(q)) {
-		struct kev_ub *ub = kev_ub_of(q);
+	} else if (is_user_queue(q)) {
+		const UserQueue &uq = UserQueue::of(q);
 
-		for (i = 0; i < ub->nnest && depth <= limit; i++) {
-			int d = 1 + kev_nest_depth_below(ub->nest[i].fd, target,
-							 limit - 1);
+		for (uint32_t i = 0; i < uq.nnest && depth <= limit; i++) {
+			const int d = 1 + nest_depth_below(uq.nest[i].fd,
+							   target, limit - 1);
 
 			if (d > depth)
 				depth = d;
@@ -532,152 +331,514 @@ static int kev_nest_depth_below(int fd, const struct kev_queue *target,
 	return depth;
 }
 
-struct kev_nest_up {
-	const struct kev_queue *q;	/* whose watchers are looked for */
+struct NestUp {
+	const kev_queue *q;	// whose watchers are looked for
 	int limit;
-	int depth;			/* longest chain above, q included */
+	int depth;		// longest chain above, q included
 };
 
-static int kev_nest_depth_above(const struct kev_queue *q, int limit);
+int nest_depth_above(const kev_queue *q, int limit);
 
-/* kev_queue_for_each(): does w watch up->q?  Then count its chain. */
-static bool kev_nest_up_visit(struct kev_queue *w, void *p)
+// kev_queue_for_each(): does w watch up->q?  Then count its chain.
+bool nest_up_visit(kev_queue *w, void *p)
 {
-	struct kev_nest_up *up = static_cast<struct kev_nest_up *>(p);
-	uint32_t i;
+	auto *up = static_cast<NestUp *>(p);
 
-	if (!kev_is_ub(w) || w == up->q)
+	if (!is_user_queue(w) || w == up->q)
 		return false;
-	for (i = 0; i < kev_ub_of(w)->nnest; i++) {
-		struct kev_queue *x = kev_queue_get(kev_ub_of(w)->nest[i].fd);
-		bool watches = x == up->q;
+	const UserQueue &uw = UserQueue::of(w);
+	for (uint32_t i = 0; i < uw.nnest; i++) {
+		kev_queue *x = kev_queue_get(uw.nest[i].fd);
+		const bool watches = x == up->q;
 
 		if (x)
 			kev_queue_put(x);
 		if (watches) {
-			int d = 1 + kev_nest_depth_above(w, up->limit - 1);
+			const int d = 1 + nest_depth_above(w, up->limit - 1);
 
 			if (d > up->depth)
 				up->depth = d;
 			break;
 		}
 	}
-	return up->depth > up->limit;	/* long enough: stop looking */
+	return up->depth > up->limit;	// long enough: stop looking
 }
 
-/* Queues in the longest chain from q up (itself included), capped. */
-static int kev_nest_depth_above(const struct kev_queue *q, int limit)
+// Queues in the longest chain from q up (itself included), capped.
+int nest_depth_above(const kev_queue *q, int limit)
 {
-	struct kev_nest_up up = { q, limit, 1 };
+	NestUp up = {q, limit, 1};
 
 	if (limit <= 0)
 		return 1;
-	kev_queue_for_each(kev_nest_up_visit, &up);
+	kev_queue_for_each(nest_up_visit, &up);
 	return up.depth;
 }
 
-/* 0, ELOOP, or ENOMEM; remembers the fd if it is a kevent queue. */
-static int kev_nest_check(struct kev_ub *be, struct kev_reg *reg)
+// 0, ELOOP, or ENOMEM; remembers the fd if it is a kevent queue.
+int UserQueue::nest_check(kev_reg *reg)
 {
-	int fd = (int)reg->id;
-	struct kev_queue *other = kev_queue_get(fd);
-	int err = 0, below;
+	const int fd = static_cast<int>(reg->id);
+	kev_queue *other = kev_queue_get(fd);
+	int err = 0;
 
 	if (!other)
 		return 0;
-	pthread_mutex_lock(&kev_nest_lock);
-	below = kev_nest_depth_below(fd, be->q, KEV_MAX_CHAIN);
-	if (other == be->q || below >= KEV_MAX_CHAIN ||
-	    below + kev_nest_depth_above(be->q, KEV_MAX_CHAIN - below) >
-	    KEV_MAX_CHAIN) {
+	pthread_mutex_lock(&nest_lock);
+	const int below = nest_depth_below(fd, q, max_chain);
+	if (other == q || below >= max_chain ||
+	    below + nest_depth_above(q, max_chain - below) > max_chain) {
 		err = ELOOP;
-	} else if (be->nnest == be->nestcap) {
-		uint32_t cap = be->nestcap ? be->nestcap * 2 : 4;
-		struct kev_nest *n = static_cast<struct kev_nest *>(
-			realloc(be->nest, cap * sizeof(*n)));
+	} else if (nnest == nestcap) {
+		const uint32_t cap = nestcap ? nestcap * 2 : 4;
+		auto *n = static_cast<Nest *>(
+			std::realloc(nest, cap * sizeof(Nest)));
 
 		if (n) {
-			be->nest = n;
-			be->nestcap = cap;
+			nest = n;
+			nestcap = cap;
 		} else {
 			err = ENOMEM;
 		}
 	}
 	if (!err) {
-		reg->nest_idx = be->nnest;
-		be->nest[be->nnest].fd = fd;
-		be->nest[be->nnest++].reg = reg;
+		reg->nest_idx = nnest;
+		nest[nnest].fd = fd;
+		nest[nnest++].reg = reg;
 		reg->nested = true;
 	}
-	pthread_mutex_unlock(&kev_nest_lock);
+	pthread_mutex_unlock(&nest_lock);
 	kev_queue_put(other);
 	return err;
 }
 
-/* O(1): the last entry takes the place of the one that goes. */
-static void kev_nest_forget(struct kev_ub *be, struct kev_reg *reg)
+// O(1): the last entry takes the place of the one that goes.
+void UserQueue::nest_forget(kev_reg *reg)
 {
-	uint32_t i = reg->nest_idx;
+	const uint32_t i = reg->nest_idx;
 
 	if (!reg->nested)
 		return;
-	pthread_mutex_lock(&kev_nest_lock);
-	be->nest[i] = be->nest[--be->nnest];
-	be->nest[i].reg->nest_idx = i;
-	pthread_mutex_unlock(&kev_nest_lock);
+	pthread_mutex_lock(&nest_lock);
+	nest[i] = nest[--nnest];
+	nest[i].reg->nest_idx = i;
+	pthread_mutex_unlock(&nest_lock);
 	reg->nested = false;
 }
 
-/* ---- KEVENT_POLL */
+// ---- KEVENT_POLL fields
 
-static uint32_t kev_poll_mask_of(uint32_t event)
+uint32_t poll_mask_of(uint32_t event)
 {
 	return event & KEVENT_POLL_MASK;
 }
 
-static enum kev_wmode kev_poll_mode_of(uint32_t req_flags)
+WatchMode poll_mode_of(uint32_t req_flags)
 {
-	return req_flags & KEVENT_REQ_ET ? KEV_W_EDGE : KEV_W_LEVEL;
+	return req_flags & KEVENT_REQ_ET ? WatchMode::edge : WatchMode::level;
 }
 
-static uint32_t kev_poll_mask(const struct kev_reg *reg)
+uint32_t poll_mask(const kev_reg *reg)
 {
-	return kev_poll_mask_of(reg->event);
+	return poll_mask_of(reg->event);
 }
 
-static enum kev_wmode kev_poll_mode(const struct kev_reg *reg)
+WatchMode poll_watch_mode(const kev_reg *reg)
 {
-	return kev_poll_mode_of(reg->req_flags);
+	return poll_mode_of(reg->req_flags);
 }
 
-static int kev_poll_add(struct kev_ub *be, struct kev_reg *reg)
+void set_fields(kev_reg *reg, const ukevent *ev)
 {
-	int fd = (int)reg->id, wfd = fd, err;
+	reg->event = ev->event;
+	reg->req_flags = static_cast<uint16_t>(ev->req_flags);
+	reg->data = ev->data;
+	reg->user = ev->user;
+}
 
-	/* Not the caller's: a descriptor of the queue itself. */
-	if (kev_ifd_test(be, fd))
+/*
+ * A waitset that reports what a wake-up named (io_uring) says PRI for any
+ * data on a socket: ask the file what is true now.  Rare (PRI asked for
+ * and named), so one poll(2) is cheap.
+ */
+uint32_t poll_confirm(const kev_reg *reg, uint32_t events)
+{
+	pollfd p = {.fd = reg->fd,
+		    .events = static_cast<short>(poll_mask(reg)),
+		    .revents = 0};
+
+	if (::poll(&p, 1, 0) != 1)
+		return events & ~KEVENT_POLL_PRI;
+	return static_cast<uint32_t>(static_cast<unsigned short>(p.revents)) &
+	       (reg->event | KEVENT_POLL_ERR | KEVENT_POLL_HUP);
+}
+
+int64_t ts_ns(const timespec *ts)
+{
+	if (ts->tv_sec > INT64_MAX / 1000000000 - 1)
+		return INT64_MAX;
+	return int64_t{ts->tv_sec} * 1000000000 + ts->tv_nsec;
+}
+
+/*
+ * FUTEX_WAIT always has a timeout, if only a day (the loop then sleeps
+ * again): an untimed one is restarted by the kernel after a handler
+ * installed with SA_RESTART, as glibc's signal() does, where epoll_pwait2
+ * and io_uring_enter fail with EINTR.  A program that waits for Ctrl-C
+ * that way must not hang because its queue happens to hold only user
+ * events.  The timer costs about 0.15x of a pinned round trip here.
+ */
+constexpr timespec futex_day = {86400, 0};
+
+/*
+ * The user-space backend over waitset W (waitset.hpp).  The static members
+ * are its kev_backend_ops.
+ */
+template <typename W> class UserBackend : public UserQueue {
+public:
+	static int init(kev_queue *q, unsigned int size);
+	static int ctl(kev_queue *q, unsigned int cmd, unsigned int num,
+		       ukevent *events)
+	{
+		return of(q).apply(cmd, num, events);
+	}
+	static int wait(kev_queue *q, unsigned int min_nr,
+			const timespec *timeout, const sigset_t *sigmask)
+	{
+		return of(q).wait_events(min_nr, timeout, sigmask);
+	}
+	static void wake(kev_queue *q) { of(q).wake_all(); }
+	static void destroy(kev_queue *q, bool in_child)
+	{
+		of(q).close_all(in_child);
+	}
+
+private:
+	UserBackend() = default;
+	UserBackend(const UserBackend &) = delete;
+	UserBackend &operator=(const UserBackend &) = delete;
+
+	static UserBackend &of(kev_queue *q)
+	{
+		return static_cast<UserBackend &>(UserQueue::of(q));
+	}
+
+	static void release_cb(kev_core *c, kev_reg *reg)
+	{
+		static_cast<UserBackend &>(*reinterpret_cast<UserQueue *>(c))
+			.release(reg);
+	}
+	static constexpr kev_core_ops core_ops = {.release = release_cb};
+
+	void release(kev_reg *reg);
+	void close_all(bool in_child);
+	void detach(int fd);
+	int claim(int fd);
+	int add_internal(int fd, uint64_t tok);
+	int watch_source(int fd, unsigned int which);
+	int watch_reg(int fd, kev_reg *reg);
+	void wake_all();
+
+	int poll_add(kev_reg *reg);
+	void poll_fire_always(kev_reg *reg);
+	int poll_modify(kev_reg *reg, const ukevent *ev);
+	void poll_mute(kev_reg *reg);
+	void recheck();
+
+	int timers_ready();
+	int add(ukevent *ev);
+	int modify(kev_reg *reg, const ukevent *ev);
+	int ctl_one(unsigned int cmd, ukevent *ev);
+	int apply(unsigned int cmd, unsigned int num, ukevent *events);
+
+	void rewatch(uint64_t tok);
+	void dispatch_internal(unsigned int bits);
+	void rewatch_reg(kev_reg *reg, bool cancelled);
+	void dispatch(WaitEvent *evs, int n);
+	bool quiet();
+	void collect(bool always);
+	bool futex_ok(const timespec *rel, const sigset_t *sigmask) const;
+	int futex_sleep(const timespec *rel);
+	int sleep(const timespec *rel, const sigset_t *sigmask, bool *full);
+	int wait_events(unsigned int min_nr, const timespec *timeout,
+			const sigset_t *sigmask);
+
+	W ws_;
+};
+
+/*
+ * The library now owns descriptor number fd: a POLL registration of that
+ * number was of a file the caller closed.  It must never again act on the
+ * number (it would act on our descriptor): detach it.
+ */
+template <typename W> void UserBackend<W>::detach(int fd)
+{
+	if constexpr (!W::dup_fds) {
+		kev_reg *reg = kev_core_find(&core, KEVENT_POLL,
+					     static_cast<uint64_t>(fd));
+
+		if (!reg || reg->always || reg->detached)
+			return;
+		nest_forget(reg);
+		reg->detached = true;
+		reg->muted = false;
+	}
+}
+
+template <typename W> int UserBackend<W>::claim(int fd)
+{
+	if (const int err = ifd_set(fd))
+		return err;
+	detach(fd);
+	return 0;
+}
+
+template <typename W> void UserBackend<W>::release(kev_reg *reg)
+{
+	/*
+	 * Only inserted registrations are released, and every one of them
+	 * that reaches a del() here was counted in nwatched when added.
+	 */
+	switch (reg->type) {
+	case KEVENT_POLL:
+		if (!reg->always) {
+			if (!reg->detached)
+				ws_.del(reg->fd, kev_core_token(reg));
+			nwatched--;
+			if constexpr (W::dup_fds) {
+				// io_uring's request holds its own reference
+				ifd_clear(reg->fd);
+				close(reg->fd);
+				reg->fd = -1;
+			}
+		}
+		nest_forget(reg);
+		break;
+	case KEVENT_TIMER:
+		kev_timer_disarm(&timers, reg);
+		break;
+	case KEVENT_PROC:
+		if (reg->fd >= 0) {
+			ws_.del(reg->fd, kev_core_token(reg));
+			nwatched--;
+			ifd_clear(reg->fd);
+		}
+		kev_sources_release(&src, reg);
+		break;
+	default:
+		kev_sources_release(&src, reg);
+		break;
+	}
+}
+
+/*
+ * Internal fds are edge-triggered: their handlers always drain them.  The
+ * wake-up eventfd is never read (kick_write()), so only an edge (one
+ * report per write) will do for it; the timerfd, signalfd and inotify fd
+ * are watched once per report, so that one that fires faster than it is
+ * harvested does not pile up reports.  A pidfd fires once.
+ */
+template <typename W> int UserBackend<W>::add_internal(int fd, uint64_t tok)
+{
+	const bool had = ifd_test(fd);
+	int err = claim(fd);
+	const WatchMode mode = tok == tok_timer || tok == tok_signal ||
+				       tok == tok_inode ?
+				       WatchMode::once :
+				       WatchMode::edge;
+
+	if (!err) {
+		err = ws_.add(fd, tok, POLLIN, mode);
+		if (err && !had)
+			ifd_clear(fd);	// the caller closes it
+	}
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Called by the sources (signal, inode) when they create their fd.  The fd
+ * stays in the waitset until the queue is destroyed, so it is counted for
+ * good: such a queue never sleeps on the futex again.
+ */
+template <typename W>
+int UserBackend<W>::watch_source(int fd, unsigned int which)
+{
+	if (add_internal(fd, which == KEV_SRC_SIGNAL ? tok_signal :
+						       tok_inode) < 0)
+		return -1;
+	nwatched++;
+	return 0;
+}
+
+// A pidfd (KEVENT_PROC); release() uncounts it.
+template <typename W> int UserBackend<W>::watch_reg(int fd, kev_reg *reg)
+{
+	if (add_internal(fd, kev_core_token(reg)) < 0)
+		return -1;
+	nwatched++;
+	return 0;
+}
+
+template <typename W>
+int UserBackend<W>::init(kev_queue *q, unsigned int size)
+{
+	void *mem = std::calloc(1, sizeof(UserBackend));
+	int err;
+
+	if (!mem) {
+		errno = ENOMEM;
+		return -1;
+	}
+	auto *be = new (mem) UserBackend();
+	be->q = q;
+	be->wakefd = -1;
+	kev_timers_init(&be->timers);
+	if (kev_core_init(&be->core, size, &core_ops) < 0) {
+		err = errno;
+		kev_timers_destroy(&be->timers);
+		be->~UserBackend();
+		std::free(mem);
+		errno = err;
+		return -1;
+	}
+	kev_sources_init(
+		&be->src, be,
+		[](void *ctx, int fd, unsigned int which) {
+			return static_cast<UserBackend *>(ctx)->watch_source(
+				fd, which);
+		},
+		[](void *ctx, int fd, kev_reg *reg) {
+			return static_cast<UserBackend *>(ctx)->watch_reg(fd,
+									  reg);
+		});
+	be->nevs = size + evs_slack < evs_max ? size + evs_slack : evs_max;
+	be->dbuf = static_cast<WaitEvent *>(
+		std::malloc(be->nevs * sizeof(*be->dbuf)));
+	be->sbuf = static_cast<WaitEvent *>(
+		std::malloc(be->nevs * sizeof(*be->sbuf)));
+	if (!be->dbuf || !be->sbuf) {
+		errno = ENOMEM;
+		goto fail;
+	}
+	err = be->ws_.init(size);
+	if (err) {
+		errno = err;
+		goto fail;
+	}
+	be->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (be->wakefd < 0)
+		goto fail;
+	err = be->ifd_set(be->ws_.fd());
+	if (err) {
+		errno = err;
+		goto fail;
+	}
+	if (be->add_internal(be->wakefd, tok_wake) < 0)
+		goto fail;
+	be->ws_.flush();
+	/*
+	 * The caller's fd is a second descriptor of the waitset's file, so
+	 * that a caller who wrongly close(2)s it cannot make us act on a
+	 * reused descriptor number.
+	 */
+	q->fd = fcntl(be->ws_.fd(), F_DUPFD_CLOEXEC, 3);
+	if (q->fd < 0)
+		goto fail;
+	q->priv = static_cast<UserQueue *>(be);
+	q->ring = be->core.ring;
+	q->ring_bytes = be->core.ring_bytes;
+	return 0;
+fail:
+	err = errno;
+	if (be->wakefd >= 0)
+		close(be->wakefd);
+	kev_sources_destroy(&be->src, &be->core);
+	kev_timers_destroy(&be->timers);
+	kev_core_destroy(&be->core);
+	std::free(be->dbuf);
+	std::free(be->sbuf);
+	std::free(be->ifd);
+	be->~UserBackend();	// the waitset
+	std::free(mem);
+	errno = err;
+	return -1;
+}
+
+template <typename W> void UserBackend<W>::close_all(bool in_child)
+{
+	kev_reg *reg;
+	uint32_t i;
+
+	// The caller's descriptor first: the waitset's close is the last.
+	if (q->fd >= 0)
+		close(q->fd);
+	if constexpr (W::dup_fds)
+		kev_core_for_each(&core, reg, i)
+			if (reg->type == KEVENT_POLL && !reg->always &&
+			    reg->fd >= 0)
+				close(reg->fd);
+	kev_sources_destroy(&src, &core);
+	kev_timers_destroy(&timers);
+	kev_core_destroy(&core);
+	if (in_child)
+		ws_.forget_shared();
+	close(wakefd);
+	std::free(nest);
+	std::free(ifd);
+	std::free(dbuf);
+	std::free(sbuf);
+	this->~UserBackend();	// the waitset
+	std::free(this);
+}
+
+template <typename W> void UserBackend<W>::wake_all()
+{
+	pthread_mutex_lock(&core.lock);
+	wake_pending = true;
+	kick_write();
+	const bool fwake = futex_bump();
+	pthread_mutex_unlock(&core.lock);
+	if (fwake)
+		futex_wake();
+}
+
+// ---- KEVENT_POLL
+
+template <typename W> int UserBackend<W>::poll_add(kev_reg *reg)
+{
+	const int fd = static_cast<int>(reg->id);
+	int wfd = fd, err;
+
+	// Not the caller's: a descriptor of the queue itself.
+	if (ifd_test(fd))
 		return EBADF;
 	reg->fd = fd;
-	err = kev_nest_check(be, reg);
+	err = nest_check(reg);
 	if (err)
 		return err;
-	if (be->ws->dup_fds) {
+	if constexpr (W::dup_fds) {
 		wfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 		if (wfd < 0) {
 			err = errno == EINVAL ? EBADF : errno;
-			goto fail;
+			nest_forget(reg);
+			return err;
 		}
-		err = kev_ifd_set(be, wfd);
+		err = ifd_set(wfd);
 		if (err) {
 			close(wfd);
-			goto fail;
+			nest_forget(reg);
+			return err;
 		}
 		reg->fd = wfd;
 	}
-	/* The waitset checks the fd: EBADF for a closed one. */
-	err = be->ws->ops->add(be->ws, wfd, kev_core_token(reg),
-			       kev_poll_mask(reg), kev_poll_mode(reg));
-	if (err == EEXIST && !be->ws->dup_fds) {
+	// The waitset checks the fd: EBADF for a closed one.
+	err = ws_.add(wfd, kev_core_token(reg), poll_mask(reg),
+		      poll_watch_mode(reg));
+	if (!W::dup_fds && err == EEXIST) {
 		/*
 		 * epoll still holds an item for this file under this number:
 		 * a registration of it was removed after the number had been
@@ -685,26 +846,24 @@ static int kev_poll_add(struct kev_ub *be, struct kev_reg *reg)
 		 * not be told.  The file is back under the number: take the
 		 * item over.  (The queue's own descriptors were refused.)
 		 */
-		err = be->ws->ops->mod(be->ws, wfd, 0, kev_core_token(reg),
-				       kev_poll_mask(reg), kev_poll_mode(reg));
+		err = ws_.mod(wfd, 0, kev_core_token(reg), poll_mask(reg),
+			      poll_watch_mode(reg));
 	}
 	if (err == EPERM) {
-		/* A regular file or the like: always ready, as poll(2) says. */
+		// A regular file or the like: always ready, as poll(2) says.
 		reg->always = true;
 		err = 0;
 	} else if (!err) {
-		be->nwatched++;
+		nwatched++;
 		return 0;
 	}
 	if (wfd != fd) {
-		kev_ifd_clear(be, wfd);
+		ifd_clear(wfd);
 		close(wfd);
 		reg->fd = fd;
 	}
-	if (!err)
-		return 0;
-fail:
-	kev_nest_forget(be, reg);
+	if (err)
+		nest_forget(reg);
 	return err;
 }
 
@@ -713,20 +872,12 @@ fail:
  * regular files) fires for what of that it asked; asked for neither, it
  * never fires.
  */
-static void kev_poll_fire_always(struct kev_ub *be, struct kev_reg *reg)
+template <typename W> void UserBackend<W>::poll_fire_always(kev_reg *reg)
 {
-	uint32_t mask = reg->event & (KEVENT_POLL_IN | KEVENT_POLL_OUT);
+	const uint32_t mask = reg->event & (KEVENT_POLL_IN | KEVENT_POLL_OUT);
 
 	if (mask)
-		kev_core_fire(&be->core, reg, mask, 0);
-}
-
-static void kev_set_fields(struct kev_reg *reg, const struct ukevent *ev)
-{
-	reg->event = ev->event;
-	reg->req_flags = (uint16_t)ev->req_flags;
-	reg->data = ev->data;
-	reg->user = ev->user;
+		kev_core_fire(&core, reg, mask, 0);
 }
 
 /*
@@ -736,27 +887,24 @@ static void kev_set_fields(struct kev_reg *reg, const struct ukevent *ev)
  * changes only once the waitset took the new watch.  A detached
  * registration has no file left to watch: EBADF.
  */
-static int kev_poll_modify(struct kev_ub *be, struct kev_reg *reg,
-			   const struct ukevent *ev)
+template <typename W>
+int UserBackend<W>::poll_modify(kev_reg *reg, const ukevent *ev)
 {
-	int err;
-
 	if (reg->always) {
-		kev_set_fields(reg, ev);
-		kev_poll_fire_always(be, reg);
+		set_fields(reg, ev);
+		poll_fire_always(reg);
 		return 0;
 	}
 	if (reg->detached)
 		return EBADF;
-	err = be->ws->ops->mod(be->ws, reg->fd, kev_core_token(reg),
-			       kev_core_next_token(reg),
-			       kev_poll_mask_of(ev->event),
-			       kev_poll_mode_of(ev->req_flags));
-	if (err)
+	if (const int err = ws_.mod(reg->fd, kev_core_token(reg),
+				    kev_core_next_token(reg),
+				    poll_mask_of(ev->event),
+				    poll_mode_of(ev->req_flags)))
 		return err;
-	reg->gen++;	/* kev_core_token() is the new one now */
+	reg->gen++;	// kev_core_token() is the new one now
 	reg->muted = false;
-	kev_set_fields(reg, ev);
+	set_fields(reg, ev);
 	/*
 	 * A level-triggered fd that is ready now is reported again by the
 	 * waitset itself: its mod() re-polls the fd (EPOLL_CTL_MOD, or a new
@@ -768,16 +916,19 @@ static int kev_poll_modify(struct kev_ub *be, struct kev_reg *reg,
 /*
  * A level-triggered item reported while its registration cannot take it
  * (ready or queued already, or disabled): stop the waitset reporting it
- * until the consumer passes the entry.
+ * until the consumer passes the entry.  Only a waitset whose level items
+ * stay armed when reported has mute().
  */
-static void kev_poll_mute(struct kev_ub *be, struct kev_reg *reg)
+template <typename W> void UserBackend<W>::poll_mute(kev_reg *reg)
 {
-	if (reg->detached)
-		return;
-	reg->muted = be->ws->ops->mute(be->ws, reg->fd, kev_core_token(reg),
-				       kev_poll_mask(reg));
-	if (reg->muted)
-		kev_core_note_work(&be->core, reg);
+	if constexpr (!W::lt_disarms) {
+		if (reg->detached)
+			return;
+		reg->muted = ws_.mute(reg->fd, kev_core_token(reg),
+				      poll_mask(reg));
+		if (reg->muted)
+			kev_core_note_work(&core, reg);
+	}
 }
 
 /*
@@ -786,161 +937,150 @@ static void kev_poll_mute(struct kev_ub *be, struct kev_reg *reg)
  * muted items are rearmed, which makes the kernel re-check them.  The
  * others need nothing: the waitset reports them while they are ready.
  */
-static void kev_ub_recheck(struct kev_ub *be)
+template <typename W> void UserBackend<W>::recheck()
 {
-	struct kev_reg *reg = kev_core_take_recheck(&be->core), *next;
+	kev_reg *next;
 
-	for (; reg; reg = next) {
+	for (kev_reg *reg = kev_core_take_recheck(&core); reg; reg = next) {
 		next = reg->next;
-		reg->next = NULL;
-		reg->prev = NULL;
+		reg->next = nullptr;
+		reg->prev = nullptr;
 		if (reg->always) {
-			kev_poll_fire_always(be, reg);
+			poll_fire_always(reg);
 		} else if (reg->muted) {
 			reg->muted = false;
-			be->ws->ops->rearm(be->ws, reg->fd, kev_core_token(reg),
-					   kev_poll_mask(reg));
+			ws_.rearm(reg->fd, kev_core_token(reg), poll_mask(reg));
 		}
 	}
 }
 
-/* ---- kevent_ctl */
+// ---- kevent_ctl
 
-/* The timerfd exists and is in the waitset: 0 or an errno. */
-static int kev_ub_timers_ready(struct kev_ub *be)
+// The timerfd exists and is in the waitset: 0 or an errno.
+template <typename W> int UserBackend<W>::timers_ready()
 {
-	if (be->timer_watched)
-		return 0;	/* and the timerfd exists */
-	if (kev_timers_open(&be->timers) < 0)
+	if (timer_watched)
+		return 0;	// and the timerfd exists
+	if (kev_timers_open(&timers) < 0)
 		return errno;
-	if (!be->timer_watched) {
-		if (kev_ub_add_internal(be, kev_timers_fd(&be->timers),
-					TOK_TIMER) < 0)
-			return errno;
-		be->timer_watched = true;
-	}
+	if (add_internal(kev_timers_fd(&timers), tok_timer) < 0)
+		return errno;
+	timer_watched = true;
 	return 0;
 }
 
-static int kev_ub_add(struct kev_ub *be, struct ukevent *ev)
+template <typename W> int UserBackend<W>::add(ukevent *ev)
 {
-	struct kev_reg *reg;
 	int err = 0;
 
-	if (kev_core_find(&be->core, ev->type, ev->id))
+	if (kev_core_find(&core, ev->type, ev->id))
 		return EEXIST;
-	reg = kev_core_alloc(&be->core, ev);
+	kev_reg *reg = kev_core_alloc(&core, ev);
 	if (!reg)
 		return ENOMEM;
 	switch (ev->type) {
 	case KEVENT_POLL:
-		err = kev_poll_add(be, reg);
+		err = poll_add(reg);
 		break;
 	case KEVENT_TIMER:
 		err = kev_timer_check(reg->event, reg->data, reg->req_flags);
 		if (!err)
-			err = kev_ub_timers_ready(be);
+			err = timers_ready();
 		if (!err)
-			err = kev_timer_set(&be->timers, reg, reg->event,
+			err = kev_timer_set(&timers, reg, reg->event,
 					    reg->data, reg->req_flags);
 		break;
 	case KEVENT_USER:
 		break;
 	default:
-		err = kev_sources_add(&be->src, reg);
+		err = kev_sources_add(&src, reg);
 		break;
 	}
 	if (err) {
-		kev_core_free_unlinked(&be->core, reg);
+		kev_core_free_unlinked(&core, reg);
 		return err;
 	}
-	kev_core_insert(&be->core, reg);
+	kev_core_insert(&core, reg);
 	if (reg->always)
-		kev_poll_fire_always(be, reg);
+		poll_fire_always(reg);
 	return 0;
 }
 
-/* Everything is checked before anything changes: a failed MODIFY leaves
- * the registration exactly as it was. */
-static int kev_ub_modify(struct kev_ub *be, struct kev_reg *reg,
-			 const struct ukevent *ev)
+/*
+ * Everything is checked before anything changes: a failed MODIFY leaves
+ * the registration exactly as it was.
+ */
+template <typename W>
+int UserBackend<W>::modify(kev_reg *reg, const ukevent *ev)
 {
 	int err;
 
 	switch (reg->type) {
 	case KEVENT_POLL:
-		return kev_poll_modify(be, reg, ev);
+		return poll_modify(reg, ev);
 	case KEVENT_TIMER:
 		err = kev_timer_check(ev->event, ev->data, ev->req_flags);
 		if (!err)
-			err = kev_ub_timers_ready(be);
+			err = timers_ready();
 		if (!err)
-			err = kev_timer_set(&be->timers, reg, ev->event,
-					    ev->data, ev->req_flags);
+			err = kev_timer_set(&timers, reg, ev->event, ev->data,
+					    ev->req_flags);
 		if (!err)
 			reg->user = ev->user;
 		return err;
 	case KEVENT_USER:
-		kev_set_fields(reg, ev);
+		set_fields(reg, ev);
 		return 0;
 	default:
-		return kev_sources_modify(&be->src, reg, ev);
+		return kev_sources_modify(&src, reg, ev);
 	}
 }
 
-static int kev_ub_ctl_one(struct kev_ub *be, unsigned int cmd,
-			  struct ukevent *ev)
+template <typename W>
+int UserBackend<W>::ctl_one(unsigned int cmd, ukevent *ev)
 {
-	struct kev_reg *reg;
-	int err = kev_check_entry(cmd, ev);
-
-	if (err)
+	if (const int err = kev_check_entry(cmd, ev))
 		return err;
 	if (cmd == KEVENT_CTL_ADD)
-		return kev_ub_add(be, ev);
-	reg = kev_core_find(&be->core, ev->type, ev->id);
+		return add(ev);
+	kev_reg *reg = kev_core_find(&core, ev->type, ev->id);
 	if (!reg)
 		return ENOENT;
 	switch (cmd) {
 	case KEVENT_CTL_REMOVE:
-		kev_core_remove(&be->core, reg);
+		kev_core_remove(&core, reg);
 		return 0;
 	case KEVENT_CTL_MODIFY:
-		return kev_ub_modify(be, reg, ev);
+		return modify(reg, ev);
 	case KEVENT_CTL_ENABLE:
-		kev_core_enable(&be->core, reg);
+		kev_core_enable(&core, reg);
 		return 0;
 	case KEVENT_CTL_DISABLE:
-		kev_core_disable(&be->core, reg);
+		kev_core_disable(&core, reg);
 		return 0;
 	case KEVENT_CTL_READY:
 		if (reg->type != KEVENT_USER)
 			return EINVAL;
-		kev_core_fire(&be->core, reg, ev->event, 1);
+		kev_core_fire(&core, reg, ev->event, 1);
 		return 0;
 	}
 	return EINVAL;
 }
 
-static void kev_ub_collect(struct kev_ub *be, bool always);
-
-static int kev_ub_ctl(struct kev_queue *q, unsigned int cmd,
-		      unsigned int num, struct ukevent *events)
+template <typename W>
+int UserBackend<W>::apply(unsigned int cmd, unsigned int num,
+			  ukevent *events)
 {
-	struct kev_ub *be = kev_ub_of(q);
-	struct kev_core *core = &be->core;
-	bool kick = false, fwake;
-	uint32_t before, rechecks, work;
-	unsigned int i;
+	bool kick_it = false;
 	int ok = 0;
 
-	pthread_mutex_lock(&core->lock);
-	before = core->kidx;
-	rechecks = core->recheck.n;
-	work = core->nqwork;
-	kev_timers_new_batch(&be->timers); /* a clock read per clock */
-	for (i = 0; i < num; i++) {
-		int err = kev_ub_ctl_one(be, cmd, &events[i]);
+	pthread_mutex_lock(&core.lock);
+	const uint32_t before = core.kidx;
+	const uint32_t rechecks = core.recheck.n;
+	const uint32_t work = core.nqwork;
+	kev_timers_new_batch(&timers); // a clock read per clock
+	for (unsigned int i = 0; i < num; i++) {
+		const int err = ctl_one(cmd, &events[i]);
 
 		kev_entry_result(&events[i], err);
 		if (!err)
@@ -951,89 +1091,83 @@ static int kev_ub_ctl(struct kev_queue *q, unsigned int cmd,
 	 * one-shot of 0) fire now, without the timerfd; for the others, one
 	 * timerfd_settime, and one hand-over to the kernel (io_uring).
 	 */
-	kev_timers_end_batch(&be->timers, core);
-	be->ws->ops->flush(be->ws);
-	if (kev_core_has_ready(core)) {
+	kev_timers_end_batch(&timers, &core);
+	ws_.flush();
+	if (kev_core_has_ready(&core)) {
 		/*
 		 * A ring's worth was published since the last collection:
 		 * collect before publishing more, or a trigger made again and
 		 * again between two waits would keep everything else out.
 		 */
-		if (!kev_core_budget_left(core)) {
-			kev_core_reap(core);
-			kev_ub_recheck(be);
-			kev_ub_collect(be, false);
+		if (!kev_core_budget_left(&core)) {
+			kev_core_reap(&core);
+			recheck();
+			collect(false);
 		}
-		kev_core_publish(core);
+		kev_core_publish(&core);
 	}
 	/*
 	 * Anything this batch left for a kevent_wait to do (or published:
 	 * a loop polling the queue fd must come and take it) makes the
 	 * queue fd readable, or wakes a sleeper.
 	 */
-	if (core->kidx != before || kev_core_has_ready(core) ||
-	    core->recheck.n > rechecks || core->nqwork > work)
-		kick = kev_ub_kick(be);
+	if (core.kidx != before || kev_core_has_ready(&core) ||
+	    core.recheck.n > rechecks || core.nqwork > work)
+		kick_it = kick();
 	/*
 	 * A futex sleeper slept there because the queue watched nothing
 	 * that could wake it: whatever this batch did (published events,
 	 * added an fd, a timer or a source), it must look again.  A
 	 * spurious wake-up costs it one loop.
 	 */
-	fwake = kev_ub_futex_bump(be);
-	pthread_mutex_unlock(&core->lock);
-	if (kick)
-		kev_ub_kick_write(be);
+	const bool fwake = futex_bump();
+	pthread_mutex_unlock(&core.lock);
+	if (kick_it)
+		kick_write();
 	if (fwake)
-		kev_ub_futex_wake(be);
+		futex_wake();
 	return ok;
 }
 
-/* ---- kevent_wait */
+// ---- kevent_wait
 
 /*
  * An internal fd's watch ended (io_uring ends a multishot poll when it
  * cannot post more completions): watch it again.
  */
-static void kev_ub_rewatch(struct kev_ub *be, uint64_t tok)
+template <typename W> void UserBackend<W>::rewatch(uint64_t tok)
 {
 	int fd = -1;
 
 	switch (tok) {
-	case TOK_WAKE:
-		fd = be->wakefd;
+	case tok_wake:
+		fd = wakefd;
 		break;
-	case TOK_TIMER:
-		fd = kev_timers_fd(&be->timers);
+	case tok_timer:
+		fd = kev_timers_fd(&timers);
 		break;
-	case TOK_SIGNAL:
-		fd = kev_sources_signal_fd(&be->src);
+	case tok_signal:
+		fd = kev_sources_signal_fd(&src);
 		break;
-	case TOK_INODE:
-		fd = kev_sources_inode_fd(&be->src);
+	case tok_inode:
+		fd = kev_sources_inode_fd(&src);
 		break;
 	}
 	if (fd >= 0)
-		kev_ub_add_internal(be, fd, tok);
+		add_internal(fd, tok);
 }
 
-/*
- * Events of internal fds (wake-up, timers, signals, inotify), as a bit per
- * token: each handler drains its fd, so it runs once per harvest however
- * many reports came in.
- */
-#define KEV_INT_BIT(tok)	(1u << (TOK_WAKE - (tok)))
-
-static void kev_ub_dispatch_internal(struct kev_ub *be, unsigned int bits)
+template <typename W>
+void UserBackend<W>::dispatch_internal(unsigned int bits)
 {
-	if (bits & KEV_INT_BIT(TOK_WAKE))
-		be->wake_pending = false;	/* never read: kick_write */
-	if (bits & KEV_INT_BIT(TOK_TIMER))
-		kev_timers_expire(&be->timers, &be->core);
-	if (bits & KEV_INT_BIT(TOK_SIGNAL))
-		kev_sources_dispatch(&be->src, &be->core, KEV_SRC_SIGNAL);
-	if (bits & KEV_INT_BIT(TOK_INODE))
-		kev_sources_dispatch(&be->src, &be->core, KEV_SRC_INODE);
+	if (bits & internal_bit(tok_wake))
+		wake_pending = false;	// never read: kick_write()
+	if (bits & internal_bit(tok_timer))
+		kev_timers_expire(&timers, &core);
+	if (bits & internal_bit(tok_signal))
+		kev_sources_dispatch(&src, &core, KEV_SRC_SIGNAL);
+	if (bits & internal_bit(tok_inode))
+		kev_sources_dispatch(&src, &core, KEV_SRC_INODE);
 }
 
 /*
@@ -1046,83 +1180,61 @@ static void kev_ub_dispatch_internal(struct kev_ub *be, unsigned int bits)
  * cancelled one is rearmed here.  The fd is the backend's own duplicate
  * (uring) or pidfd, so it still names the registration's file.
  */
-static void kev_ub_rewatch_reg(struct kev_ub *be, struct kev_reg *reg,
-			       bool cancelled)
+template <typename W>
+void UserBackend<W>::rewatch_reg(kev_reg *reg, bool cancelled)
 {
-	uint64_t tok = kev_core_token(reg);
+	const uint64_t tok = kev_core_token(reg);
 
 	switch (reg->type) {
 	case KEVENT_POLL:
 		if (reg->always || reg->detached)
 			break;
 		if (reg->req_flags & KEVENT_REQ_ET) {
-			be->ws->ops->add(be->ws, reg->fd, tok,
-					 kev_poll_mask(reg), KEV_W_EDGE);
+			ws_.add(reg->fd, tok, poll_mask(reg), WatchMode::edge);
 		} else if (cancelled) {
 			reg->muted = false;
-			be->ws->ops->rearm(be->ws, reg->fd, tok,
-					   kev_poll_mask(reg));
+			ws_.rearm(reg->fd, tok, poll_mask(reg));
 		}
 		break;
 	case KEVENT_PROC:
 		if (cancelled && reg->fd >= 0)
-			be->ws->ops->add(be->ws, reg->fd, tok, POLLIN,
-					 KEV_W_EDGE);
+			ws_.add(reg->fd, tok, POLLIN, WatchMode::edge);
 		break;
 	}
 }
 
-/*
- * A waitset that reports what a wake-up named (io_uring) says PRI for any
- * data on a socket: ask the file what is true now.  Rare (PRI asked for
- * and named), so one poll(2) is cheap.
- */
-static uint32_t kev_poll_confirm(const struct kev_reg *reg, uint32_t events)
+template <typename W> void UserBackend<W>::dispatch(WaitEvent *evs, int n)
 {
-	struct pollfd p = { .fd = reg->fd,
-			    .events = (short)kev_poll_mask(reg), .revents = 0 };
-
-	if (poll(&p, 1, 0) != 1)
-		return events & ~KEVENT_POLL_PRI;
-	return (uint32_t)(unsigned short)p.revents &
-	       (reg->event | KEVENT_POLL_ERR | KEVENT_POLL_HUP);
-}
-
-static void kev_ub_dispatch(struct kev_ub *be, struct kev_wevent *evs, int n)
-{
-	const bool lt_disarms = be->ws->lt_disarms;
 	unsigned int internal = 0;
-	int i;
 
-	for (i = 0; i < n; i++) {
-		uint64_t tok = evs[i].data.u64;
-		uint32_t events = evs[i].events & ~KEV_W_ENDED;
-		bool ended = evs[i].events & KEV_W_ENDED;
-		struct kev_reg *reg;
+	for (int i = 0; i < n; i++) {
+		const uint64_t tok = evs[i].data.u64;
+		uint32_t events = evs[i].events & ~w_ended;
+		const bool ended = evs[i].events & w_ended;
 
-		if (KEV_UNLIKELY(tok >= TOK_INODE && tok <= TOK_WAKE)) {
+		if (KEV_UNLIKELY(tok >= tok_inode && tok <= tok_wake)) {
 			if (ended)
-				kev_ub_rewatch(be, tok);
+				rewatch(tok);
 			if (events)
-				internal |= KEV_INT_BIT(tok);
+				internal |= internal_bit(tok);
 			continue;
 		}
-		reg = kev_core_lookup_token(&be->core, tok);
+		kev_reg *reg = kev_core_lookup_token(&core, tok);
 		if (!reg)
-			continue;	/* removed since the wait harvested it */
+			continue;	// removed since the wait harvested it
 		if (KEV_UNLIKELY(ended)) {
-			kev_ub_rewatch_reg(be, reg, !events);
+			rewatch_reg(reg, !events);
 			if (!events)
-				continue;	/* cancelled: nothing fired */
+				continue;	// cancelled: nothing fired
 		}
 		if (reg->type != KEVENT_POLL) {
-			kev_sources_fire(&be->core, reg);
+			kev_sources_fire(&core, reg);
 			continue;
 		}
 		events &= reg->event | KEVENT_POLL_ERR | KEVENT_POLL_HUP;
-		if (KEV_UNLIKELY((events & KEVENT_POLL_PRI) &&
-				 be->ws->wakeup_events))
-			events = kev_poll_confirm(reg, events);
+		if (W::wakeup_events &&
+		    KEV_UNLIKELY(events & KEVENT_POLL_PRI))
+			events = poll_confirm(reg, events);
 		if (KEV_UNLIKELY(!events)) {
 			/*
 			 * Only what the waitset added on its own (RDBAND
@@ -1130,38 +1242,34 @@ static void kev_ub_dispatch(struct kev_ub *be, struct kev_wevent *evs, int n)
 			 * single-shot level poll is spent and must be
 			 * watched again.
 			 */
-			if (lt_disarms && kev_reg_is_lt_poll(reg))
-				be->ws->ops->rearm(be->ws, reg->fd,
-						   kev_core_token(reg),
-						   kev_poll_mask(reg));
+			if (W::lt_disarms && kev_reg_is_lt_poll(reg))
+				ws_.rearm(reg->fd, kev_core_token(reg),
+					  poll_mask(reg));
 			continue;
 		}
 		if (kev_reg_is_lt_poll(reg)) {
-			if (lt_disarms) {
-				reg->muted = true;	/* fired: disarmed */
-				kev_core_note_work(&be->core, reg);
+			if (W::lt_disarms) {
+				reg->muted = true;	// fired: disarmed
+				kev_core_note_work(&core, reg);
 			} else if (!reg->muted && (reg->state != KEV_IDLE ||
 						   reg->disabled)) {
-				kev_poll_mute(be, reg);
+				poll_mute(reg);
 			}
 		}
-		kev_core_fire(&be->core, reg, events, 0);
+		kev_core_fire(&core, reg, events, 0);
 	}
 	if (internal)
-		kev_ub_dispatch_internal(be, internal);
+		dispatch_internal(internal);
 }
-
-static const struct timespec kev_zero_ts = {};
 
 /*
  * Could the waitset report anything?  Not when it watches no fd and no
  * source, no wake-up was written, and no timer is due: then a collection
  * needs no system call.
  */
-static bool kev_ub_quiet(struct kev_ub *be)
+template <typename W> bool UserBackend<W>::quiet()
 {
-	return !be->nwatched && !be->wake_pending &&
-	       !kev_timers_due(&be->timers);
+	return !nwatched && !wake_pending && !kev_timers_due(&timers);
 }
 
 /*
@@ -1176,34 +1284,28 @@ static bool kev_ub_quiet(struct kev_ub *be)
  * queued.  Past that, it would only chase sources that fire faster than
  * they are harvested.
  */
-static void kev_ub_collect(struct kev_ub *be, bool always)
+template <typename W> void UserBackend<W>::collect(bool always)
 {
-	if (always || !kev_ub_quiet(be)) {
-		uint64_t limit = (uint64_t)be->nwatched + KEV_EVS_SLACK +
-				 be->ws->ops->backlog(be->ws), got = 0;
+	if (always || !quiet()) {
+		const uint64_t limit = uint64_t{nwatched} + evs_slack +
+				       ws_.backlog();
+		uint64_t got = 0;
 		int n;
 
-		be->ws->ops->flush(be->ws);
+		ws_.flush();
 		do {
-			n = be->ws->ops->wait(be->ws, be->dbuf, (int)be->nevs,
-					      &kev_zero_ts, NULL);
+			n = ws_.wait(dbuf, static_cast<int>(nevs), &zero_ts,
+				     nullptr);
 			if (n <= 0)
 				break;
-			kev_ub_dispatch(be, be->dbuf, n);
-			got += (uint64_t)n;
-		} while (n == (int)be->nevs && got < limit);
+			dispatch(dbuf, n);
+			got += static_cast<uint64_t>(n);
+		} while (n == static_cast<int>(nevs) && got < limit);
 	}
-	/* due, and the timerfd not read yet (it may fire a little later) */
-	if (kev_timers_due(&be->timers))
-		kev_timers_expire(&be->timers, &be->core);
-	kev_core_collected(&be->core);
-}
-
-static int64_t kev_ts_ns(const struct timespec *ts)
-{
-	if (ts->tv_sec > INT64_MAX / 1000000000 - 1)
-		return INT64_MAX;
-	return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
+	// due, and the timerfd not read yet (it may fire a little later)
+	if (kev_timers_due(&timers))
+		kev_timers_expire(&timers, &core);
+	kev_core_collected(&core);
 }
 
 /*
@@ -1218,46 +1320,37 @@ static int64_t kev_ts_ns(const struct timespec *ts)
  * the queue fd readable (kevent_wait(2) tells poll(2) users to call it
  * when the fd is readable).
  */
-static bool kev_ub_futex_ok(const struct kev_ub *be,
-			    const struct timespec *rel, const sigset_t *sigmask)
+template <typename W>
+bool UserBackend<W>::futex_ok(const timespec *rel,
+			      const sigset_t *sigmask) const
 {
-	if (be->nwatched || be->wake_pending || sigmask ||
+	if (nwatched || wake_pending || sigmask ||
 	    (rel && !rel->tv_sec && !rel->tv_nsec))
 		return false;
-	return kev_timers_empty(&be->timers);
+	return kev_timers_empty(&timers);
 }
 
 /*
  * Sleep on the futex word until a waker bumps it, the timeout passes or a
- * signal handler runs; called and returns with the lock held.  0 to go
- * round the loop again (woken, EAGAIN, ETIMEDOUT: the loop checks the
- * deadline), else -1 with errno (EINTR).
- *
- * FUTEX_WAIT always has a timeout, if only a day (the loop then sleeps
- * again): an untimed one is restarted by the kernel after a handler
- * installed with SA_RESTART, as glibc's signal() does, where epoll_pwait2
- * and io_uring_enter fail with EINTR.  A program that waits for Ctrl-C
- * that way must not hang because its queue happens to hold only user
- * events.  The timer costs about 0.15x of a pinned round trip here.
+ * signal handler runs (FUTEX_WAIT always has a timeout: futex_day); called
+ * and returns with the lock held.  0 to go round the loop again (woken,
+ * EAGAIN, ETIMEDOUT: the loop checks the deadline), else -1 with errno
+ * (EINTR).
  */
-static const struct timespec kev_futex_day = { 86400, 0 };
-
-static int kev_ub_futex_sleep(struct kev_ub *be, const struct timespec *rel)
+template <typename W> int UserBackend<W>::futex_sleep(const timespec *rel)
 {
-	uint32_t val = __atomic_load_n(&be->futex, __ATOMIC_RELAXED);
-	long r;
-	int err;
+	const uint32_t val = __atomic_load_n(&futex, __ATOMIC_RELAXED);
 
-	/* No wait() will hand queued changes (removals) to the kernel. */
-	be->ws->ops->flush(be->ws);
-	be->fsleepers++;
-	pthread_mutex_unlock(&be->core.lock);
-	/* A bump since val was read makes this return EAGAIN at once. */
-	r = syscall(SYS_futex, &be->futex, FUTEX_WAIT_PRIVATE, val,
-		    rel ? rel : &kev_futex_day, NULL, 0);
-	err = errno;
-	pthread_mutex_lock(&be->core.lock);
-	be->fsleepers--;
+	// No wait() will hand queued changes (removals) to the kernel.
+	ws_.flush();
+	fsleepers++;
+	pthread_mutex_unlock(&core.lock);
+	// A bump since val was read makes this return EAGAIN at once.
+	const long r = syscall(SYS_futex, &futex, FUTEX_WAIT_PRIVATE, val,
+			       rel ? rel : &futex_day, nullptr, 0);
+	const int err = errno;
+	pthread_mutex_lock(&core.lock);
+	fsleepers--;
 	if (r < 0 && err != EAGAIN && err != ETIMEDOUT) {
 		errno = err;
 		return -1;
@@ -1274,64 +1367,62 @@ static int kev_ub_futex_sleep(struct kev_ub *be, const struct timespec *rel)
  * also submitted (issue 15).  The first sleeper gets the full buffer,
  * others a small one.
  */
-static int kev_ub_sleep(struct kev_ub *be, const struct timespec *rel,
-			const sigset_t *sigmask, bool *full)
+template <typename W>
+int UserBackend<W>::sleep(const timespec *rel, const sigset_t *sigmask,
+			  bool *full)
 {
-	struct kev_wevent local[KEV_EVS_LOCAL], *buf = local;
-	int max = KEV_EVS_LOCAL, n, err;
+	WaitEvent local[evs_local], *buf = local;
+	int max = evs_local;
 	bool mine = false;
 
-	be->ws->ops->flush(be->ws);
-	if (!be->sbuf_busy) {
-		be->sbuf_busy = mine = true;
-		buf = be->sbuf;
-		max = (int)be->nevs;
+	ws_.flush();
+	if (!sbuf_busy) {
+		sbuf_busy = mine = true;
+		buf = sbuf;
+		max = static_cast<int>(nevs);
 	}
-	be->sleepers++;
-	pthread_mutex_unlock(&be->core.lock);
-	n = be->ws->ops->wait(be->ws, buf, max, rel, sigmask);
-	err = errno;
-	pthread_mutex_lock(&be->core.lock);
-	be->sleepers--;
+	sleepers++;
+	pthread_mutex_unlock(&core.lock);
+	const int n = ws_.wait(buf, max, rel, sigmask);
+	const int err = errno;
+	pthread_mutex_lock(&core.lock);
+	sleepers--;
 	if (n > 0)
-		kev_ub_dispatch(be, buf, n);
+		dispatch(buf, n);
 	if (mine)
-		be->sbuf_busy = false;
+		sbuf_busy = false;
 	*full = n == max;
 	errno = err;
 	return n;
 }
 
-static int kev_ub_wait(struct kev_queue *q, unsigned int min_nr,
-		       const struct timespec *timeout, const sigset_t *sigmask)
+template <typename W>
+int UserBackend<W>::wait_events(unsigned int min_nr, const timespec *timeout,
+				const sigset_t *sigmask)
 {
-	struct kev_ub *be = kev_ub_of(q);
-	struct kev_core *core = &be->core;
-	const bool poll_mode = timeout && !timeout->tv_sec &&
-			       !timeout->tv_nsec;
-	bool collected = false, full = false, kick = false;
+	const bool polling = timeout && !timeout->tv_sec && !timeout->tv_nsec;
+	bool collected = false, full = false, kick_it = false;
 	int64_t deadline = 0;
 	int ret;
 
 	if (timeout) {
-		int64_t t = kev_ts_ns(timeout);
+		const int64_t t = ts_ns(timeout);
 
-		deadline = t == INT64_MAX ? INT64_MAX :
-			   (int64_t)kev_clock_now(0) + t;
+		deadline = t == INT64_MAX ?
+				   INT64_MAX :
+				   static_cast<int64_t>(kev_clock_now(0)) + t;
 	}
-	pthread_mutex_lock(&core->lock);
-	be->in_wait++;
-	be->consumer = pthread_self();
-	be->has_consumer = true;
-	be->poll_mode = poll_mode;
+	pthread_mutex_lock(&core.lock);
+	in_wait++;
+	consumer = pthread_self();
+	has_consumer = true;
+	poll_mode = polling;
 	for (;;) {
-		struct timespec rel, *relp = NULL;
+		timespec rel, *relp = nullptr;
 		bool expired = false;
-		uint32_t count;
-		int n;
 
-		kev_core_reap(core);
-		kev_ub_recheck(be);
+		kev_core_reap(&core);
+		recheck();
 		/*
 		 * Fairness: see what has fired before publishing whenever this
 		 * call may return without sleeping in the waitset (which would
@@ -1340,21 +1431,22 @@ static int kev_ub_wait(struct kev_queue *q, unsigned int min_nr,
 		 * collects: it must drain the waitset's readiness.
 		 */
 		if (!collected &&
-		    (full || poll_mode || !kev_core_budget_left(core) ||
-		     kev_core_count(core) + core->ready.n >= min_nr)) {
-			kev_ub_collect(be, poll_mode || full);
+		    (full || polling || !kev_core_budget_left(&core) ||
+		     kev_core_count(&core) + core.ready.n >= min_nr)) {
+			collect(polling || full);
 			collected = true;
 			full = false;
 		}
-		kev_core_publish(core);
-		count = kev_core_count(core);
+		kev_core_publish(&core);
+		const uint32_t count = kev_core_count(&core);
 		if (count >= min_nr ||
 		    __atomic_load_n(&q->closing, __ATOMIC_ACQUIRE)) {
-			ret = (int)count;
+			ret = static_cast<int>(count);
 			break;
 		}
 		if (timeout && deadline != INT64_MAX) {
-			int64_t left = deadline - (int64_t)kev_clock_now(0);
+			int64_t left =
+				deadline - static_cast<int64_t>(kev_clock_now(0));
 
 			if (left <= 0) {
 				expired = true;
@@ -1365,16 +1457,15 @@ static int kev_ub_wait(struct kev_queue *q, unsigned int min_nr,
 			relp = &rel;
 		}
 		if (expired && collected) {
-			ret = (int)count;
+			ret = static_cast<int>(count);
 			break;
 		}
-		if (!expired && kev_ub_futex_ok(be, relp, sigmask)) {
-			if (kev_ub_futex_sleep(be, relp) < 0)
+		if (!expired && futex_ok(relp, sigmask)) {
+			if (futex_sleep(relp) < 0)
 				goto fail;
 			continue;
 		}
-		n = kev_ub_sleep(be, relp, sigmask, &full);
-		if (n < 0)
+		if (sleep(relp, sigmask, &full) < 0)
 			goto fail;
 		/*
 		 * It returned everything ready: a full collection, once the
@@ -1383,9 +1474,9 @@ static int kev_ub_wait(struct kev_queue *q, unsigned int min_nr,
 		 */
 		collected = !full;
 		if (collected) {
-			if (kev_timers_due(&be->timers))
-				kev_timers_expire(&be->timers, core);
-			kev_core_collected(core);
+			if (kev_timers_due(&timers))
+				kev_timers_expire(&timers, &core);
+			kev_core_collected(&core);
 		}
 	}
 	/*
@@ -1394,63 +1485,50 @@ static int kev_ub_wait(struct kev_queue *q, unsigned int min_nr,
 	 * ready than the ring took, files to check again once the consumer
 	 * passes their entries), the fd must stay readable.
 	 */
-	if (poll_mode && kev_core_has_work(core) && !be->wake_pending) {
-		be->wake_pending = true;
-		kick = true;
+	if (polling && kev_core_has_work(&core) && !wake_pending) {
+		wake_pending = true;
+		kick_it = true;
 	}
 	/*
 	 * Watches renewed while dispatching (an internal fd's spent poll, a
 	 * rearmed level poll) go to the kernel before the caller sleeps
 	 * elsewhere on the queue fd: queued, they would never report.
 	 */
-	be->ws->ops->flush(be->ws);
-	be->in_wait--;
-	pthread_mutex_unlock(&core->lock);
-	if (kick)
-		kev_ub_kick_write(be);
+	ws_.flush();
+	in_wait--;
+	pthread_mutex_unlock(&core.lock);
+	if (kick_it)
+		kick_write();
 	return ret;
 fail:
 	ret = errno;
-	be->ws->ops->flush(be->ws);
-	be->in_wait--;
-	pthread_mutex_unlock(&core->lock);
+	ws_.flush();
+	in_wait--;
+	pthread_mutex_unlock(&core.lock);
 	errno = ret;
 	return -1;
 }
 
-static int kev_epoll_probe(void)
+template <typename W> constexpr kev_backend_ops backend_ops()
 {
-	return kev_waitset_epoll.probe();
+	return kev_backend_ops{
+		.name = W::name,
+		.probe = W::probe,
+		.init = UserBackend<W>::init,
+		.ctl = UserBackend<W>::ctl,
+		.wait = UserBackend<W>::wait,
+		.wake = UserBackend<W>::wake,
+		.destroy = UserBackend<W>::destroy,
+	};
 }
 
-const struct kev_backend_ops kev_epoll_ops = {
-	.name = "epoll",
-	.probe = kev_epoll_probe,
-	.init = kev_epoll_init,
-	.ctl = kev_ub_ctl,
-	.wait = kev_ub_wait,
-	.wake = kev_ub_wake,
-	.destroy = kev_ub_destroy,
-};
+} // namespace
 
+} // namespace kev
+
+extern "C" const kev_backend_ops kev_epoll_ops =
+	kev::backend_ops<kev::EpollWaitset>();
 #ifdef KEV_HAVE_URING
-static int kev_uring_probe(void)
-{
-	return kev_waitset_uring.probe();
-}
-
-static int kev_uring_init(struct kev_queue *q, unsigned int size)
-{
-	return kev_ub_init(q, size, &kev_waitset_uring);
-}
-
-const struct kev_backend_ops kev_uring_ops = {
-	.name = "uring",
-	.probe = kev_uring_probe,
-	.init = kev_uring_init,
-	.ctl = kev_ub_ctl,
-	.wait = kev_ub_wait,
-	.wake = kev_ub_wake,
-	.destroy = kev_ub_destroy,
-};
+extern "C" const kev_backend_ops kev_uring_ops =
+	kev::backend_ops<kev::UringWaitset>();
 #endif
