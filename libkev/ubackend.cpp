@@ -65,8 +65,8 @@
 #include <type_traits>
 
 #include "core.h"
-#include "sources.h"
-#include "timers.h"
+#include "sources.hpp"
+#include "timers.hpp"
 #include "waitset-epoll.hpp"
 #ifdef KEV_HAVE_URING
 #include "waitset-uring.hpp"
@@ -112,44 +112,49 @@ struct Nest {
 
 /*
  * The state of a user-space queue that does not depend on its waitset:
- * the nesting checks read it from queues of either backend.  Plain data,
- * with the core first: the core hands the backend its kev_core back.
+ * the nesting checks read it from queues of either backend.  Standard
+ * layout, with the core first: the core hands the backend its kev_core
+ * back.
  */
 struct UserQueue {
-	kev_core core;
-	kev_queue *q;
-	int wakefd;
-	int sleepers;		// threads in the waitset's wait()
-	int fsleepers;		// threads asleep on futex
-	int in_wait;		// threads inside kevent_wait
-	uint32_t futex;		// futex word: bumped to wake fsleepers
-	uint32_t nevs;		// entries of dbuf and sbuf
-	WaitEvent *dbuf;	// harvests under the lock
-	WaitEvent *sbuf;	// a sleeper's, taken with sbuf_busy
-	bool sbuf_busy;
+	explicit UserQueue(const SourceWatcher &w) : src(w) {}
+	UserQueue(const UserQueue &) = delete;
+	UserQueue &operator=(const UserQueue &) = delete;
+
+	kev_core core{};
+	kev_queue *q = nullptr;
+	int wakefd = -1;
+	int sleepers = 0;	// threads in the waitset's wait()
+	int fsleepers = 0;	// threads asleep on futex
+	int in_wait = 0;	// threads inside kevent_wait
+	uint32_t futex = 0;	// futex word: bumped to wake fsleepers
+	uint32_t nevs = 0;	// entries of dbuf and sbuf
+	WaitEvent *dbuf = nullptr; // harvests under the lock
+	WaitEvent *sbuf = nullptr; // a sleeper's, taken with sbuf_busy
+	bool sbuf_busy = false;
 	/*
 	 * The last kevent_wait had a zero timeout: the caller may be an
 	 * event loop that sleeps on the queue fd, not in kevent_wait, and
 	 * must be made readable for everything that needs a kevent_wait.
 	 */
-	bool poll_mode;
+	bool poll_mode = false;
 	// numbers of the queue's own descriptors, as a bitmap
-	uint64_t *ifd;
-	uint32_t ifd_words;
+	uint64_t *ifd = nullptr;
+	uint32_t ifd_words = 0;
 	/*
 	 * Items in the waitset besides the eventfd and the timerfd: POLL
 	 * fds (not the always-ready ones), pidfds, and the signalfd and
 	 * inotify fd, which stay for the queue's life once created.
 	 */
-	uint32_t nwatched;
-	bool wake_pending;	// wakefd written and not yet drained
-	bool timer_watched;	// the timerfd is in the waitset
-	bool has_consumer;	// consumer is valid
-	pthread_t consumer;	// the thread that last called kevent_wait
-	Nest *nest;		// kevent queues we watch (nest_lock)
-	uint32_t nnest, nestcap;
-	kev_timers timers;
-	kev_sources src;
+	uint32_t nwatched = 0;
+	bool wake_pending = false;	// wakefd written and not yet drained
+	bool timer_watched = false;	// the timerfd is in the waitset
+	bool has_consumer = false;	// consumer is valid
+	pthread_t consumer{};	// the thread that last called kevent_wait
+	Nest *nest = nullptr;	// kevent queues we watch (nest_lock)
+	uint32_t nnest = 0, nestcap = 0;
+	Timers timers;
+	Sources src;
 
 	static UserQueue &of(kev_queue *q)
 	{
@@ -201,7 +206,7 @@ void UserQueue::ifd_clear(int fd)
 		ifd[fd / 64] &= ~(1ull << (fd % 64));
 }
 
-bool UserQueue::ifd_test(int fd) const
+inline bool UserQueue::ifd_test(int fd) const
 {
 	return fd >= 0 && static_cast<uint32_t>(fd) / 64 < ifd_words &&
 	       (ifd[fd / 64] >> (fd % 64) & 1);
@@ -224,7 +229,7 @@ bool UserQueue::ifd_test(int fd) const
  * under the lock that kevent_wait holds while it decides to sleep, so no
  * wake-up is lost.
  */
-bool UserQueue::kick()
+inline bool UserQueue::kick()
 {
 	if (wake_pending || (sleepers == 0 && in_wait > 0))
 		return false;
@@ -257,7 +262,7 @@ void UserQueue::kick_write()
  * sleep on, so that one not yet in FUTEX_WAIT does not go to sleep.  True
  * if futex_wake() must follow, after the lock is dropped.
  */
-bool UserQueue::futex_bump()
+inline bool UserQueue::futex_bump()
 {
 	if (!fsleepers)
 		return false;
@@ -514,7 +519,18 @@ public:
 	}
 
 private:
-	UserBackend() = default;
+	UserBackend()
+		: UserQueue({this,
+			     [](void *ctx, int fd, SourceFd which) {
+				     return static_cast<UserBackend *>(ctx)
+					     ->watch_source(fd, which);
+			     },
+			     [](void *ctx, int fd, kev_reg *reg) {
+				     return static_cast<UserBackend *>(ctx)
+					     ->watch_reg(fd, reg);
+			     }})
+	{
+	}
 	UserBackend(const UserBackend &) = delete;
 	UserBackend &operator=(const UserBackend &) = delete;
 
@@ -535,7 +551,7 @@ private:
 	void detach(int fd);
 	int claim(int fd);
 	int add_internal(int fd, uint64_t tok);
-	int watch_source(int fd, unsigned int which);
+	int watch_source(int fd, SourceFd which);
 	int watch_reg(int fd, kev_reg *reg);
 	void wake_all();
 
@@ -546,6 +562,7 @@ private:
 	void recheck();
 
 	int timers_ready();
+	int set_timer(kev_reg *reg, const TimerSpec &spec);
 	int add(ukevent *ev);
 	int modify(kev_reg *reg, const ukevent *ev);
 	int ctl_one(unsigned int cmd, ukevent *ev);
@@ -615,7 +632,7 @@ template <typename W> void UserBackend<W>::release(kev_reg *reg)
 		nest_forget(reg);
 		break;
 	case KEVENT_TIMER:
-		kev_timer_disarm(&timers, reg);
+		timers.disarm(*reg);
 		break;
 	case KEVENT_PROC:
 		if (reg->fd >= 0) {
@@ -623,10 +640,10 @@ template <typename W> void UserBackend<W>::release(kev_reg *reg)
 			nwatched--;
 			ifd_clear(reg->fd);
 		}
-		kev_sources_release(&src, reg);
+		src.release(*reg);
 		break;
 	default:
-		kev_sources_release(&src, reg);
+		src.release(*reg);
 		break;
 	}
 }
@@ -665,9 +682,9 @@ template <typename W> int UserBackend<W>::add_internal(int fd, uint64_t tok)
  * good: such a queue never sleeps on the futex again.
  */
 template <typename W>
-int UserBackend<W>::watch_source(int fd, unsigned int which)
+int UserBackend<W>::watch_source(int fd, SourceFd which)
 {
-	if (add_internal(fd, which == KEV_SRC_SIGNAL ? tok_signal :
+	if (add_internal(fd, which == SourceFd::signal ? tok_signal :
 						       tok_inode) < 0)
 		return -1;
 	nwatched++;
@@ -686,7 +703,7 @@ template <typename W> int UserBackend<W>::watch_reg(int fd, kev_reg *reg)
 template <typename W>
 int UserBackend<W>::init(kev_queue *q, unsigned int size)
 {
-	void *mem = std::calloc(1, sizeof(UserBackend));
+	void *mem = std::malloc(sizeof(UserBackend));
 	int err;
 
 	if (!mem) {
@@ -695,26 +712,13 @@ int UserBackend<W>::init(kev_queue *q, unsigned int size)
 	}
 	auto *be = new (mem) UserBackend();
 	be->q = q;
-	be->wakefd = -1;
-	kev_timers_init(&be->timers);
 	if (kev_core_init(&be->core, size, &core_ops) < 0) {
 		err = errno;
-		kev_timers_destroy(&be->timers);
 		be->~UserBackend();
 		std::free(mem);
 		errno = err;
 		return -1;
 	}
-	kev_sources_init(
-		&be->src, be,
-		[](void *ctx, int fd, unsigned int which) {
-			return static_cast<UserBackend *>(ctx)->watch_source(
-				fd, which);
-		},
-		[](void *ctx, int fd, kev_reg *reg) {
-			return static_cast<UserBackend *>(ctx)->watch_reg(fd,
-									  reg);
-		});
 	be->nevs = size + evs_slack < evs_max ? size + evs_slack : evs_max;
 	be->dbuf = static_cast<WaitEvent *>(
 		std::malloc(be->nevs * sizeof(*be->dbuf)));
@@ -756,13 +760,12 @@ fail:
 	err = errno;
 	if (be->wakefd >= 0)
 		close(be->wakefd);
-	kev_sources_destroy(&be->src, &be->core);
-	kev_timers_destroy(&be->timers);
+	Sources::close_reg_fds(be->core);
 	kev_core_destroy(&be->core);
 	std::free(be->dbuf);
 	std::free(be->sbuf);
 	std::free(be->ifd);
-	be->~UserBackend();	// the waitset
+	be->~UserBackend();	// the waitset, timers and sources
 	std::free(mem);
 	errno = err;
 	return -1;
@@ -781,8 +784,8 @@ template <typename W> void UserBackend<W>::close_all(bool in_child)
 			if (reg->type == KEVENT_POLL && !reg->always &&
 			    reg->fd >= 0)
 				close(reg->fd);
-	kev_sources_destroy(&src, &core);
-	kev_timers_destroy(&timers);
+	// In a forked child too: closing its own copies changes nothing shared.
+	Sources::close_reg_fds(core);
 	kev_core_destroy(&core);
 	if (in_child)
 		ws_.forget_shared();
@@ -791,7 +794,7 @@ template <typename W> void UserBackend<W>::close_all(bool in_child)
 	std::free(ifd);
 	std::free(dbuf);
 	std::free(sbuf);
-	this->~UserBackend();	// the waitset
+	this->~UserBackend();	// the waitset, timers and sources
 	std::free(this);
 }
 
@@ -961,12 +964,25 @@ template <typename W> int UserBackend<W>::timers_ready()
 {
 	if (timer_watched)
 		return 0;	// and the timerfd exists
-	if (kev_timers_open(&timers) < 0)
+	if (timers.open() < 0)
 		return errno;
-	if (add_internal(kev_timers_fd(&timers), tok_timer) < 0)
+	if (add_internal(timers.fd(), tok_timer) < 0)
 		return errno;
 	timer_watched = true;
 	return 0;
+}
+
+// Check spec and (re)arm reg's timer with it: 0, or an errno.
+template <typename W>
+int UserBackend<W>::set_timer(kev_reg *reg, const TimerSpec &spec)
+{
+	int err = spec.check();
+
+	if (!err)
+		err = timers_ready();
+	if (!err)
+		err = timers.set(*reg, spec);
+	return err;
 }
 
 template <typename W> int UserBackend<W>::add(ukevent *ev)
@@ -983,17 +999,12 @@ template <typename W> int UserBackend<W>::add(ukevent *ev)
 		err = poll_add(reg);
 		break;
 	case KEVENT_TIMER:
-		err = kev_timer_check(reg->event, reg->data, reg->req_flags);
-		if (!err)
-			err = timers_ready();
-		if (!err)
-			err = kev_timer_set(&timers, reg, reg->event,
-					    reg->data, reg->req_flags);
+		err = set_timer(reg, {reg->event, reg->data, reg->req_flags});
 		break;
 	case KEVENT_USER:
 		break;
 	default:
-		err = kev_sources_add(&src, reg);
+		err = src.add(*reg);
 		break;
 	}
 	if (err) {
@@ -1019,12 +1030,7 @@ int UserBackend<W>::modify(kev_reg *reg, const ukevent *ev)
 	case KEVENT_POLL:
 		return poll_modify(reg, ev);
 	case KEVENT_TIMER:
-		err = kev_timer_check(ev->event, ev->data, ev->req_flags);
-		if (!err)
-			err = timers_ready();
-		if (!err)
-			err = kev_timer_set(&timers, reg, ev->event, ev->data,
-					    ev->req_flags);
+		err = set_timer(reg, {ev->event, ev->data, ev->req_flags});
 		if (!err)
 			reg->user = ev->user;
 		return err;
@@ -1032,7 +1038,7 @@ int UserBackend<W>::modify(kev_reg *reg, const ukevent *ev)
 		set_fields(reg, ev);
 		return 0;
 	default:
-		return kev_sources_modify(&src, reg, ev);
+		return src.modify(*reg, *ev);
 	}
 }
 
@@ -1078,7 +1084,7 @@ int UserBackend<W>::apply(unsigned int cmd, unsigned int num,
 	const uint32_t before = core.kidx;
 	const uint32_t rechecks = core.recheck.n;
 	const uint32_t work = core.nqwork;
-	kev_timers_new_batch(&timers); // a clock read per clock
+	timers.new_batch(); // a clock read per clock
 	for (unsigned int i = 0; i < num; i++) {
 		const int err = ctl_one(cmd, &events[i]);
 
@@ -1091,7 +1097,7 @@ int UserBackend<W>::apply(unsigned int cmd, unsigned int num,
 	 * one-shot of 0) fire now, without the timerfd; for the others, one
 	 * timerfd_settime, and one hand-over to the kernel (io_uring).
 	 */
-	kev_timers_end_batch(&timers, &core);
+	timers.end_batch(core);
 	ws_.flush();
 	if (kev_core_has_ready(&core)) {
 		/*
@@ -1144,13 +1150,13 @@ template <typename W> void UserBackend<W>::rewatch(uint64_t tok)
 		fd = wakefd;
 		break;
 	case tok_timer:
-		fd = kev_timers_fd(&timers);
+		fd = timers.fd();
 		break;
 	case tok_signal:
-		fd = kev_sources_signal_fd(&src);
+		fd = src.signal_fd();
 		break;
 	case tok_inode:
-		fd = kev_sources_inode_fd(&src);
+		fd = src.inode_fd();
 		break;
 	}
 	if (fd >= 0)
@@ -1163,11 +1169,11 @@ void UserBackend<W>::dispatch_internal(unsigned int bits)
 	if (bits & internal_bit(tok_wake))
 		wake_pending = false;	// never read: kick_write()
 	if (bits & internal_bit(tok_timer))
-		kev_timers_expire(&timers, &core);
+		timers.expire(core);
 	if (bits & internal_bit(tok_signal))
-		kev_sources_dispatch(&src, &core, KEV_SRC_SIGNAL);
+		src.dispatch(core, SourceFd::signal);
 	if (bits & internal_bit(tok_inode))
-		kev_sources_dispatch(&src, &core, KEV_SRC_INODE);
+		src.dispatch(core, SourceFd::inode);
 }
 
 /*
@@ -1228,7 +1234,7 @@ template <typename W> void UserBackend<W>::dispatch(WaitEvent *evs, int n)
 				continue;	// cancelled: nothing fired
 		}
 		if (reg->type != KEVENT_POLL) {
-			kev_sources_fire(&core, reg);
+			Sources::fire(core, *reg);
 			continue;
 		}
 		events &= reg->event | KEVENT_POLL_ERR | KEVENT_POLL_HUP;
@@ -1269,7 +1275,7 @@ template <typename W> void UserBackend<W>::dispatch(WaitEvent *evs, int n)
  */
 template <typename W> bool UserBackend<W>::quiet()
 {
-	return !nwatched && !wake_pending && !kev_timers_due(&timers);
+	return !nwatched && !wake_pending && !timers.due();
 }
 
 /*
@@ -1303,8 +1309,8 @@ template <typename W> void UserBackend<W>::collect(bool always)
 		} while (n == static_cast<int>(nevs) && got < limit);
 	}
 	// due, and the timerfd not read yet (it may fire a little later)
-	if (kev_timers_due(&timers))
-		kev_timers_expire(&timers, &core);
+	if (timers.due())
+		timers.expire(core);
 	kev_core_collected(&core);
 }
 
@@ -1327,7 +1333,7 @@ bool UserBackend<W>::futex_ok(const timespec *rel,
 	if (nwatched || wake_pending || sigmask ||
 	    (rel && !rel->tv_sec && !rel->tv_nsec))
 		return false;
-	return kev_timers_empty(&timers);
+	return timers.empty();
 }
 
 /*
@@ -1410,7 +1416,7 @@ int UserBackend<W>::wait_events(unsigned int min_nr, const timespec *timeout,
 
 		deadline = t == INT64_MAX ?
 				   INT64_MAX :
-				   static_cast<int64_t>(kev_clock_now(0)) + t;
+				   static_cast<int64_t>(clock_now(Clock::monotonic)) + t;
 	}
 	pthread_mutex_lock(&core.lock);
 	in_wait++;
@@ -1446,7 +1452,7 @@ int UserBackend<W>::wait_events(unsigned int min_nr, const timespec *timeout,
 		}
 		if (timeout && deadline != INT64_MAX) {
 			int64_t left =
-				deadline - static_cast<int64_t>(kev_clock_now(0));
+				deadline - static_cast<int64_t>(clock_now(Clock::monotonic));
 
 			if (left <= 0) {
 				expired = true;
@@ -1474,8 +1480,8 @@ int UserBackend<W>::wait_events(unsigned int min_nr, const timespec *timeout,
 		 */
 		collected = !full;
 		if (collected) {
-			if (kev_timers_due(&timers))
-				kev_timers_expire(&timers, &core);
+			if (timers.due())
+				timers.expire(core);
 			kev_core_collected(&core);
 		}
 	}
