@@ -60,11 +60,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
-#include <cstring>
 #include <new>
 #include <type_traits>
 
+#include "buffer.hpp"
 #include "core.h"
+#include "fd.hpp"
+#include "lock.hpp"
 #include "sources.hpp"
 #include "timers.hpp"
 #include "waitset-epoll.hpp"
@@ -120,17 +122,26 @@ struct UserQueue {
 	explicit UserQueue(const SourceWatcher &w) : src(w) {}
 	UserQueue(const UserQueue &) = delete;
 	UserQueue &operator=(const UserQueue &) = delete;
+	~UserQueue()
+	{
+		if (!core_live)
+			return;
+		// In a forked child too: closing its own copies changes
+		// nothing shared.
+		Sources::close_reg_fds(core);
+		kev_core_destroy(&core);
+	}
 
 	kev_core core{};
+	bool core_live = false;	// kev_core_init() succeeded
 	kev_queue *q = nullptr;
-	int wakefd = -1;
+	Fd wakefd;
 	int sleepers = 0;	// threads in the waitset's wait()
 	int fsleepers = 0;	// threads asleep on futex
 	int in_wait = 0;	// threads inside kevent_wait
 	uint32_t futex = 0;	// futex word: bumped to wake fsleepers
-	uint32_t nevs = 0;	// entries of dbuf and sbuf
-	WaitEvent *dbuf = nullptr; // harvests under the lock
-	WaitEvent *sbuf = nullptr; // a sleeper's, taken with sbuf_busy
+	Buffer<WaitEvent> dbuf;	// harvests under the lock
+	Buffer<WaitEvent> sbuf;	// a sleeper's, taken with sbuf_busy
 	bool sbuf_busy = false;
 	/*
 	 * The last kevent_wait had a zero timeout: the caller may be an
@@ -139,8 +150,7 @@ struct UserQueue {
 	 */
 	bool poll_mode = false;
 	// numbers of the queue's own descriptors, as a bitmap
-	uint64_t *ifd = nullptr;
-	uint32_t ifd_words = 0;
+	Buffer<uint64_t> ifd;
 	/*
 	 * Items in the waitset besides the eventfd and the timerfd: POLL
 	 * fds (not the always-ready ones), pidfds, and the signalfd and
@@ -151,8 +161,8 @@ struct UserQueue {
 	bool timer_watched = false;	// the timerfd is in the waitset
 	bool has_consumer = false;	// consumer is valid
 	pthread_t consumer{};	// the thread that last called kevent_wait
-	Nest *nest = nullptr;	// kevent queues we watch (nest_lock)
-	uint32_t nnest = 0, nestcap = 0;
+	Buffer<Nest> nest;	// kevent queues we watch (nest_lock)
+	uint32_t nnest = 0;	// of nest's entries, in use
 	Timers timers;
 	Sources src;
 
@@ -184,32 +194,23 @@ int UserQueue::ifd_set(int fd)
 {
 	const uint32_t w = static_cast<uint32_t>(fd) / 64;
 
-	if (w >= ifd_words) {
-		const uint32_t n = w + 1 > 2 * ifd_words ? w + 1 :
-				   2 * ifd_words;
-		auto *b = static_cast<uint64_t *>(
-			std::realloc(ifd, n * sizeof(uint64_t)));
-
-		if (!b)
-			return ENOMEM;
-		std::memset(b + ifd_words, 0, (n - ifd_words) * sizeof(*b));
-		ifd = b;
-		ifd_words = n;
-	}
+	if (w >= ifd.size() &&
+	    !ifd.grow(w + 1 > 2 * ifd.size() ? w + 1 : 2 * ifd.size()))
+		return ENOMEM;
 	ifd[w] |= 1ull << (fd % 64);
 	return 0;
 }
 
 void UserQueue::ifd_clear(int fd)
 {
-	if (fd >= 0 && static_cast<uint32_t>(fd) / 64 < ifd_words)
-		ifd[fd / 64] &= ~(1ull << (fd % 64));
+	if (fd >= 0 && static_cast<uint32_t>(fd) / 64 < ifd.size())
+		ifd[static_cast<uint32_t>(fd) / 64] &= ~(1ull << (fd % 64));
 }
 
 inline bool UserQueue::ifd_test(int fd) const
 {
-	return fd >= 0 && static_cast<uint32_t>(fd) / 64 < ifd_words &&
-	       (ifd[fd / 64] >> (fd % 64) & 1);
+	return fd >= 0 && static_cast<uint32_t>(fd) / 64 < ifd.size() &&
+	       (ifd[static_cast<uint32_t>(fd) / 64] >> (fd % 64) & 1);
 }
 
 // ---- waking
@@ -252,7 +253,7 @@ void UserQueue::kick_write()
 {
 	const uint64_t one = 1;
 
-	if (write(wakefd, &one, sizeof(one)) < 0) {
+	if (write(wakefd.get(), &one, sizeof(one)) < 0) {
 		// EAGAIN: the counter is saturated, so it is readable.
 	}
 }
@@ -389,30 +390,23 @@ int UserQueue::nest_check(kev_reg *reg)
 
 	if (!other)
 		return 0;
-	pthread_mutex_lock(&nest_lock);
-	const int below = nest_depth_below(fd, q, max_chain);
-	if (other == q || below >= max_chain ||
-	    below + nest_depth_above(q, max_chain - below) > max_chain) {
-		err = ELOOP;
-	} else if (nnest == nestcap) {
-		const uint32_t cap = nestcap ? nestcap * 2 : 4;
-		auto *n = static_cast<Nest *>(
-			std::realloc(nest, cap * sizeof(Nest)));
+	{
+		Lock lock(nest_lock);
+		const int below = nest_depth_below(fd, q, max_chain);
 
-		if (n) {
-			nest = n;
-			nestcap = cap;
-		} else {
+		if (other == q || below >= max_chain ||
+		    below + nest_depth_above(q, max_chain - below) >
+			    max_chain)
+			err = ELOOP;
+		else if (nnest == nest.size() &&
+			 !nest.grow(nest.size() ? nest.size() * 2 : 4))
 			err = ENOMEM;
+		if (!err) {
+			reg->nest_idx = nnest;
+			nest[nnest++] = {fd, reg};
+			reg->nested = true;
 		}
 	}
-	if (!err) {
-		reg->nest_idx = nnest;
-		nest[nnest].fd = fd;
-		nest[nnest++].reg = reg;
-		reg->nested = true;
-	}
-	pthread_mutex_unlock(&nest_lock);
 	kev_queue_put(other);
 	return err;
 }
@@ -424,10 +418,12 @@ void UserQueue::nest_forget(kev_reg *reg)
 
 	if (!reg->nested)
 		return;
-	pthread_mutex_lock(&nest_lock);
-	nest[i] = nest[--nnest];
-	nest[i].reg->nest_idx = i;
-	pthread_mutex_unlock(&nest_lock);
+	{
+		Lock lock(nest_lock);
+
+		nest[i] = nest[--nnest];
+		nest[i].reg->nest_idx = i;
+	}
 	reg->nested = false;
 }
 
@@ -533,6 +529,19 @@ private:
 	}
 	UserBackend(const UserBackend &) = delete;
 	UserBackend &operator=(const UserBackend &) = delete;
+	// The waitset's duplicates of the POLL fds (dup_fds).
+	~UserBackend()
+	{
+		kev_reg *reg;
+		uint32_t i;
+
+		if constexpr (W::dup_fds)
+			if (core_live)
+				kev_core_for_each(&core, reg, i)
+					if (reg->type == KEVENT_POLL &&
+					    !reg->always && reg->fd >= 0)
+						close(reg->fd);
+	}
 
 	static UserBackend &of(kev_queue *q)
 	{
@@ -547,6 +556,7 @@ private:
 	static constexpr kev_core_ops core_ops = {.release = release_cb};
 
 	void release(kev_reg *reg);
+	int setup(kev_queue *queue, unsigned int size);
 	void close_all(bool in_child);
 	void detach(int fd);
 	int claim(int fd);
@@ -704,97 +714,70 @@ template <typename W>
 int UserBackend<W>::init(kev_queue *q, unsigned int size)
 {
 	void *mem = std::malloc(sizeof(UserBackend));
-	int err;
 
 	if (!mem) {
 		errno = ENOMEM;
 		return -1;
 	}
 	auto *be = new (mem) UserBackend();
-	be->q = q;
-	if (kev_core_init(&be->core, size, &core_ops) < 0) {
-		err = errno;
+	if (const int err = be->setup(q, size)) {
 		be->~UserBackend();
 		std::free(mem);
 		errno = err;
 		return -1;
 	}
-	be->nevs = size + evs_slack < evs_max ? size + evs_slack : evs_max;
-	be->dbuf = static_cast<WaitEvent *>(
-		std::malloc(be->nevs * sizeof(*be->dbuf)));
-	be->sbuf = static_cast<WaitEvent *>(
-		std::malloc(be->nevs * sizeof(*be->sbuf)));
-	if (!be->dbuf || !be->sbuf) {
-		errno = ENOMEM;
-		goto fail;
-	}
-	err = be->ws_.init(size);
-	if (err) {
-		errno = err;
-		goto fail;
-	}
-	be->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (be->wakefd < 0)
-		goto fail;
-	err = be->ifd_set(be->ws_.fd());
-	if (err) {
-		errno = err;
-		goto fail;
-	}
-	if (be->add_internal(be->wakefd, tok_wake) < 0)
-		goto fail;
-	be->ws_.flush();
+	return 0;
+}
+
+// The rest of init(): 0 or an errno.
+template <typename W>
+int UserBackend<W>::setup(kev_queue *queue, unsigned int size)
+{
+	q = queue;
+	if (kev_core_init(&core, size, &core_ops) < 0)
+		return errno;
+	core_live = true;
+	const uint32_t nevs = size + evs_slack < evs_max ? size + evs_slack :
+							   evs_max;
+	if (!dbuf.allocate(nevs) || !sbuf.allocate(nevs))
+		return ENOMEM;
+	if (const int err = ws_.init(size))
+		return err;
+	wakefd.reset(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+	if (!wakefd)
+		return errno;
+	if (const int err = ifd_set(ws_.fd()))
+		return err;
+	if (add_internal(wakefd.get(), tok_wake) < 0)
+		return errno;
+	ws_.flush();
 	/*
 	 * The caller's fd is a second descriptor of the waitset's file, so
 	 * that a caller who wrongly close(2)s it cannot make us act on a
 	 * reused descriptor number.
 	 */
-	q->fd = fcntl(be->ws_.fd(), F_DUPFD_CLOEXEC, 3);
+	q->fd = fcntl(ws_.fd(), F_DUPFD_CLOEXEC, 3);
 	if (q->fd < 0)
-		goto fail;
-	q->priv = static_cast<UserQueue *>(be);
-	q->ring = be->core.ring;
-	q->ring_bytes = be->core.ring_bytes;
+		return errno;
+	q->priv = static_cast<UserQueue *>(this);
+	q->ring = core.ring;
+	q->ring_bytes = core.ring_bytes;
 	return 0;
-fail:
-	err = errno;
-	if (be->wakefd >= 0)
-		close(be->wakefd);
-	Sources::close_reg_fds(be->core);
-	kev_core_destroy(&be->core);
-	std::free(be->dbuf);
-	std::free(be->sbuf);
-	std::free(be->ifd);
-	be->~UserBackend();	// the waitset, timers and sources
-	std::free(mem);
-	errno = err;
-	return -1;
 }
 
+/*
+ * The caller's descriptor first: the waitset's own close (in ~W()) is then
+ * the last of its file.  The rest is the destructors': the duplicates of
+ * POLL fds (~UserBackend), the waitset, the pidfds and the core
+ * (~UserQueue), the sources, the timers, the buffers and the eventfd.
+ */
 template <typename W> void UserBackend<W>::close_all(bool in_child)
 {
-	kev_reg *reg;
-	uint32_t i;
-
-	// The caller's descriptor first: the waitset's close is the last.
 	if (q->fd >= 0)
 		close(q->fd);
-	if constexpr (W::dup_fds)
-		kev_core_for_each(&core, reg, i)
-			if (reg->type == KEVENT_POLL && !reg->always &&
-			    reg->fd >= 0)
-				close(reg->fd);
-	// In a forked child too: closing its own copies changes nothing shared.
-	Sources::close_reg_fds(core);
-	kev_core_destroy(&core);
 	if (in_child)
 		ws_.forget_shared();
-	close(wakefd);
-	std::free(nest);
-	std::free(ifd);
-	std::free(dbuf);
-	std::free(sbuf);
-	this->~UserBackend();	// the waitset, timers and sources
+	this->~UserBackend();
 	std::free(this);
 }
 
@@ -1147,7 +1130,7 @@ template <typename W> void UserBackend<W>::rewatch(uint64_t tok)
 
 	switch (tok) {
 	case tok_wake:
-		fd = wakefd;
+		fd = wakefd.get();
 		break;
 	case tok_timer:
 		fd = timers.fd();
@@ -1300,13 +1283,13 @@ template <typename W> void UserBackend<W>::collect(bool always)
 
 		ws_.flush();
 		do {
-			n = ws_.wait(dbuf, static_cast<int>(nevs), &zero_ts,
-				     nullptr);
+			n = ws_.wait(dbuf.get(), static_cast<int>(dbuf.size()),
+				     &zero_ts, nullptr);
 			if (n <= 0)
 				break;
-			dispatch(dbuf, n);
+			dispatch(dbuf.get(), n);
 			got += static_cast<uint64_t>(n);
-		} while (n == static_cast<int>(nevs) && got < limit);
+		} while (n == static_cast<int>(dbuf.size()) && got < limit);
 	}
 	// due, and the timerfd not read yet (it may fire a little later)
 	if (timers.due())
@@ -1384,8 +1367,8 @@ int UserBackend<W>::sleep(const timespec *rel, const sigset_t *sigmask,
 	ws_.flush();
 	if (!sbuf_busy) {
 		sbuf_busy = mine = true;
-		buf = sbuf;
-		max = static_cast<int>(nevs);
+		buf = sbuf.get();
+		max = static_cast<int>(sbuf.size());
 	}
 	sleepers++;
 	pthread_mutex_unlock(&core.lock);
