@@ -177,7 +177,7 @@ unsigned int UringWaitset::backlog()
 }
 
 int UringWaitset::wait(WaitEvent *out, int max, const timespec *rel,
-	 const sigset_t *sigmask)
+		       const sigset_t *sigmask)
 {
 	const bool polling = rel && !rel->tv_sec && !rel->tv_nsec;
 	int got = reap(out, max);
@@ -305,7 +305,7 @@ uint32_t UringWaitset::cqe_events(const io_uring_cqe &cqe)
 }
 
 int UringWaitset::enter(unsigned int wait_nr, const timespec *rel,
-	  const sigset_t *sigmask)
+			const sigset_t *sigmask)
 {
 	__kernel_timespec kts, *ktsp = nullptr;
 	io_uring_getevents_arg arg{};
