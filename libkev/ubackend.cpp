@@ -1172,22 +1172,24 @@ void UserBackend<W>::dispatch_internal(unsigned int bits)
 template <typename W>
 void UserBackend<W>::rewatch_reg(kev_reg *reg, bool cancelled)
 {
-	const uint64_t tok = kev_core_token(reg);
-
+	// (The token is made where it is used: a spent level poll, the
+	// common case, needs none.)
 	switch (reg->type) {
 	case KEVENT_POLL:
 		if (reg->always || reg->detached)
 			break;
 		if (reg->req_flags & KEVENT_REQ_ET) {
-			ws_.add(reg->fd, tok, poll_mask(reg), WatchMode::edge);
+			ws_.add(reg->fd, kev_core_token(reg), poll_mask(reg),
+				WatchMode::edge);
 		} else if (cancelled) {
 			reg->muted = false;
-			ws_.rearm(reg->fd, tok, poll_mask(reg));
+			ws_.rearm(reg->fd, kev_core_token(reg), poll_mask(reg));
 		}
 		break;
 	case KEVENT_PROC:
 		if (cancelled && reg->fd >= 0)
-			ws_.add(reg->fd, tok, POLLIN, WatchMode::edge);
+			ws_.add(reg->fd, kev_core_token(reg), POLLIN,
+				WatchMode::edge);
 		break;
 	}
 }
@@ -1236,7 +1238,7 @@ template <typename W> void UserBackend<W>::dispatch(WaitEvent *evs, int n)
 					  poll_mask(reg));
 			continue;
 		}
-		if (kev_reg_is_lt_poll(reg)) {
+		if (!(reg->req_flags & KEVENT_REQ_ET)) {	// level
 			if (W::lt_disarms) {
 				reg->muted = true;	// fired: disarmed
 				kev_core_note_work(&core, reg);

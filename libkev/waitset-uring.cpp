@@ -144,6 +144,11 @@ void UringWaitset::del(int /* fd */, uint64_t tok)
 	io_uring_sqe_set_data64(sqe, tok_ignore);
 }
 
+void UringWaitset::rearm(int fd, uint64_t tok, uint32_t events)
+{
+	poll(fd, tok, events, WatchMode::level);
+}
+
 /*
  * Submit what is queued.  What the kernel did not take (EBUSY while
  * the CQ overflows, EINTR) stays counted, for the next flush: a
@@ -215,8 +220,9 @@ int UringWaitset::wait(WaitEvent *out, int max, const timespec *rel,
 	return got;
 }
 
-// An SQE, submitting what is queued if the SQ is full.
-io_uring_sqe *UringWaitset::get_sqe()
+// An SQE, submitting what is queued if the SQ is full.  Inline: it is on
+// the path of every poll.
+inline io_uring_sqe *UringWaitset::get_sqe()
 {
 	io_uring_sqe *sqe = io_uring_get_sqe(ring_.get());
 
@@ -230,7 +236,9 @@ io_uring_sqe *UringWaitset::get_sqe()
 	return sqe;
 }
 
-int UringWaitset::poll(int fd, uint64_t tok, uint32_t events, WatchMode mode)
+// Inline: rearm() and add() are all it is (rearm() at every level event).
+inline int UringWaitset::poll(int fd, uint64_t tok, uint32_t events,
+			      WatchMode mode)
 {
 	io_uring_sqe *sqe = get_sqe();
 

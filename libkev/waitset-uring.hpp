@@ -67,10 +67,7 @@ public:
 	}
 	void del(int fd, uint64_t tok);
 	// No mute(): a single-shot poll disarms itself (lt_disarms).
-	void rearm(int fd, uint64_t tok, uint32_t events)
-	{
-		poll(fd, tok, events, WatchMode::level);
-	}
+	void rearm(int fd, uint64_t tok, uint32_t events);
 	void flush();
 	unsigned int backlog();
 	int wait(WaitEvent *out, int max, const timespec *rel,
