@@ -596,7 +596,9 @@ private:
 /*
  * The library now owns descriptor number fd: a POLL registration of that
  * number was of a file the caller closed.  It must never again act on the
- * number (it would act on our descriptor): detach it.
+ * number (it would act on our descriptor): detach it.  Only a waitset
+ * keyed by number needs it: with dup_fds, a registration watches its own
+ * duplicate, which no number of the caller's names.
  */
 template <typename W> void UserBackend<W>::detach(int fd)
 {
