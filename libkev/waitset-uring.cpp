@@ -154,10 +154,8 @@ void UringWaitset::rearm(int fd, uint64_t tok, uint32_t events)
  * the CQ overflows, EINTR) stays counted, for the next flush: a
  * watch left in the SQ would never report.
  */
-void UringWaitset::flush()
+void UringWaitset::submit()
 {
-	if (!queued_)
-		return;
 	const int r = io_uring_submit(ring_.get());
 
 	if (r > 0)

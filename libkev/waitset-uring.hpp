@@ -68,12 +68,18 @@ public:
 	void del(int fd, uint64_t tok);
 	// No mute(): a single-shot poll disarms itself (lt_disarms).
 	void rearm(int fd, uint64_t tok, uint32_t events);
-	void flush();
+	// Inline: most calls (every wait) find nothing queued.
+	void flush()
+	{
+		if (queued_)
+			submit();
+	}
 	unsigned int backlog();
 	int wait(WaitEvent *out, int max, const timespec *rel,
 		 const sigset_t *sigmask);
 
 private:
+	void submit();
 	io_uring_sqe *get_sqe();
 	int poll(int fd, uint64_t tok, uint32_t events, WatchMode mode);
 	int reap(WaitEvent *out, int max);
