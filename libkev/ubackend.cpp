@@ -1483,11 +1483,15 @@ int UserBackend<W>::wait_events(unsigned int min_nr, const timespec *timeout,
 		kick_it = true;
 	}
 	/*
-	 * Watches renewed while dispatching (an internal fd's spent poll, a
-	 * rearmed level poll) go to the kernel before the caller sleeps
-	 * elsewhere on the queue fd: queued, they would never report.
+	 * A caller that polls the queue fd sleeps elsewhere next: the
+	 * watches renewed while dispatching (an internal fd's spent poll)
+	 * go to the kernel now, or they would never report.  A caller that
+	 * sleeps in kevent_wait hands them over when it comes back: by then
+	 * it has read what the renewed watch of an edge-triggered fd would
+	 * otherwise report again (its poll ended with the CQ full).
 	 */
-	ws_.flush();
+	if (polling)
+		ws_.flush();
 	in_wait--;
 	pthread_mutex_unlock(&core.lock);
 	if (kick_it)
@@ -1495,7 +1499,8 @@ int UserBackend<W>::wait_events(unsigned int min_nr, const timespec *timeout,
 	return ret;
 fail:
 	ret = errno;
-	ws_.flush();
+	if (polling)
+		ws_.flush();
 	in_wait--;
 	pthread_mutex_unlock(&core.lock);
 	errno = ret;
