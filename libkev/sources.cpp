@@ -14,7 +14,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <new>
 
 #include "sources.hpp"
 
@@ -50,7 +49,7 @@ int SignalSource::add(kev_reg &reg, const SourceWatcher &w)
 	if (!fd_) {
 		Fd created(fd);
 
-		if (w.source(w.ctx, fd, KEV_SRC_SIGNAL) < 0) {
+		if (w.source(w.ctx, fd, SourceFd::signal) < 0) {
 			const int err = errno;
 
 			sigdelset(&set_, signo);
@@ -257,7 +256,7 @@ int InodeSource::add(kev_reg &reg, const SourceWatcher &w)
 
 		if (!created)
 			return errno;
-		if (w.source(w.ctx, created.get(), KEV_SRC_INODE) < 0)
+		if (w.source(w.ctx, created.get(), SourceFd::inode) < 0)
 			return errno;	// created closes it
 		fd_ = std::move(created);
 	}
@@ -498,9 +497,9 @@ void Sources::release(kev_reg &reg)
 	}
 }
 
-void Sources::dispatch(kev_core &core, unsigned int which)
+void Sources::dispatch(kev_core &core, SourceFd which)
 {
-	if (which == KEV_SRC_SIGNAL)
+	if (which == SourceFd::signal)
 		signal_.dispatch(core);
 	else
 		inode_.dispatch(core);
@@ -517,80 +516,3 @@ void Sources::close_reg_fds(kev_core &core)
 }
 
 } // namespace kev
-
-// ---- the C facade, for ubackend.c while it is C (doc/decisions.md)
-
-namespace {
-
-static_assert(sizeof(kev::Sources) <= sizeof(kev_sources::opaque),
-	      "KEV_SOURCES_SIZE holds a kev::Sources");
-static_assert(alignof(kev::Sources) <= alignof(kev_sources),
-	      "struct kev_sources is aligned for a kev::Sources");
-
-kev::Sources &sources(kev_sources *src)
-{
-	return *std::launder(reinterpret_cast<kev::Sources *>(src->opaque));
-}
-
-const kev::Sources &sources(const kev_sources *src)
-{
-	return *std::launder(
-		reinterpret_cast<const kev::Sources *>(src->opaque));
-}
-
-} // namespace
-
-extern "C" {
-
-void kev_sources_init(struct kev_sources *src, void *ctx,
-		      kev_watch_source_fn watch_source,
-		      kev_watch_reg_fn watch_reg)
-{
-	new (src->opaque) kev::Sources({ctx, watch_source, watch_reg});
-}
-
-void kev_sources_destroy(struct kev_sources *src, struct kev_core *core)
-{
-	// In a forked child too: closing its own copies changes nothing shared.
-	kev::Sources::close_reg_fds(*core);
-	sources(src).~Sources();
-}
-
-int kev_sources_signal_fd(const struct kev_sources *src)
-{
-	return sources(src).signal_fd();
-}
-
-int kev_sources_inode_fd(const struct kev_sources *src)
-{
-	return sources(src).inode_fd();
-}
-
-int kev_sources_add(struct kev_sources *src, struct kev_reg *reg)
-{
-	return sources(src).add(*reg);
-}
-
-int kev_sources_modify(struct kev_sources *src, struct kev_reg *reg,
-		       const struct ukevent *ev)
-{
-	return sources(src).modify(*reg, *ev);
-}
-
-void kev_sources_release(struct kev_sources *src, struct kev_reg *reg)
-{
-	sources(src).release(*reg);
-}
-
-void kev_sources_dispatch(struct kev_sources *src, struct kev_core *core,
-			  unsigned int which)
-{
-	sources(src).dispatch(*core, which);
-}
-
-void kev_sources_fire(struct kev_core *core, struct kev_reg *reg)
-{
-	kev::Sources::fire(*core, *reg);
-}
-
-} // extern "C"

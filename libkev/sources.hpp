@@ -16,16 +16,20 @@
 
 #include "core.h"
 #include "fd.hpp"
-#include "sources.h"
 
 namespace kev {
+
+// The fds of the sources themselves, which the backend watches for good.
+enum class SourceFd : uint8_t { signal, inode };
 
 // How the sources put their fds into the backend's wait set: 0 or -1
 // with errno (the fd is still the caller's).
 struct SourceWatcher {
 	void *ctx;
-	kev_watch_source_fn source;	// a source's own fd, for good
-	kev_watch_reg_fn reg;		// a registration's fd (pidfd)
+	// a source's own fd, for good
+	int (*source)(void *ctx, int fd, SourceFd which);
+	// a registration's fd (pidfd)
+	int (*reg)(void *ctx, int fd, kev_reg *reg);
 };
 
 // KEVENT_SIGNAL: one signalfd for every registered signal.
@@ -131,7 +135,7 @@ public:
 	int modify(kev_reg &reg, const ukevent &ev);
 	void release(kev_reg &reg);
 	// The signalfd or inotify fd is readable.
-	void dispatch(kev_core &core, unsigned int which);
+	void dispatch(kev_core &core, SourceFd which);
 	// A registration's own fd (pidfd) is readable.
 	static void fire(kev_core &core, kev_reg &reg)
 	{

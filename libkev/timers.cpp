@@ -14,12 +14,10 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <new>
 
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include "timers.h"
 #include "timers.hpp"
 
 namespace kev {
@@ -186,18 +184,6 @@ bool Timers::empty() const
 	return true;
 }
 
-// The clock, read once per kevent_ctl batch (new_batch()).
-uint64_t Timers::now(Clock c)
-{
-	const auto bit = static_cast<uint8_t>(1u << static_cast<uint8_t>(c));
-
-	if (!(now_valid_ & bit)) {
-		now_[static_cast<uint8_t>(c)] = clock_now(c);
-		now_valid_ |= bit;
-	}
-	return now_[static_cast<uint8_t>(c)];
-}
-
 int Timers::open()
 {
 	if (!tfd_) {
@@ -355,99 +341,3 @@ int Timers::rearm()
 }
 
 } // namespace kev
-
-// ---- the C facade, for ubackend.c while it is C (doc/decisions.md)
-
-namespace {
-
-static_assert(sizeof(kev::Timers) <= sizeof(kev_timers::opaque),
-	      "KEV_TIMERS_SIZE holds a kev::Timers");
-static_assert(alignof(kev::Timers) <= alignof(kev_timers),
-	      "struct kev_timers is aligned for a kev::Timers");
-
-kev::Timers &timers(kev_timers *t)
-{
-	return *std::launder(reinterpret_cast<kev::Timers *>(t->opaque));
-}
-
-const kev::Timers &timers(const kev_timers *t)
-{
-	return *std::launder(reinterpret_cast<const kev::Timers *>(t->opaque));
-}
-
-kev::TimerSpec spec(uint32_t event, uint64_t data, uint32_t req_flags)
-{
-	return kev::TimerSpec{event, data, req_flags};
-}
-
-} // namespace
-
-extern "C" {
-
-void kev_timers_init(struct kev_timers *t)
-{
-	new (t->opaque) kev::Timers();
-}
-
-void kev_timers_destroy(struct kev_timers *t)
-{
-	timers(t).~Timers();
-}
-
-uint64_t kev_clock_now(unsigned int clk)
-{
-	return kev::clock_now(static_cast<kev::Clock>(clk));
-}
-
-int kev_timers_open(struct kev_timers *t)
-{
-	return timers(t).open();
-}
-
-int kev_timers_fd(const struct kev_timers *t)
-{
-	return timers(t).fd();
-}
-
-void kev_timers_new_batch(struct kev_timers *t)
-{
-	timers(t).new_batch();
-}
-
-bool kev_timers_empty(const struct kev_timers *t)
-{
-	return timers(t).empty();
-}
-
-int kev_timer_check(uint32_t event, uint64_t data, uint32_t req_flags)
-{
-	return spec(event, data, req_flags).check();
-}
-
-int kev_timer_set(struct kev_timers *t, struct kev_reg *reg, uint32_t event,
-		  uint64_t data, uint32_t req_flags)
-{
-	return timers(t).set(*reg, spec(event, data, req_flags));
-}
-
-void kev_timer_disarm(struct kev_timers *t, struct kev_reg *reg)
-{
-	timers(t).disarm(*reg);
-}
-
-bool kev_timers_due(const struct kev_timers *t)
-{
-	return timers(t).due();
-}
-
-void kev_timers_expire(struct kev_timers *t, struct kev_core *core)
-{
-	timers(t).expire(*core);
-}
-
-void kev_timers_end_batch(struct kev_timers *t, struct kev_core *core)
-{
-	timers(t).end_batch(*core);
-}
-
-} // extern "C"

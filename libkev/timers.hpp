@@ -153,7 +153,21 @@ private:
 	{
 		heap(static_cast<Clock>(reg.timer_heap)).erase(reg);
 	}
-	uint64_t now(Clock c);
+	/*
+	 * The clock, read once per kevent_ctl batch (new_batch()).  Inline:
+	 * set() is its only caller, on the path of every timer added.
+	 */
+	uint64_t now(Clock c)
+	{
+		const auto bit = static_cast<uint8_t>(
+			1u << static_cast<uint8_t>(c));
+
+		if (!(now_valid_ & bit)) {
+			now_[static_cast<uint8_t>(c)] = clock_now(c);
+			now_valid_ |= bit;
+		}
+		return now_[static_cast<uint8_t>(c)];
+	}
 	uint64_t realtime_deadline(const TimerHeap &hp, uint64_t now_rt) const;
 
 	std::array<TimerHeap, num_clocks> heaps_{{

@@ -150,7 +150,7 @@ private:
 // A test that means "the waiter is blocked when the other thread acts" does
 // not sleep and hope: it reads the waiter's state from /proc.  Its stat
 // says S (sleeping) and its syscall file names the system call it sleeps
-// in, with the arguments.  kevent_wait sleeps in (libkev/ubackend.c,
+// in, with the arguments.  kevent_wait sleeps in (libkev/ubackend.cpp,
 // waitset-epoll.c, waitset-uring.c, backend-kmod.c):
 //   futex           FUTEX_WAIT_PRIVATE with a timeout, made through libc's
 //                   syscall() (a queue with USER events only); glibc's own

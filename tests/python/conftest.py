@@ -45,7 +45,7 @@ def wait_for(queue, pred, timeout=5.0):
 # not sleep and hope; it reads the waiter's state from /proc instead:
 # /proc/self/task/<tid>/stat says S (sleeping) and /proc/self/task/<tid>/
 # syscall names the system call it sleeps in, with its arguments.  libkev's
-# kevent_wait sleeps in one of these (libkev/ubackend.c, waitset-epoll.cpp,
+# kevent_wait sleeps in one of these (libkev/ubackend.cpp, waitset-epoll.cpp,
 # waitset-uring.cpp, backend-kmod.c):
 #   futex          FUTEX_WAIT_PRIVATE with a timeout, made through libc's
 #                  syscall() (a queue that watches only USER events).  glibc's
