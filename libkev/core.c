@@ -408,7 +408,8 @@ void kev_core_enable(struct kev_core *core, struct kev_reg *reg)
 			kev_core_note_work(core, reg);
 		return;
 	}
-	if (kev_reg_is_lt_poll(reg)) {
+	if (kev_reg_is_lt_poll(reg) || (reg->muted && !reg->pending)) {
+		/* level, or an edge fd whose ended watch is still to renew */
 		reg->pending = false;
 		reg->fired = 0;
 		kev_add_recheck(core, reg);
@@ -447,6 +448,16 @@ void kev_core_reap(struct kev_core *core)
 			reg->fired = 0;
 			if (reg->muted || reg->always)
 				kev_add_recheck(core, reg);
+		} else if (reg->muted) {
+			/*
+			 * Edge-triggered, its watch ended (io_uring, CQ full):
+			 * watched again only now that the consumer has passed
+			 * the entry, so that the new watch does not report
+			 * the readiness this entry delivered as new activity.
+			 */
+			reg->pending = false;
+			reg->fired = 0;
+			kev_add_recheck(core, reg);
 		} else if (reg->pending) {
 			reg->pending = false;
 			kev_core_make_ready(core, reg);
@@ -518,8 +529,7 @@ void kev_core_publish(struct kev_core *core)
 			shadow[k & mask] = reg;
 			if (reg->req_flags & KEVENT_REQ_DISPATCH)
 				reg->disabled = true;
-			else if (reg->always ||
-				 (kev_reg_is_lt_poll(reg) && reg->muted))
+			else if (reg->always || reg->muted)
 				kev_core_note_work(core, reg);
 		}
 		k++;

@@ -44,7 +44,12 @@ struct kev_reg {
 	bool live : 1;		/* allocated (else on the free list) */
 	bool qwork : 1;		/* QUEUED, and its consumption makes work */
 	bool always : 1;	/* POLL: the waitset refused the file */
-	bool muted : 1;		/* POLL: LT item not armed in the waitset */
+	/*
+	 * POLL: not armed in the waitset.  Level: muted or spent, rearmed
+	 * when the consumer passes its entry.  Edge: its watch ended
+	 * (io_uring, CQ full), renewed then too.
+	 */
+	bool muted : 1;
 	bool nested : 1;	/* POLL: the fd is a kevent queue */
 	bool detached : 1;	/* POLL: its number now names another file */
 	uint32_t gen;		/* bumped on every free: stale tokens fail */

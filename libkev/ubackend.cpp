@@ -937,7 +937,12 @@ template <typename W> void UserBackend<W>::recheck()
 			poll_fire_always(reg);
 		} else if (reg->muted) {
 			reg->muted = false;
-			ws_.rearm(reg->fd, kev_core_token(reg), poll_mask(reg));
+			if (reg->req_flags & KEVENT_REQ_ET)
+				ws_.add(reg->fd, kev_core_token(reg),
+					poll_mask(reg), WatchMode::edge);
+			else
+				ws_.rearm(reg->fd, kev_core_token(reg),
+					  poll_mask(reg));
 		}
 	}
 }
@@ -1181,8 +1186,19 @@ void UserBackend<W>::rewatch_reg(kev_reg *reg, bool cancelled)
 		if (reg->always || reg->detached)
 			break;
 		if (reg->req_flags & KEVENT_REQ_ET) {
-			ws_.add(reg->fd, kev_core_token(reg), poll_mask(reg),
-				WatchMode::edge);
+			/*
+			 * A watch that ended with an event is renewed once
+			 * the consumer has passed that event's entry (the
+			 * recheck list): renewed now, it would report the
+			 * fd's readiness, which the entry delivers, as new
+			 * activity (a duplicate).  A cancelled one (no
+			 * event) is renewed now.
+			 */
+			if (cancelled)
+				ws_.add(reg->fd, kev_core_token(reg),
+					poll_mask(reg), WatchMode::edge);
+			else
+				reg->muted = true;
 		} else if (cancelled) {
 			reg->muted = false;
 			ws_.rearm(reg->fd, kev_core_token(reg), poll_mask(reg));

@@ -42,12 +42,15 @@ namespace {
 
 constexpr unsigned int sq_entries = 256;
 /*
- * The completion queue: twice the kevent ring, at least 4096 and at most
+ * The completion queue: twice the kevent ring, at least 256 and at most
  * what io_uring allows.  A multishot poll ends when it finds the CQ full,
- * and must then be added again, so a queue with as many ready fds as its
- * ring holds should not fill it.
+ * and must then be added again (once the consumer has passed the entry of
+ * its last event: ubackend.cpp), so a queue with as many ready fds as its
+ * ring holds should not fill it.  No larger: the kernel tears a closed
+ * ring down in a worker, and until then its memory stays allocated (with
+ * a minimum of 4096, ~130 KiB per small queue; now ~20 KiB).
  */
-constexpr unsigned int cq_min = 4096;
+constexpr unsigned int cq_min = 256;
 constexpr unsigned int cq_max = 65536;
 // user_data of our own POLL_REMOVE requests: never a registration token
 constexpr uint64_t tok_ignore = 0xfffffffbull;
