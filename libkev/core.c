@@ -439,25 +439,19 @@ void kev_core_reap(struct kev_core *core)
 		kev_clear_work(core, reg);
 		if (reg->disabled)
 			continue;	/* pending stays for ENABLE */
-		if (kev_reg_is_lt_poll(reg)) {
+		if (kev_reg_is_lt_poll(reg) || reg->muted) {
 			/*
 			 * Level-triggered: the waitset reports it again while
-			 * ready, unless it was muted (or cannot be waited for).
+			 * ready, unless it was muted (or cannot be waited
+			 * for).  Edge-triggered and muted: its watch ended
+			 * (io_uring, CQ full) and is renewed only now that the
+			 * consumer has passed the entry, so that it does not
+			 * report the readiness the entry delivered as new.
 			 */
 			reg->pending = false;
 			reg->fired = 0;
 			if (reg->muted || reg->always)
 				kev_add_recheck(core, reg);
-		} else if (reg->muted) {
-			/*
-			 * Edge-triggered, its watch ended (io_uring, CQ full):
-			 * watched again only now that the consumer has passed
-			 * the entry, so that the new watch does not report
-			 * the readiness this entry delivered as new activity.
-			 */
-			reg->pending = false;
-			reg->fired = 0;
-			kev_add_recheck(core, reg);
 		} else if (reg->pending) {
 			reg->pending = false;
 			kev_core_make_ready(core, reg);
