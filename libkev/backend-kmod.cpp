@@ -16,7 +16,7 @@
 #include <cstdint>
 
 #include "fd.hpp"
-#include "internal.h"
+#include "internal.hpp"
 #include "mapping.hpp"
 
 namespace kev {
@@ -128,7 +128,7 @@ void destroy(kev_queue *q, bool /* in_child */)
 
 } // namespace kev
 
-extern "C" const kev_backend_ops kev_kmod_ops = {
+const kev_backend_ops kev_kmod_ops = {
 	.name = "kmod",
 	.probe = kev::probe,
 	.init = kev::init,

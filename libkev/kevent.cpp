@@ -13,7 +13,7 @@
 #include <cstring>
 #include <utility>
 
-#include "internal.h"
+#include "internal.hpp"
 #include "lock.hpp"
 
 namespace kev {
@@ -300,9 +300,7 @@ constexpr std::array<uint32_t, KEVENT_TYPE_MAX> event_masks = [] {
 
 using namespace kev;
 
-// ---- what the rest of libkev uses (internal.h)
-
-extern "C" {
+// ---- what the rest of libkev uses (internal.hpp)
 
 void kev_queue_put(struct kev_queue *q)
 {
@@ -400,7 +398,9 @@ int kev_check_entry(unsigned int cmd, const struct ukevent *ev)
 	return 0;
 }
 
-// ---- the public entry points (KEVENT_1.0)
+// ---- the public entry points (KEVENT_1.0, <kevent.h>)
+
+extern "C" {
 
 KEV_EXPORT int kevent_init(struct kevent_ring **ring, unsigned int ring_size,
 			   unsigned int flags)

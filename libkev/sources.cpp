@@ -25,7 +25,7 @@ namespace kev {
 
 // ---- KEVENT_SIGNAL
 
-int SignalSource::add(kev_reg &reg, const SourceWatcher &w)
+int SignalSource::add(Reg &reg, const SourceWatcher &w)
 {
 	if (reg.id == 0 || reg.id > max_signo || reg.event)
 		return EINVAL;
@@ -61,7 +61,7 @@ int SignalSource::add(kev_reg &reg, const SourceWatcher &w)
 	return 0;
 }
 
-void SignalSource::release(kev_reg &reg)
+void SignalSource::release(Reg &reg)
 {
 	const int signo = static_cast<int>(reg.id);
 
@@ -72,7 +72,7 @@ void SignalSource::release(kev_reg &reg)
 		signalfd(fd_.get(), &set_, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
-void SignalSource::dispatch(kev_core &core)
+void SignalSource::dispatch(Core &core)
 {
 	signalfd_siginfo si[16];
 	ssize_t n;
@@ -84,7 +84,7 @@ void SignalSource::dispatch(kev_core &core)
 			const uint32_t s = si[i].ssi_signo;
 
 			if (s < regs_.size() && regs_[s])
-				kev_core_fire(&core, regs_[s], 0, 1);
+				core.fire(regs_[s], 0, 1);
 		}
 		if (cnt < sizeof(si) / sizeof(si[0]))
 			break;
@@ -214,7 +214,7 @@ void InodeWatches::erase(Watch *w)
 
 // ---- KEVENT_INODE
 
-void InodeSource::forget(kev_reg &reg)
+void InodeSource::forget(Reg &reg)
 {
 	InodeWatches::Watch *w = watches_.find(reg.fd);
 
@@ -229,7 +229,7 @@ void InodeSource::forget(kev_reg &reg)
  * wd: IN_MASK_CREATE refuses the second with EEXIST, one registration per
  * inode per queue.  A wd, or minus an errno.
  */
-int InodeSource::watch(const kev_reg &reg, uint32_t event, uint32_t flags)
+int InodeSource::watch(const Reg &reg, uint32_t event, uint32_t flags)
 {
 	char path[64];
 
@@ -243,7 +243,7 @@ int InodeSource::watch(const kev_reg &reg, uint32_t event, uint32_t flags)
 	return wd;
 }
 
-int InodeSource::add(kev_reg &reg, const SourceWatcher &w)
+int InodeSource::add(Reg &reg, const SourceWatcher &w)
 {
 	struct stat st;
 
@@ -276,7 +276,7 @@ int InodeSource::add(kev_reg &reg, const SourceWatcher &w)
  * watched inode (inotify watches inodes, so that is exact).  Else EBADF,
  * and neither this watch nor another registration's is touched.
  */
-int InodeSource::modify(kev_reg &reg, uint32_t event)
+int InodeSource::modify(Reg &reg, uint32_t event)
 {
 	struct stat st;
 
@@ -302,7 +302,7 @@ int InodeSource::modify(kev_reg &reg, uint32_t event)
 	return 0;
 }
 
-void InodeSource::release(kev_reg &reg)
+void InodeSource::release(Reg &reg)
 {
 	if (reg.fd < 0)
 		return;
@@ -313,7 +313,7 @@ void InodeSource::release(kev_reg &reg)
 namespace {
 
 // Has the watched file lost its last link?  (Its fd is still open.)
-bool inode_unlinked(const kev_reg &reg)
+bool inode_unlinked(const Reg &reg)
 {
 	struct stat st;
 
@@ -323,7 +323,7 @@ bool inode_unlinked(const kev_reg &reg)
 
 } // namespace
 
-void InodeSource::dispatch(kev_core &core)
+void InodeSource::dispatch(Core &core)
 {
 	alignas(inotify_event) char buf[4096];
 	ssize_t n;
@@ -338,22 +338,22 @@ void InodeSource::dispatch(kev_core &core)
 			std::memcpy(&ie, p, sizeof(ie));
 			p += sizeof(ie) + ie.len;
 			if (ie.mask & IN_Q_OVERFLOW) {
-				watches_.for_each([&core](kev_reg &reg) {
+				watches_.for_each([&core](Reg &reg) {
 					reg.ret_flags |= KEVENT_RET_OVERFLOW;
-					kev_core_fire(&core, &reg, 0, 0);
+					core.fire(&reg, 0, 0);
 				});
 				continue;
 			}
 			InodeWatches::Watch *w = watches_.find(ie.wd);
 			if (!w)
 				continue;
-			kev_reg &reg = *w->reg;
+			Reg &reg = *w->reg;
 			if (ie.mask & IN_IGNORED) {
 				// The watch is gone: so is the registration.
 				reg.ret_flags |= KEVENT_RET_GONE |
 						 KEVENT_RET_REMOVED;
 				forget(reg);
-				kev_core_fire(&core, &reg, reg.event &
+				core.fire(&reg, reg.event &
 					      from_inotify(ie.mask), 0);
 				continue;
 			}
@@ -366,21 +366,21 @@ void InodeSource::dispatch(kev_core &core)
 				forget(reg);
 				reg.ret_flags |= KEVENT_RET_GONE |
 						 KEVENT_RET_REMOVED;
-				kev_core_fire(&core, &reg, reg.event &
+				core.fire(&reg, reg.event &
 					      (KEVENT_INODE_DELETE_SELF |
 					       from_inotify(ie.mask)), 0);
 				continue;
 			}
 			const uint32_t mask = from_inotify(ie.mask) & reg.event;
 			if (mask)
-				kev_core_fire(&core, &reg, mask, 0);
+				core.fire(&reg, mask, 0);
 		}
 	}
 }
 
 // ---- KEVENT_PROC
 
-int ProcSource::add(kev_reg &reg, const SourceWatcher &w)
+int ProcSource::add(Reg &reg, const SourceWatcher &w)
 {
 	if (reg.id == 0 || reg.id > static_cast<uint64_t>(INT32_MAX))
 		return ESRCH;
@@ -397,7 +397,7 @@ int ProcSource::add(kev_reg &reg, const SourceWatcher &w)
 	return 0;
 }
 
-void ProcSource::fire(kev_core &core, kev_reg &reg)
+void ProcSource::fire(Core &core, Reg &reg)
 {
 	siginfo_t si;
 
@@ -429,10 +429,10 @@ void ProcSource::fire(kev_core &core, kev_reg &reg)
 		reg.ret_flags |= KEVENT_RET_NOSTATUS;
 	}
 	reg.ret_flags |= KEVENT_RET_REMOVED;
-	kev_core_fire(&core, &reg, KEVENT_PROC_EXIT, 0);
+	core.fire(&reg, KEVENT_PROC_EXIT, 0);
 }
 
-void ProcSource::release(kev_reg &reg)
+void ProcSource::release(Reg &reg)
 {
 	if (reg.fd >= 0)
 		close(reg.fd);	// the backend took it out of its set
@@ -441,7 +441,7 @@ void ProcSource::release(kev_reg &reg)
 
 // ---- all of them
 
-int Sources::add(kev_reg &reg)
+int Sources::add(Reg &reg)
 {
 	switch (reg.type) {
 	case KEVENT_SIGNAL:
@@ -454,7 +454,7 @@ int Sources::add(kev_reg &reg)
 	return EINVAL;
 }
 
-int Sources::modify(kev_reg &reg, const ukevent &ev)
+int Sources::modify(Reg &reg, const ukevent &ev)
 {
 	uint32_t event = ev.event;
 	int err = 0;
@@ -482,7 +482,7 @@ int Sources::modify(kev_reg &reg, const ukevent &ev)
 	return 0;
 }
 
-void Sources::release(kev_reg &reg)
+void Sources::release(Reg &reg)
 {
 	switch (reg.type) {
 	case KEVENT_SIGNAL:
@@ -497,7 +497,7 @@ void Sources::release(kev_reg &reg)
 	}
 }
 
-void Sources::dispatch(kev_core &core, SourceFd which)
+void Sources::dispatch(Core &core, SourceFd which)
 {
 	if (which == SourceFd::signal)
 		signal_.dispatch(core);
@@ -505,14 +505,12 @@ void Sources::dispatch(kev_core &core, SourceFd which)
 		inode_.dispatch(core);
 }
 
-void Sources::close_reg_fds(kev_core &core)
+void Sources::close_reg_fds(Core &core)
 {
-	kev_reg *reg;
-	uint32_t i;
-
-	kev_core_for_each(&core, reg, i)
-		if (reg->type == KEVENT_PROC)
-			ProcSource::release(*reg);
+	core.for_each([](Reg &reg) {
+		if (reg.type == KEVENT_PROC)
+			ProcSource::release(reg);
+	});
 }
 
 } // namespace kev

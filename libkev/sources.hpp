@@ -14,7 +14,7 @@
 #include <array>
 #include <cstdint>
 
-#include "core.h"
+#include "core.hpp"
 #include "fd.hpp"
 
 namespace kev {
@@ -29,7 +29,7 @@ struct SourceWatcher {
 	// a source's own fd, for good
 	int (*source)(void *ctx, int fd, SourceFd which);
 	// a registration's fd (pidfd)
-	int (*reg)(void *ctx, int fd, kev_reg *reg);
+	int (*reg)(void *ctx, int fd, Reg *reg);
 };
 
 // KEVENT_SIGNAL: one signalfd for every registered signal.
@@ -38,16 +38,16 @@ public:
 	SignalSource() { sigemptyset(&set_); }
 
 	int fd() const { return fd_.get(); }
-	int add(kev_reg &reg, const SourceWatcher &w);
-	void release(kev_reg &reg);
-	void dispatch(kev_core &core);
+	int add(Reg &reg, const SourceWatcher &w);
+	void release(Reg &reg);
+	void dispatch(Core &core);
 
 private:
 	static constexpr int max_signo = 64;
 
 	Fd fd_;
 	sigset_t set_;		// the signals with a registration
-	std::array<kev_reg *, max_signo + 1> regs_{};	// by number
+	std::array<Reg *, max_signo + 1> regs_{};	// by number
 };
 
 /*
@@ -60,7 +60,7 @@ class InodeWatches {
 public:
 	struct Watch {
 		int wd;		// never 0: 0 marks a free slot
-		kev_reg *reg;
+		Reg *reg;
 		dev_t dev;
 		ino_t ino;
 	};
@@ -100,14 +100,14 @@ private:
 class InodeSource {
 public:
 	int fd() const { return fd_.get(); }
-	int add(kev_reg &reg, const SourceWatcher &w);
-	int modify(kev_reg &reg, uint32_t event);
-	void release(kev_reg &reg);
-	void dispatch(kev_core &core);
+	int add(Reg &reg, const SourceWatcher &w);
+	int modify(Reg &reg, uint32_t event);
+	void release(Reg &reg);
+	void dispatch(Core &core);
 
 private:
-	int watch(const kev_reg &reg, uint32_t event, uint32_t flags);
-	void forget(kev_reg &reg);
+	int watch(const Reg &reg, uint32_t event, uint32_t flags);
+	void forget(Reg &reg);
 
 	Fd fd_;
 	InodeWatches watches_;
@@ -116,9 +116,9 @@ private:
 // KEVENT_PROC: a pidfd per registration, in its fd field, which owns it.
 class ProcSource {
 public:
-	static int add(kev_reg &reg, const SourceWatcher &w);
-	static void fire(kev_core &core, kev_reg &reg);
-	static void release(kev_reg &reg);
+	static int add(Reg &reg, const SourceWatcher &w);
+	static void fire(Core &core, Reg &reg);
+	static void release(Reg &reg);
 };
 
 class Sources {
@@ -130,20 +130,20 @@ public:
 	int signal_fd() const { return signal_.fd(); }
 	int inode_fd() const { return inode_.fd(); }
 	// 0 or an errno.
-	int add(kev_reg &reg);
+	int add(Reg &reg);
 	// Check ev and apply it to reg; on failure reg is left as it was.
-	int modify(kev_reg &reg, const ukevent &ev);
-	void release(kev_reg &reg);
+	int modify(Reg &reg, const ukevent &ev);
+	void release(Reg &reg);
 	// The signalfd or inotify fd is readable.
-	void dispatch(kev_core &core, SourceFd which);
+	void dispatch(Core &core, SourceFd which);
 	// A registration's own fd (pidfd) is readable.
-	static void fire(kev_core &core, kev_reg &reg)
+	static void fire(Core &core, Reg &reg)
 	{
 		if (reg.type == KEVENT_PROC)
 			ProcSource::fire(core, reg);
 	}
 	// Close the pidfds the registrations of core own.
-	static void close_reg_fds(kev_core &core);
+	static void close_reg_fds(Core &core);
 
 private:
 	SourceWatcher watcher_;

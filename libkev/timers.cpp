@@ -145,7 +145,7 @@ bool TimerHeap::grow()
 	return true;
 }
 
-void TimerHeap::insert(kev_reg &reg, uint64_t deadline)
+void TimerHeap::insert(Reg &reg, uint64_t deadline)
 {
 	// The heap a timer is in does not change until it leaves it.
 	reg.timer_heap = static_cast<uint8_t>(clock_);
@@ -153,7 +153,7 @@ void TimerHeap::insert(kev_reg &reg, uint64_t deadline)
 	up(n_++);
 }
 
-void TimerHeap::erase(kev_reg &reg)
+void TimerHeap::erase(Reg &reg)
 {
 	const uint32_t i = reg.heap_idx;
 
@@ -202,7 +202,7 @@ int Timers::open()
  * new one.  So a timer moves between clocks keeping its registration, and
  * one that cannot be set is left exactly as it was.
  */
-int Timers::set(kev_reg &reg, const TimerSpec &spec)
+int Timers::set(Reg &reg, const TimerSpec &spec)
 {
 	if (const int err = spec.check())
 		return err;
@@ -229,7 +229,7 @@ int Timers::set(kev_reg &reg, const TimerSpec &spec)
 	return 0;
 }
 
-void Timers::disarm(kev_reg &reg)
+void Timers::disarm(Reg &reg)
 {
 	if (reg.type == KEVENT_TIMER && reg.heap_idx != not_in_heap)
 		leave_heap(reg);
@@ -244,7 +244,7 @@ bool Timers::due() const
 	return false;
 }
 
-void Timers::expire(kev_core &core)
+void Timers::expire(Core &core)
 {
 	uint64_t ticks;
 
@@ -266,7 +266,7 @@ void Timers::expire(kev_core &core)
 			continue;
 		const uint64_t now_c = clock_now(hp.clock());
 		while (!hp.empty() && hp.top().deadline <= now_c) {
-			kev_reg &reg = *hp.top().reg;
+			Reg &reg = *hp.top().reg;
 			const TimerSpec spec{reg.event, reg.data,
 					     reg.req_flags};
 			uint64_t n = 1;
@@ -280,7 +280,7 @@ void Timers::expire(kev_core &core)
 			} else {
 				hp.erase(reg);
 			}
-			kev_core_fire(&core, &reg, 0, n);
+			core.fire(&reg, 0, n);
 		}
 	}
 	rearm();

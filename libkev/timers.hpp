@@ -9,7 +9,7 @@
 #include <array>
 #include <cstdint>
 
-#include "core.h"
+#include "core.hpp"
 #include "fd.hpp"
 
 namespace kev {
@@ -59,7 +59,7 @@ class TimerHeap {
 public:
 	struct Node {
 		uint64_t deadline;
-		kev_reg *reg;
+		Reg *reg;
 	};
 
 	explicit TimerHeap(Clock clock) : clock_(clock) {}
@@ -72,7 +72,7 @@ public:
 	// The earliest timer; not empty().
 	const Node &top() const { return h_[0]; }
 	// Is reg in this heap?
-	bool holds(const kev_reg &reg) const
+	bool holds(const Reg &reg) const
 	{
 		return reg.heap_idx != not_in_heap &&
 		       reg.timer_heap == static_cast<uint8_t>(clock_);
@@ -81,9 +81,9 @@ public:
 	// Room for one more timer: false (ENOMEM) if none can be made.
 	bool reserve() { return n_ < cap_ || grow(); }
 	// Add reg, which is in no heap; reserve() made room.
-	void insert(kev_reg &reg, uint64_t deadline);
+	void insert(Reg &reg, uint64_t deadline);
 	// Take out reg, which is in this heap.
-	void erase(kev_reg &reg);
+	void erase(Reg &reg);
 	// The earliest timer's next deadline, no earlier than its last.
 	void postpone_top(uint64_t deadline);
 
@@ -122,13 +122,13 @@ public:
 	 * new clock: 0, or an errno with reg and the heaps untouched.  The
 	 * timerfd must exist (open()).
 	 */
-	int set(kev_reg &reg, const TimerSpec &spec);
+	int set(Reg &reg, const TimerSpec &spec);
 	// Take reg's timer out of its heap, if it is in one.
-	void disarm(kev_reg &reg);
+	void disarm(Reg &reg);
 	// Is a timer past its deadline on its own clock?
 	bool due() const;
 	// Fire everything due (called when the timerfd is readable).
-	void expire(kev_core &core);
+	void expire(Core &core);
 	// Make the timerfd cover the earliest deadline: 0, -1 with errno.
 	int rearm();
 	/*
@@ -136,7 +136,7 @@ public:
 	 * in the past, a one-shot of 0) fire now, without the timerfd; for
 	 * a new earliest deadline, one timerfd_settime for the batch.
 	 */
-	void end_batch(kev_core &core)
+	void end_batch(Core &core)
 	{
 		if (!rearm_)
 			return;
@@ -149,7 +149,7 @@ public:
 private:
 	TimerHeap &heap(Clock c) { return heaps_[static_cast<uint8_t>(c)]; }
 	// reg is in a heap: the one that holds it, whatever its event says.
-	void leave_heap(kev_reg &reg)
+	void leave_heap(Reg &reg)
 	{
 		heap(static_cast<Clock>(reg.timer_heap)).erase(reg);
 	}

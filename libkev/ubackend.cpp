@@ -64,7 +64,7 @@
 #include <type_traits>
 
 #include "buffer.hpp"
-#include "core.h"
+#include "core.hpp"
 #include "fd.hpp"
 #include "lock.hpp"
 #include "sources.hpp"
@@ -109,31 +109,24 @@ constexpr timespec zero_ts{};
 // A kevent queue that a queue watches (a POLL registration of its fd).
 struct Nest {
 	int fd;			// the caller's number of the queue
-	kev_reg *reg;
+	Reg *reg;
 };
 
 /*
  * The state of a user-space queue that does not depend on its waitset:
- * the nesting checks read it from queues of either backend.  Standard
- * layout, with the core first: the core hands the backend its kev_core
- * back.
+ * the nesting checks read it from queues of either backend.
  */
 struct UserQueue {
 	explicit UserQueue(const SourceWatcher &w) : src(w) {}
 	UserQueue(const UserQueue &) = delete;
 	UserQueue &operator=(const UserQueue &) = delete;
-	~UserQueue()
-	{
-		if (!core_live)
-			return;
-		// In a forked child too: closing its own copies changes
-		// nothing shared.
-		Sources::close_reg_fds(core);
-		kev_core_destroy(&core);
-	}
+	/*
+	 * Then core's destructor frees the registrations and the ring.  In a
+	 * forked child too: closing its own copies changes nothing shared.
+	 */
+	~UserQueue() { Sources::close_reg_fds(core); }
 
-	kev_core core{};
-	bool core_live = false;	// kev_core_init() succeeded
+	Core core;
 	kev_queue *q = nullptr;
 	Fd wakefd;
 	int sleepers = 0;	// threads in the waitset's wait()
@@ -180,13 +173,9 @@ struct UserQueue {
 	bool futex_bump();
 	void futex_wake();
 
-	int nest_check(kev_reg *reg);
-	void nest_forget(kev_reg *reg);
+	int nest_check(Reg *reg);
+	void nest_forget(Reg *reg);
 };
-
-static_assert(std::is_standard_layout_v<UserQueue> &&
-		      offsetof(UserQueue, core) == 0,
-	      "a UserQueue is reached from its kev_core");
 
 // ---- the queue's own descriptors
 
@@ -382,7 +371,7 @@ int nest_depth_above(const kev_queue *q, int limit)
 }
 
 // 0, ELOOP, or ENOMEM; remembers the fd if it is a kevent queue.
-int UserQueue::nest_check(kev_reg *reg)
+int UserQueue::nest_check(Reg *reg)
 {
 	const int fd = static_cast<int>(reg->id);
 	kev_queue *other = kev_queue_get(fd);
@@ -412,7 +401,7 @@ int UserQueue::nest_check(kev_reg *reg)
 }
 
 // O(1): the last entry takes the place of the one that goes.
-void UserQueue::nest_forget(kev_reg *reg)
+void UserQueue::nest_forget(Reg *reg)
 {
 	const uint32_t i = reg->nest_idx;
 
@@ -439,17 +428,17 @@ WatchMode poll_mode_of(uint32_t req_flags)
 	return req_flags & KEVENT_REQ_ET ? WatchMode::edge : WatchMode::level;
 }
 
-uint32_t poll_mask(const kev_reg *reg)
+uint32_t poll_mask(const Reg *reg)
 {
 	return poll_mask_of(reg->event);
 }
 
-WatchMode poll_watch_mode(const kev_reg *reg)
+WatchMode poll_watch_mode(const Reg *reg)
 {
 	return poll_mode_of(reg->req_flags);
 }
 
-void set_fields(kev_reg *reg, const ukevent *ev)
+void set_fields(Reg *reg, const ukevent *ev)
 {
 	reg->event = ev->event;
 	reg->req_flags = static_cast<uint16_t>(ev->req_flags);
@@ -462,7 +451,7 @@ void set_fields(kev_reg *reg, const ukevent *ev)
  * data on a socket: ask the file what is true now.  Rare (PRI asked for
  * and named), so one poll(2) is cheap.
  */
-uint32_t poll_confirm(const kev_reg *reg, uint32_t events)
+uint32_t poll_confirm(const Reg *reg, uint32_t events)
 {
 	pollfd p = {.fd = reg->fd,
 		    .events = static_cast<short>(poll_mask(reg)),
@@ -515,13 +504,15 @@ public:
 	}
 
 private:
+	friend class kev::Core;	// calls release()
+
 	UserBackend()
 		: UserQueue({this,
 			     [](void *ctx, int fd, SourceFd which) {
 				     return static_cast<UserBackend *>(ctx)
 					     ->watch_source(fd, which);
 			     },
-			     [](void *ctx, int fd, kev_reg *reg) {
+			     [](void *ctx, int fd, Reg *reg) {
 				     return static_cast<UserBackend *>(ctx)
 					     ->watch_reg(fd, reg);
 			     }})
@@ -532,15 +523,12 @@ private:
 	// The waitset's duplicates of the POLL fds (dup_fds).
 	~UserBackend()
 	{
-		kev_reg *reg;
-		uint32_t i;
-
 		if constexpr (W::dup_fds)
-			if (core_live)
-				kev_core_for_each(&core, reg, i)
-					if (reg->type == KEVENT_POLL &&
-					    !reg->always && reg->fd >= 0)
-						close(reg->fd);
+			core.for_each([](Reg &reg) {
+				if (reg.type == KEVENT_POLL &&
+				    reg.watch != Watch::always && reg.fd >= 0)
+					close(reg.fd);
+			});
 	}
 
 	static UserBackend &of(kev_queue *q)
@@ -548,39 +536,32 @@ private:
 		return static_cast<UserBackend &>(UserQueue::of(q));
 	}
 
-	static void release_cb(kev_core *c, kev_reg *reg)
-	{
-		static_cast<UserBackend &>(*reinterpret_cast<UserQueue *>(c))
-			.release(reg);
-	}
-	static constexpr kev_core_ops core_ops = {.release = release_cb};
-
-	void release(kev_reg *reg);
+	void release(Reg *reg);
 	int setup(kev_queue *queue, unsigned int size);
 	void close_all(bool in_child);
 	void detach(int fd);
 	int claim(int fd);
 	int add_internal(int fd, uint64_t tok);
 	int watch_source(int fd, SourceFd which);
-	int watch_reg(int fd, kev_reg *reg);
+	int watch_reg(int fd, Reg *reg);
 	void wake_all();
 
-	int poll_add(kev_reg *reg);
-	void poll_fire_always(kev_reg *reg);
-	int poll_modify(kev_reg *reg, const ukevent *ev);
-	void poll_mute(kev_reg *reg);
+	int poll_add(Reg *reg);
+	void poll_fire_always(Reg *reg);
+	int poll_modify(Reg *reg, const ukevent *ev);
+	void poll_mute(Reg *reg);
 	void recheck();
 
 	int timers_ready();
-	int set_timer(kev_reg *reg, const TimerSpec &spec);
+	int set_timer(Reg *reg, const TimerSpec &spec);
 	int add(ukevent *ev);
-	int modify(kev_reg *reg, const ukevent *ev);
+	int modify(Reg *reg, const ukevent *ev);
 	int ctl_one(unsigned int cmd, ukevent *ev);
 	int apply(unsigned int cmd, unsigned int num, ukevent *events);
 
 	void rewatch(uint64_t tok);
 	void dispatch_internal(unsigned int bits);
-	void rewatch_reg(kev_reg *reg, bool cancelled);
+	void rewatch_reg(Reg *reg, bool cancelled);
 	void dispatch(WaitEvent *evs, int n);
 	bool quiet();
 	void collect(bool always);
@@ -603,14 +584,13 @@ private:
 template <typename W> void UserBackend<W>::detach(int fd)
 {
 	if constexpr (!W::dup_fds) {
-		kev_reg *reg = kev_core_find(&core, KEVENT_POLL,
+		Reg *reg = core.find(KEVENT_POLL,
 					     static_cast<uint64_t>(fd));
 
-		if (!reg || reg->always || reg->detached)
+		if (!reg || !reg->in_waitset())
 			return;
 		nest_forget(reg);
-		reg->detached = true;
-		reg->muted = false;
+		reg->watch = Watch::detached;
 	}
 }
 
@@ -622,7 +602,7 @@ template <typename W> int UserBackend<W>::claim(int fd)
 	return 0;
 }
 
-template <typename W> void UserBackend<W>::release(kev_reg *reg)
+template <typename W> void UserBackend<W>::release(Reg *reg)
 {
 	/*
 	 * Only inserted registrations are released, and every one of them
@@ -630,9 +610,9 @@ template <typename W> void UserBackend<W>::release(kev_reg *reg)
 	 */
 	switch (reg->type) {
 	case KEVENT_POLL:
-		if (!reg->always) {
-			if (!reg->detached)
-				ws_.del(reg->fd, kev_core_token(reg));
+		if (reg->watch != Watch::always) {
+			if (reg->watch != Watch::detached)
+				ws_.del(reg->fd, reg->token());
 			nwatched--;
 			if constexpr (W::dup_fds) {
 				// io_uring's request holds its own reference
@@ -648,7 +628,7 @@ template <typename W> void UserBackend<W>::release(kev_reg *reg)
 		break;
 	case KEVENT_PROC:
 		if (reg->fd >= 0) {
-			ws_.del(reg->fd, kev_core_token(reg));
+			ws_.del(reg->fd, reg->token());
 			nwatched--;
 			ifd_clear(reg->fd);
 		}
@@ -704,9 +684,9 @@ int UserBackend<W>::watch_source(int fd, SourceFd which)
 }
 
 // A pidfd (KEVENT_PROC); release() uncounts it.
-template <typename W> int UserBackend<W>::watch_reg(int fd, kev_reg *reg)
+template <typename W> int UserBackend<W>::watch_reg(int fd, Reg *reg)
 {
-	if (add_internal(fd, kev_core_token(reg)) < 0)
+	if (add_internal(fd, reg->token()) < 0)
 		return -1;
 	nwatched++;
 	return 0;
@@ -736,9 +716,8 @@ template <typename W>
 int UserBackend<W>::setup(kev_queue *queue, unsigned int size)
 {
 	q = queue;
-	if (kev_core_init(&core, size, &core_ops) < 0)
+	if (core.init(size) < 0)
 		return errno;
-	core_live = true;
 	const uint32_t nevs = size + evs_slack < evs_max ? size + evs_slack :
 							   evs_max;
 	if (!dbuf.allocate(nevs) || !sbuf.allocate(nevs))
@@ -762,8 +741,8 @@ int UserBackend<W>::setup(kev_queue *queue, unsigned int size)
 	if (q->fd < 0)
 		return errno;
 	q->priv = static_cast<UserQueue *>(this);
-	q->ring = core.ring;
-	q->ring_bytes = core.ring_bytes;
+	q->ring = core.ring();
+	q->ring_bytes = core.ring_bytes();
 	return 0;
 }
 
@@ -796,7 +775,7 @@ template <typename W> void UserBackend<W>::wake_all()
 
 // ---- KEVENT_POLL
 
-template <typename W> int UserBackend<W>::poll_add(kev_reg *reg)
+template <typename W> int UserBackend<W>::poll_add(Reg *reg)
 {
 	const int fd = static_cast<int>(reg->id);
 	int wfd = fd, err;
@@ -824,7 +803,7 @@ template <typename W> int UserBackend<W>::poll_add(kev_reg *reg)
 		reg->fd = wfd;
 	}
 	// The waitset checks the fd: EBADF for a closed one.
-	err = ws_.add(wfd, kev_core_token(reg), poll_mask(reg),
+	err = ws_.add(wfd, reg->token(), poll_mask(reg),
 		      poll_watch_mode(reg));
 	if (!W::dup_fds && err == EEXIST) {
 		/*
@@ -834,12 +813,12 @@ template <typename W> int UserBackend<W>::poll_add(kev_reg *reg)
 		 * not be told.  The file is back under the number: take the
 		 * item over.  (The queue's own descriptors were refused.)
 		 */
-		err = ws_.mod(wfd, 0, kev_core_token(reg), poll_mask(reg),
+		err = ws_.mod(wfd, 0, reg->token(), poll_mask(reg),
 			      poll_watch_mode(reg));
 	}
 	if (err == EPERM) {
 		// A regular file or the like: always ready, as poll(2) says.
-		reg->always = true;
+		reg->watch = Watch::always;
 		err = 0;
 	} else if (!err) {
 		nwatched++;
@@ -860,12 +839,12 @@ template <typename W> int UserBackend<W>::poll_add(kev_reg *reg)
  * regular files) fires for what of that it asked; asked for neither, it
  * never fires.
  */
-template <typename W> void UserBackend<W>::poll_fire_always(kev_reg *reg)
+template <typename W> void UserBackend<W>::poll_fire_always(Reg *reg)
 {
 	const uint32_t mask = reg->event & (KEVENT_POLL_IN | KEVENT_POLL_OUT);
 
 	if (mask)
-		kev_core_fire(&core, reg, mask, 0);
+		core.fire(reg, mask, 0);
 }
 
 /*
@@ -876,22 +855,22 @@ template <typename W> void UserBackend<W>::poll_fire_always(kev_reg *reg)
  * registration has no file left to watch: EBADF.
  */
 template <typename W>
-int UserBackend<W>::poll_modify(kev_reg *reg, const ukevent *ev)
+int UserBackend<W>::poll_modify(Reg *reg, const ukevent *ev)
 {
-	if (reg->always) {
+	if (reg->watch == Watch::always) {
 		set_fields(reg, ev);
 		poll_fire_always(reg);
 		return 0;
 	}
-	if (reg->detached)
+	if (reg->watch == Watch::detached)
 		return EBADF;
-	if (const int err = ws_.mod(reg->fd, kev_core_token(reg),
-				    kev_core_next_token(reg),
+	if (const int err = ws_.mod(reg->fd, reg->token(),
+				    reg->next_token(),
 				    poll_mask_of(ev->event),
 				    poll_mode_of(ev->req_flags)))
 		return err;
-	reg->gen++;	// kev_core_token() is the new one now
-	reg->muted = false;
+	reg->gen++;	// token() is the new one now
+	reg->watch = Watch::armed;
 	set_fields(reg, ev);
 	/*
 	 * A level-triggered fd that is ready now is reported again by the
@@ -907,15 +886,15 @@ int UserBackend<W>::poll_modify(kev_reg *reg, const ukevent *ev)
  * until the consumer passes the entry.  Only a waitset whose level items
  * stay armed when reported has mute().
  */
-template <typename W> void UserBackend<W>::poll_mute(kev_reg *reg)
+template <typename W> void UserBackend<W>::poll_mute(Reg *reg)
 {
 	if constexpr (!W::lt_disarms) {
-		if (reg->detached)
+		if (reg->watch == Watch::detached)
 			return;
-		reg->muted = ws_.mute(reg->fd, kev_core_token(reg),
-				      poll_mask(reg));
-		if (reg->muted)
-			kev_core_note_work(&core, reg);
+		if (ws_.mute(reg->fd, reg->token(), poll_mask(reg))) {
+			reg->watch = Watch::muted;
+			core.note_work(reg);
+		}
 	}
 }
 
@@ -927,21 +906,21 @@ template <typename W> void UserBackend<W>::poll_mute(kev_reg *reg)
  */
 template <typename W> void UserBackend<W>::recheck()
 {
-	kev_reg *next;
+	Reg *next;
 
-	for (kev_reg *reg = kev_core_take_recheck(&core); reg; reg = next) {
+	for (Reg *reg = core.take_check(); reg; reg = next) {
 		next = reg->next;
 		reg->next = nullptr;
 		reg->prev = nullptr;
-		if (reg->always) {
+		if (reg->watch == Watch::always) {
 			poll_fire_always(reg);
-		} else if (reg->muted) {
-			reg->muted = false;
+		} else if (reg->watch == Watch::muted) {
+			reg->watch = Watch::armed;
 			if (reg->req_flags & KEVENT_REQ_ET)
-				ws_.add(reg->fd, kev_core_token(reg),
+				ws_.add(reg->fd, reg->token(),
 					poll_mask(reg), WatchMode::edge);
 			else
-				ws_.rearm(reg->fd, kev_core_token(reg),
+				ws_.rearm(reg->fd, reg->token(),
 					  poll_mask(reg));
 		}
 	}
@@ -964,7 +943,7 @@ template <typename W> int UserBackend<W>::timers_ready()
 
 // Check spec and (re)arm reg's timer with it: 0, or an errno.
 template <typename W>
-int UserBackend<W>::set_timer(kev_reg *reg, const TimerSpec &spec)
+int UserBackend<W>::set_timer(Reg *reg, const TimerSpec &spec)
 {
 	int err = spec.check();
 
@@ -979,9 +958,9 @@ template <typename W> int UserBackend<W>::add(ukevent *ev)
 {
 	int err = 0;
 
-	if (kev_core_find(&core, ev->type, ev->id))
+	if (core.find(ev->type, ev->id))
 		return EEXIST;
-	kev_reg *reg = kev_core_alloc(&core, ev);
+	Reg *reg = core.alloc(*ev);
 	if (!reg)
 		return ENOMEM;
 	switch (ev->type) {
@@ -998,11 +977,11 @@ template <typename W> int UserBackend<W>::add(ukevent *ev)
 		break;
 	}
 	if (err) {
-		kev_core_free_unlinked(&core, reg);
+		core.free_unlinked(reg);
 		return err;
 	}
-	kev_core_insert(&core, reg);
-	if (reg->always)
+	core.insert(reg);
+	if (reg->watch == Watch::always)
 		poll_fire_always(reg);
 	return 0;
 }
@@ -1012,7 +991,7 @@ template <typename W> int UserBackend<W>::add(ukevent *ev)
  * the registration exactly as it was.
  */
 template <typename W>
-int UserBackend<W>::modify(kev_reg *reg, const ukevent *ev)
+int UserBackend<W>::modify(Reg *reg, const ukevent *ev)
 {
 	int err;
 
@@ -1039,25 +1018,25 @@ int UserBackend<W>::ctl_one(unsigned int cmd, ukevent *ev)
 		return err;
 	if (cmd == KEVENT_CTL_ADD)
 		return add(ev);
-	kev_reg *reg = kev_core_find(&core, ev->type, ev->id);
+	Reg *reg = core.find(ev->type, ev->id);
 	if (!reg)
 		return ENOENT;
 	switch (cmd) {
 	case KEVENT_CTL_REMOVE:
-		kev_core_remove(&core, reg);
+		core.remove(*this, reg);
 		return 0;
 	case KEVENT_CTL_MODIFY:
 		return modify(reg, ev);
 	case KEVENT_CTL_ENABLE:
-		kev_core_enable(&core, reg);
+		core.enable(reg);
 		return 0;
 	case KEVENT_CTL_DISABLE:
-		kev_core_disable(&core, reg);
+		core.disable(reg);
 		return 0;
 	case KEVENT_CTL_READY:
 		if (reg->type != KEVENT_USER)
 			return EINVAL;
-		kev_core_fire(&core, reg, ev->event, 1);
+		core.fire(reg, ev->event, 1);
 		return 0;
 	}
 	return EINVAL;
@@ -1071,9 +1050,9 @@ int UserBackend<W>::apply(unsigned int cmd, unsigned int num,
 	int ok = 0;
 
 	pthread_mutex_lock(&core.lock);
-	const uint32_t before = core.kidx;
-	const uint32_t rechecks = core.recheck.n;
-	const uint32_t work = core.nqwork;
+	const uint32_t before = core.kidx();
+	const uint32_t rechecks = core.ncheck();
+	const uint32_t work = core.nqwork();
 	timers.new_batch(); // a clock read per clock
 	for (unsigned int i = 0; i < num; i++) {
 		const int err = ctl_one(cmd, &events[i]);
@@ -1089,26 +1068,26 @@ int UserBackend<W>::apply(unsigned int cmd, unsigned int num,
 	 */
 	timers.end_batch(core);
 	ws_.flush();
-	if (kev_core_has_ready(&core)) {
+	if (core.has_ready()) {
 		/*
 		 * A ring's worth was published since the last collection:
 		 * collect before publishing more, or a trigger made again and
 		 * again between two waits would keep everything else out.
 		 */
-		if (!kev_core_budget_left(&core)) {
-			kev_core_reap(&core);
+		if (!core.budget_left()) {
+			core.reap();
 			recheck();
 			collect(false);
 		}
-		kev_core_publish(&core);
+		core.publish(*this);
 	}
 	/*
 	 * Anything this batch left for a kevent_wait to do (or published:
 	 * a loop polling the queue fd must come and take it) makes the
 	 * queue fd readable, or wakes a sleeper.
 	 */
-	if (core.kidx != before || kev_core_has_ready(&core) ||
-	    core.recheck.n > rechecks || core.nqwork > work)
+	if (core.kidx() != before || core.has_ready() ||
+	    core.ncheck() > rechecks || core.nqwork() > work)
 		kick_it = kick();
 	/*
 	 * A futex sleeper slept there because the queue watched nothing
@@ -1177,13 +1156,13 @@ void UserBackend<W>::dispatch_internal(unsigned int bits)
  * (uring) or pidfd, so it still names the registration's file.
  */
 template <typename W>
-void UserBackend<W>::rewatch_reg(kev_reg *reg, bool cancelled)
+void UserBackend<W>::rewatch_reg(Reg *reg, bool cancelled)
 {
 	// (The token is made where it is used: a spent level poll, the
 	// common case, needs none.)
 	switch (reg->type) {
 	case KEVENT_POLL:
-		if (reg->always || reg->detached)
+		if (!reg->in_waitset())
 			break;
 		if (reg->req_flags & KEVENT_REQ_ET) {
 			/*
@@ -1195,18 +1174,18 @@ void UserBackend<W>::rewatch_reg(kev_reg *reg, bool cancelled)
 			 * event) is renewed now.
 			 */
 			if (cancelled)
-				ws_.add(reg->fd, kev_core_token(reg),
+				ws_.add(reg->fd, reg->token(),
 					poll_mask(reg), WatchMode::edge);
 			else
-				reg->muted = true;
+				reg->watch = Watch::muted;
 		} else if (cancelled) {
-			reg->muted = false;
-			ws_.rearm(reg->fd, kev_core_token(reg), poll_mask(reg));
+			reg->watch = Watch::armed;
+			ws_.rearm(reg->fd, reg->token(), poll_mask(reg));
 		}
 		break;
 	case KEVENT_PROC:
 		if (cancelled && reg->fd >= 0)
-			ws_.add(reg->fd, kev_core_token(reg), POLLIN,
+			ws_.add(reg->fd, reg->token(), POLLIN,
 				WatchMode::edge);
 		break;
 	}
@@ -1228,7 +1207,7 @@ template <typename W> void UserBackend<W>::dispatch(WaitEvent *evs, int n)
 				internal |= internal_bit(tok);
 			continue;
 		}
-		kev_reg *reg = kev_core_lookup_token(&core, tok);
+		Reg *reg = core.lookup_token(tok);
 		if (!reg)
 			continue;	// removed since the wait harvested it
 		if (KEV_UNLIKELY(ended)) {
@@ -1251,21 +1230,25 @@ template <typename W> void UserBackend<W>::dispatch(WaitEvent *evs, int n)
 			 * single-shot level poll is spent and must be
 			 * watched again.
 			 */
-			if (W::lt_disarms && kev_reg_is_lt_poll(reg))
-				ws_.rearm(reg->fd, kev_core_token(reg),
+			if (W::lt_disarms && reg->is_lt_poll())
+				ws_.rearm(reg->fd, reg->token(),
 					  poll_mask(reg));
 			continue;
 		}
-		if (!(reg->req_flags & KEVENT_REQ_ET)) {	// level
-			if (W::lt_disarms) {
-				reg->muted = true;	// fired: disarmed
-				kev_core_note_work(&core, reg);
-			} else if (!reg->muted && (reg->state != KEV_IDLE ||
-						   reg->disabled)) {
-				poll_mute(reg);
-			}
+		const bool level = !(reg->req_flags & KEVENT_REQ_ET);
+		if (W::lt_disarms && level) {
+			reg->watch = Watch::muted;	// fired: disarmed
+			core.note_work(reg);
 		}
-		kev_core_fire(&core, reg, events, 0);
+		/*
+		 * A level item the registration cannot take now (ready or
+		 * queued already, or disabled) would be reported again by
+		 * every collection: mute it until the consumer passes the
+		 * entry.
+		 */
+		if (!core.fire(reg, events, 0) && !W::lt_disarms && level &&
+		    reg->watch != Watch::muted)
+			poll_mute(reg);
 	}
 	if (internal)
 		dispatch_internal(internal);
@@ -1314,7 +1297,7 @@ template <typename W> void UserBackend<W>::collect(bool always)
 	// due, and the timerfd not read yet (it may fire a little later)
 	if (timers.due())
 		timers.expire(core);
-	kev_core_collected(&core);
+	core.collected();
 }
 
 /*
@@ -1430,7 +1413,7 @@ int UserBackend<W>::wait_events(unsigned int min_nr, const timespec *timeout,
 		timespec rel, *relp = nullptr;
 		bool expired = false;
 
-		kev_core_reap(&core);
+		core.reap();
 		recheck();
 		/*
 		 * Fairness: see what has fired before publishing whenever this
@@ -1440,14 +1423,14 @@ int UserBackend<W>::wait_events(unsigned int min_nr, const timespec *timeout,
 		 * collects: it must drain the waitset's readiness.
 		 */
 		if (!collected &&
-		    (full || polling || !kev_core_budget_left(&core) ||
-		     kev_core_count(&core) + core.ready.n >= min_nr)) {
+		    (full || polling || !core.budget_left() ||
+		     core.count() + core.nready() >= min_nr)) {
 			collect(polling || full);
 			collected = true;
 			full = false;
 		}
-		kev_core_publish(&core);
-		const uint32_t count = kev_core_count(&core);
+		core.publish(*this);
+		const uint32_t count = core.count();
 		if (count >= min_nr ||
 		    __atomic_load_n(&q->closing, __ATOMIC_ACQUIRE)) {
 			ret = static_cast<int>(count);
@@ -1485,7 +1468,7 @@ int UserBackend<W>::wait_events(unsigned int min_nr, const timespec *timeout,
 		if (collected) {
 			if (timers.due())
 				timers.expire(core);
-			kev_core_collected(&core);
+			core.collected();
 		}
 	}
 	/*
@@ -1494,7 +1477,7 @@ int UserBackend<W>::wait_events(unsigned int min_nr, const timespec *timeout,
 	 * ready than the ring took, files to check again once the consumer
 	 * passes their entries), the fd must stay readable.
 	 */
-	if (polling && kev_core_has_work(&core) && !wake_pending) {
+	if (polling && core.has_work() && !wake_pending) {
 		wake_pending = true;
 		kick_it = true;
 	}
@@ -1540,9 +1523,9 @@ template <typename W> constexpr kev_backend_ops backend_ops()
 
 } // namespace kev
 
-extern "C" const kev_backend_ops kev_epoll_ops =
+const kev_backend_ops kev_epoll_ops =
 	kev::backend_ops<kev::EpollWaitset>();
 #ifdef KEV_HAVE_URING
-extern "C" const kev_backend_ops kev_uring_ops =
+const kev_backend_ops kev_uring_ops =
 	kev::backend_ops<kev::UringWaitset>();
 #endif

@@ -1,30 +1,18 @@
-/* SPDX-License-Identifier: MIT */
-/*
- * internal.h - what the parts of libkev share: the queue object and the
- * backend operations table.  Nothing here is installed.
- */
-#ifndef KEV_INTERNAL_H
-#define KEV_INTERNAL_H
+// SPDX-License-Identifier: MIT
+//
+// internal.hpp - what the parts of libkev share: the queue object and the
+// backend operations table.  Nothing here is installed.
+#ifndef KEV_INTERNAL_HPP
+#define KEV_INTERNAL_HPP
 
 #include <pthread.h>
 #include <signal.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <time.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <ctime>
 
 #include <kevent.h>
-
-#ifdef __cplusplus
-extern "C" {
-#endif
-
-/* The headers libkev's C and C++ modules share (issue 16: while both exist) */
-#ifdef __cplusplus
-#define KEV_STATIC_ASSERT(cond, msg) static_assert(cond, msg)
-#else
-#define KEV_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
-#endif
 
 #define KEV_EXPORT __attribute__((visibility("default")))
 #define KEV_LIKELY(x)	__builtin_expect(!!(x), 1)
@@ -94,8 +82,4 @@ static inline void kev_entry_result(struct ukevent *ev, int err)
 	ev->ret_data = (uint64_t)err;
 }
 
-#ifdef __cplusplus
-}
-#endif
-
-#endif /* KEV_INTERNAL_H */
+#endif // KEV_INTERNAL_HPP
