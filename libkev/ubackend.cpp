@@ -50,9 +50,11 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <linux/kcmp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -173,7 +175,7 @@ struct UserQueue {
 	bool futex_bump();
 	void futex_wake();
 
-	int nest_check(Reg *reg);
+	int nest_check(Reg *reg, bool by_file);
 	void nest_forget(Reg *reg);
 };
 
@@ -370,18 +372,68 @@ int nest_depth_above(const kev_queue *q, int limit)
 	return up.depth;
 }
 
-// 0, ELOOP, or ENOMEM; remembers the fd if it is a kevent queue.
-int UserQueue::nest_check(Reg *reg)
+struct FileMatch {
+	int fd;			// the descriptor looked up
+	kev_queue *found;	// with a reference
+};
+
+// kev_queue_for_each(): is m->fd another descriptor of q's file?
+bool file_match_visit(kev_queue *q, void *p)
+{
+	auto *m = static_cast<FileMatch *>(p);
+	const pid_t self = getpid();
+
+	if (!is_user_queue(q) ||
+	    syscall(SYS_kcmp, self, self, KCMP_FILE, m->fd, q->fd) != 0)
+		return false;
+	m->found = kev_queue_get(q->fd);	// null if closed meanwhile
+	return m->found != nullptr;
+}
+
+/*
+ * The user-space queue whose file fd is another descriptor of (a dup(2)
+ * of its descriptor), with a reference; or null.  A queue is an anonymous
+ * file (no file type in st_mode): other files cost one fstat(2), anonymous
+ * ones (eventfds, timerfds, epoll and io_uring instances, ...) a kcmp(2)
+ * per queue of the process.  Where kcmp(2) is not allowed (a seccomp
+ * filter), no file matches.
+ */
+kev_queue *queue_of_file(int fd)
+{
+	struct stat st;
+	FileMatch m = {fd, nullptr};
+
+	if (fstat(fd, &st) < 0 || (st.st_mode & S_IFMT) != 0)
+		return nullptr;
+	kev_queue_for_each(file_match_visit, &m);
+	return m.found;
+}
+
+/*
+ * 0, ELOOP, or ENOMEM; remembers the queue if fd is a kevent queue.  With
+ * by_file, a descriptor that is not a queue's own number is also looked
+ * up by its file (queue_of_file()): a waitset that does not refuse to
+ * watch itself (io_uring) would otherwise accept a loop made through a
+ * dup(2) of a queue's descriptor, and such a loop keeps itself ready.
+ */
+int UserQueue::nest_check(Reg *reg, bool by_file)
 {
 	const int fd = static_cast<int>(reg->id);
 	kev_queue *other = kev_queue_get(fd);
 	int err = 0;
 
+	if (!other && by_file)
+		other = queue_of_file(fd);
 	if (!other)
 		return 0;
 	{
 		Lock lock(nest_lock);
-		const int below = nest_depth_below(fd, q, max_chain);
+		/*
+		 * The queue's own number, not fd: the lists name queues by
+		 * the number kev_queue_get() knows.
+		 */
+		const int ofd = other->fd;
+		const int below = nest_depth_below(ofd, q, max_chain);
 
 		if (other == q || below >= max_chain ||
 		    below + nest_depth_above(q, max_chain - below) >
@@ -392,7 +444,7 @@ int UserQueue::nest_check(Reg *reg)
 			err = ENOMEM;
 		if (!err) {
 			reg->nest_idx = nnest;
-			nest[nnest++] = {fd, reg};
+			nest[nnest++] = {ofd, reg};
 			reg->nested = true;
 		}
 	}
@@ -784,7 +836,8 @@ template <typename W> int UserBackend<W>::poll_add(Reg *reg)
 	if (ifd_test(fd))
 		return EBADF;
 	reg->fd = fd;
-	err = nest_check(reg);
+	// epoll refuses to watch itself (EINVAL, below): by number is enough
+	err = nest_check(reg, W::dup_fds);
 	if (err)
 		return err;
 	if constexpr (W::dup_fds) {
@@ -815,6 +868,17 @@ template <typename W> int UserBackend<W>::poll_add(Reg *reg)
 		 */
 		err = ws_.mod(wfd, 0, reg->token(), poll_mask(reg),
 			      poll_watch_mode(reg));
+	}
+	if (!W::dup_fds && err == EINVAL) {
+		/*
+		 * epoll refuses to watch itself with EINVAL, and that is the
+		 * only EINVAL its ADD can give here: the fd is another
+		 * descriptor (a dup(2)) of this very queue, which the check
+		 * by number could not see.  Say so as for the queue's own
+		 * number.  (A loop through other queues is the kernel's
+		 * ELOOP already.)
+		 */
+		err = ELOOP;
 	}
 	if (err == EPERM) {
 		// A regular file or the like: always ready, as poll(2) says.

@@ -339,6 +339,68 @@ static int nest_add(int watcher, int watched)
 			    0, 0));
 }
 
+/* ---- loops made through another descriptor of a queue */
+
+/*
+ * Consume everything, then count the waits (50 ms each) that still find
+ * something, up to 10: a loop of queues that fed itself would never stop.
+ */
+static int waits_until_quiet(int fd, struct kevent_ring *ring)
+{
+	struct ukevent out;
+	int busy = 0;
+
+	while (busy < 10 && wait_ms(fd, 1, 50) > 0) {
+		while (kevent_ring_consume(ring, &out))
+			;
+		busy++;
+	}
+	return busy;
+}
+
+/*
+ * kevent_ctl(2), ELOOP: a queue that would watch itself, or a queue that
+ * watches it, through a dup(2) of a queue's descriptor, as through its
+ * own number.  (On io_uring such a loop was accepted and kept itself
+ * ready: every wait returned at once.)  A queue watched through a dup
+ * counts in the nesting depth too, and its watcher goes quiet once both
+ * are consumed.
+ */
+Test(promise, a_loop_through_a_dup_of_a_queue_fd_is_eloop)
+{
+	struct kevent_ring *ra, *rb, *r2;
+	int a = q_open(&ra, 8), b = q_open(&rb, 8);
+	int da = dup(a), db = dup(b);
+	struct ukevent u = ev_make(KEVENT_USER, 1, 0, 0, 0, 0);
+
+	cr_assert(da >= 0 && db >= 0);
+	cr_assert_eq(nest_add(a, da), ELOOP, "a watching a dup of itself");
+	cr_assert_eq(nest_add(b, da), 0, "b watches a (through a dup)");
+	cr_assert_eq(nest_add(a, db), ELOOP, "a watching b, which watches a");
+	cr_assert_eq(nest_add(a, b), ELOOP, "the same through b's number");
+	{
+		/* c watches b by number: the chain a <- b <- c is seen */
+		int c = q_open(&r2, 8);
+
+		cr_assert_eq(nest_add(c, b), 0);
+		cr_assert_eq(nest_add(a, c), ELOOP, "a <- b <- c <- a");
+		kevent_close(c);
+	}
+
+	add_ok(a, u);
+	for (int round = 0; round < 3; round++) {
+		cr_assert_eq(ctl1(a, KEVENT_CTL_READY, u), 0);
+		cr_assert_gt(wait_ms(a, 1, LONG), 0, "the trigger is seen");
+		cr_assert_lt(waits_until_quiet(a, ra), 10, "a goes quiet");
+		cr_assert_lt(waits_until_quiet(b, rb), 10, "b goes quiet");
+		cr_assert_lt(waits_until_quiet(a, ra), 10, "and a again");
+	}
+	close(da);
+	close(db);
+	kevent_close(a);
+	kevent_close(b);
+}
+
 Test(promise, nesting_deeper_than_epoll_allows_is_eloop)
 {
 	struct kevent_ring *ring;
