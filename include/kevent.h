@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <sys/select.h>	/* sigset_t and struct timespec in strict ISO C */
 #include <time.h>
 
@@ -22,7 +23,7 @@ extern "C" {
 #endif
 
 #define LIBKEV_VERSION_MAJOR	1
-#define LIBKEV_VERSION_MINOR	0
+#define LIBKEV_VERSION_MINOR	1
 
 struct timespec;	/* complete in <time.h> from C11 or POSIX on */
 
@@ -36,6 +37,9 @@ int kevent_pwait(int fd, unsigned int min_nr, const struct timespec *timeout,
 		 const sigset_t *sigmask);
 int kevent_close(int fd);
 const char *kevent_backend(int fd);
+/* Queue options, KEVENT_OPT_* (kevent_setopt(2)); since libkev 1.1. */
+int kevent_setopt(int fd, unsigned int opt, uint64_t value);
+int kevent_getopt(int fd, unsigned int opt, uint64_t *value);
 
 /*
  * The ring functions below are static inline for C and C++ callers.  libkev

@@ -373,6 +373,7 @@ struct kevent_queue {
 	struct kevent_user *user;	/* charged for all of it */
 	struct rb_root regs;
 	unsigned int nregs;
+	u64 timer_slack;		/* KEVENT_OPT_TIMER_SLACK; q->mtx */
 	struct list_head ready;
 	struct list_head check;
 	struct list_head zombies;
@@ -1524,7 +1525,12 @@ static void kevent_timer_arm(struct kevent_reg *reg)
 		reg->interval = t;
 	reg->timer_stopped = false;
 	reg->timer_off = false;
-	hrtimer_start(&reg->timer, t, mode);
+	/*
+	 * The range lets the hrtimer code expire it with the timers due
+	 * around it (kevent(7), "Timer slack"); hrtimer_forward() keeps the
+	 * range for each period of a periodic timer.
+	 */
+	hrtimer_start_range_ns(&reg->timer, t, reg->q->timer_slack, mode);
 }
 
 /* ---- registrations (q->mtx held) */
@@ -2118,6 +2124,52 @@ static bool kevent_woken_by_me(struct kevent_queue *q)
  * so does any later KEVENT_IOC_WAIT of that process (libkev's kevent_close()
  * in another thread).  Other processes sharing the file are not affected.
  */
+/* Is a registration of @type in the tree?  O(log n): it is keyed by type. */
+static bool kevent_has_type(struct kevent_queue *q, u32 type)
+{
+	struct rb_node *n = q->regs.rb_node;
+
+	while (n) {
+		struct kevent_reg *reg = rb_entry(n, struct kevent_reg, node);
+
+		if (reg->type == type)
+			return true;
+		n = type < reg->type ? n->rb_left : n->rb_right;
+	}
+	return false;
+}
+
+static long kevent_ioc_opt(struct kevent_queue *q,
+			   struct kevent_opt_args __user *uarg, bool set)
+{
+	struct kevent_opt_args a;
+	long err;
+
+	err = kevent_copy_args(&a, sizeof(a), uarg);
+	if (err)
+		return err;
+	if (a.__reserved[0] || a.__reserved[1])
+		return -EINVAL;
+	if (a.opt != KEVENT_OPT_TIMER_SLACK)
+		return -EINVAL;
+	if (set && a.value > KEVENT_TIMER_SLACK_MAX)
+		return -EINVAL;
+	if (mutex_lock_killable(&q->mtx))
+		return -EINTR;
+	if (!set) {
+		a.value = q->timer_slack;
+	} else if (kevent_has_type(q, KEVENT_TIMER)) {
+		/* the slack is a timer's from its start: set it before */
+		err = -EBUSY;
+	} else {
+		q->timer_slack = a.value;
+	}
+	mutex_unlock(&q->mtx);
+	if (!err && !set && put_user(a.value, &uarg->value))
+		err = -EFAULT;
+	return err;
+}
+
 static long kevent_ioc_wake(struct kevent_queue *q)
 {
 	struct pid *me = get_pid(task_tgid(current)), *old = NULL;
@@ -2284,6 +2336,10 @@ static long kevent_ioctl(struct file *file, unsigned int cmd,
 		return kevent_ioc_wait(q, uarg);
 	case KEVENT_IOC_WAKE:
 		return kevent_ioc_wake(q);
+	case KEVENT_IOC_SETOPT:
+		return kevent_ioc_opt(q, uarg, true);
+	case KEVENT_IOC_GETOPT:
+		return kevent_ioc_opt(q, uarg, false);
 	}
 	return -ENOTTY;
 }
@@ -2348,6 +2404,7 @@ static int kevent_open(struct inode *inode, struct file *file)
 		return -ENOMEM;
 	}
 	q->user = u;
+	q->timer_slack = KEVENT_TIMER_SLACK_DEFAULT;
 	mutex_init(&q->mtx);
 	spin_lock_init(&q->lock);
 	init_waitqueue_head(&q->wq);

@@ -106,6 +106,42 @@ int wait(kev_queue *q, unsigned int min_nr, const timespec *timeout,
 	return ioctl(q->fd, KEVENT_IOC_WAIT, &a);
 }
 
+/*
+ * A module older than the options answers ENOTTY: EOPNOTSUPP says what
+ * that means to the caller.
+ */
+int opt_ioctl(kev_queue *q, unsigned long req, kevent_opt_args &a)
+{
+	if (ioctl(q->fd, req, &a) < 0) {
+		if (errno == ENOTTY)
+			errno = EOPNOTSUPP;
+		return -1;
+	}
+	return 0;
+}
+
+int setopt(kev_queue *q, unsigned int opt, uint64_t value)
+{
+	kevent_opt_args a{};
+
+	a.size = sizeof(a);
+	a.opt = opt;
+	a.value = value;
+	return opt_ioctl(q, KEVENT_IOC_SETOPT, a);
+}
+
+int getopt(kev_queue *q, unsigned int opt, uint64_t *value)
+{
+	kevent_opt_args a{};
+
+	a.size = sizeof(a);
+	a.opt = opt;
+	if (opt_ioctl(q, KEVENT_IOC_GETOPT, a) < 0)
+		return -1;
+	*value = a.value;
+	return 0;
+}
+
 void wake(kev_queue *q)
 {
 	// Sleepers in KEVENT_IOC_WAIT return EBADF.
@@ -134,6 +170,8 @@ const kev_backend_ops kev_kmod_ops = {
 	.init = kev::init,
 	.ctl = kev::ctl,
 	.wait = kev::wait,
+	.setopt = kev::setopt,
+	.getopt = kev::getopt,
 	.wake = kev::wake,
 	.destroy = kev::destroy,
 };

@@ -234,6 +234,8 @@ public:
 	uint32_t nready() const { return ready_.size(); }
 	uint32_t ncheck() const { return check_.size(); }
 	uint32_t nqwork() const { return nqwork_; }
+	// Registrations of a type (< KEVENT_TYPE_MAX).
+	uint32_t nregs(uint32_t type) const { return direct_[type].nregs; }
 
 	// ---- the registry
 

@@ -38,6 +38,12 @@ struct kev_backend_ops {
 	/* sleep until min_nr (>= 1) events are in the ring; count, 0, -1 */
 	int (*wait)(struct kev_queue *q, unsigned int min_nr,
 		    const struct timespec *timeout, const sigset_t *sigmask);
+	/*
+	 * Queue options: opt < KEVENT_OPT_MAX and value within its range
+	 * (checked by the front end).  0, or -1 with errno.
+	 */
+	int (*setopt)(struct kev_queue *q, unsigned int opt, uint64_t value);
+	int (*getopt)(struct kev_queue *q, unsigned int opt, uint64_t *value);
 	/* wake every thread sleeping in wait (the queue is being closed) */
 	void (*wake)(struct kev_queue *q);
 	/*

@@ -204,6 +204,24 @@ int bad_argument(int fd)
 	return -1;
 }
 
+// ---- queue options (kevent_setopt)
+
+bool opt_valid(unsigned int opt)
+{
+	return opt != 0 && opt < KEVENT_OPT_MAX;
+}
+
+// The largest value of a valid option.
+uint64_t opt_max(unsigned int opt)
+{
+	switch (opt) {
+	case KEVENT_OPT_TIMER_SLACK:
+		return KEVENT_TIMER_SLACK_MAX;
+	default:
+		return 0;
+	}
+}
+
 // ---- the backends
 
 const kev_backend_ops *backend_by_flag(unsigned int b)
@@ -546,6 +564,36 @@ KEV_EXPORT const char *kevent_backend(int fd)
 	const QueueRef q(lookup(fd));
 
 	return q ? q->ops->name : nullptr;
+}
+
+// KEVENT_1.1
+
+KEV_EXPORT int kevent_setopt(int fd, unsigned int opt, uint64_t value)
+{
+	if (!opt_valid(opt) || value > opt_max(opt)) [[unlikely]]
+		return bad_argument(fd);
+	const QueueRef q(lookup(fd));
+	if (!q)
+		return -1;
+	return q->ops->setopt(q.get(), opt, value);
+}
+
+KEV_EXPORT int kevent_getopt(int fd, unsigned int opt, uint64_t *value)
+{
+	if (!opt_valid(opt)) [[unlikely]]
+		return bad_argument(fd);
+	const QueueRef q(lookup(fd));
+	if (!q)
+		return -1;
+	if (!value) {
+		errno = EFAULT;
+		return -1;
+	}
+	uint64_t v;
+	if (q->ops->getopt(q.get(), opt, &v) < 0)
+		return -1;
+	*value = v;
+	return 0;
 }
 
 } // extern "C"

@@ -326,8 +326,18 @@ int Timers::rearm()
 		if (!best || rt < best)
 			best = rt;
 	}
-	// Already armed at or before the earliest deadline: no syscall.
-	if (!best || (armed_rt_ && armed_rt_ <= best))
+	if (!best)
+		return 0;
+	/*
+	 * The latest moment within the slack of the earliest deadline: the
+	 * wake-up then fires every timer due by then, which is every timer
+	 * whose deadline falls within the slack of the earliest (kevent(7),
+	 * "Timer slack").  Saturated: a deadline near the end of time never
+	 * wraps into the past.
+	 */
+	best = best > INT64_MAX - slack_ ? INT64_MAX : best + slack_;
+	// Already armed at or before that: no syscall.
+	if (armed_rt_ && armed_rt_ <= best)
 		return 0;
 	struct itimerspec its {};
 	its.it_value.tv_sec = static_cast<time_t>(best / ns_per_s);

@@ -129,8 +129,14 @@ public:
 	bool due() const;
 	// Fire everything due (called when the timerfd is readable).
 	void expire(Core &core);
-	// Make the timerfd cover the earliest deadline: 0, -1 with errno.
+	/*
+	 * Make the timerfd cover the earliest deadline, at most the slack
+	 * after it: 0, -1 with errno.
+	 */
 	int rearm();
+	// KEVENT_OPT_TIMER_SLACK (ns), set while the queue has no timer.
+	uint64_t slack() const { return slack_; }
+	void set_slack(uint64_t ns) { slack_ = ns; }
 	/*
 	 * A kevent_ctl batch ends.  Timers it made due at once (a deadline
 	 * in the past, a one-shot of 0) fire now, without the timerfd; for
@@ -177,6 +183,7 @@ private:
 	}};
 	Fd tfd_;		// the timerfd, none before the first timer
 	uint64_t armed_rt_ = 0;	// REALTIME deadline armed, or 0
+	uint64_t slack_ = KEVENT_TIMER_SLACK_DEFAULT;
 	bool rearm_ = false;	// a new earliest deadline, not armed yet
 	uint8_t now_valid_ = 0;	// bit per clock: now_[] read this batch
 	std::array<uint64_t, num_clocks> now_{};

@@ -550,6 +550,14 @@ public:
 		return of(q).wait_events(min_nr, timeout, sigmask);
 	}
 	static void wake(kev_queue *q) { of(q).wake_all(); }
+	static int setopt(kev_queue *q, unsigned int opt, uint64_t value)
+	{
+		return of(q).set_option(opt, value);
+	}
+	static int getopt(kev_queue *q, unsigned int opt, uint64_t *value)
+	{
+		return of(q).get_option(opt, value);
+	}
 	static void destroy(kev_queue *q, bool in_child)
 	{
 		of(q).close_all(in_child);
@@ -622,6 +630,8 @@ private:
 	int sleep(const timespec *rel, const sigset_t *sigmask, bool *full);
 	int wait_events(unsigned int min_nr, const timespec *timeout,
 			const sigset_t *sigmask);
+	int set_option(unsigned int opt, uint64_t value);
+	int get_option(unsigned int opt, uint64_t *value);
 
 	W ws_;
 };
@@ -1570,6 +1580,47 @@ fail:
 	return -1;
 }
 
+// ---- queue options
+
+template <typename W>
+int UserBackend<W>::set_option(unsigned int opt, uint64_t value)
+{
+	Lock lock(core.lock);
+
+	switch (opt) {
+	case KEVENT_OPT_TIMER_SLACK:
+		/*
+		 * A timer's slack is the one in force when it started, as in
+		 * the kernel module, whose hrtimers take it when armed: the
+		 * slack changes only while the queue has no timer.
+		 */
+		if (core.nregs(KEVENT_TIMER)) {
+			errno = EBUSY;
+			return -1;
+		}
+		timers.set_slack(value);
+		return 0;
+	default:
+		errno = EINVAL;
+		return -1;
+	}
+}
+
+template <typename W>
+int UserBackend<W>::get_option(unsigned int opt, uint64_t *value)
+{
+	Lock lock(core.lock);
+
+	switch (opt) {
+	case KEVENT_OPT_TIMER_SLACK:
+		*value = timers.slack();
+		return 0;
+	default:
+		errno = EINVAL;
+		return -1;
+	}
+}
+
 template <typename W> constexpr kev_backend_ops backend_ops()
 {
 	return kev_backend_ops{
@@ -1578,6 +1629,8 @@ template <typename W> constexpr kev_backend_ops backend_ops()
 		.init = UserBackend<W>::init,
 		.ctl = UserBackend<W>::ctl,
 		.wait = UserBackend<W>::wait,
+		.setopt = UserBackend<W>::setopt,
+		.getopt = UserBackend<W>::getopt,
 		.wake = UserBackend<W>::wake,
 		.destroy = UserBackend<W>::destroy,
 	};

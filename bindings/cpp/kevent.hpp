@@ -1143,6 +1143,74 @@ public:
 		return name;
 	}
 
+	// ---- options (kevent_setopt(2), libkev 1.1)
+
+	// The value of option opt (KEVENT_OPT_*).
+	[[nodiscard]] std::uint64_t option(unsigned int opt) const
+	{
+		std::error_code ec;
+		const std::uint64_t v = option(opt, ec);
+		detail::throw_if(ec, "kevent_getopt");
+		return v;
+	}
+	[[nodiscard]] std::uint64_t option(unsigned int opt, std::error_code &ec) const noexcept
+	{
+		std::uint64_t v = 0;
+
+		ec.clear();
+		if (::kevent_getopt(fd(), opt, &v) < 0)
+			ec = detail::make_error(errno);
+		return v;
+	}
+	void set_option(unsigned int opt, std::uint64_t value)
+	{
+		std::error_code ec;
+		set_option(opt, value, ec);
+		detail::throw_if(ec, "kevent_setopt");
+	}
+	void set_option(unsigned int opt, std::uint64_t value, std::error_code &ec) noexcept
+	{
+		ec.clear();
+		if (::kevent_setopt(fd(), opt, value) < 0)
+			ec = detail::make_error(errno);
+	}
+
+	// KEVENT_OPT_TIMER_SLACK: how late a timer may fire so that timers
+	// due close together share a wake-up (default 50 us, 0 for exact).
+	// Set it before adding timers: EBUSY while the queue has one.
+	[[nodiscard]] std::chrono::nanoseconds timer_slack() const
+	{
+		return std::chrono::nanoseconds(
+			static_cast<std::int64_t>(option(KEVENT_OPT_TIMER_SLACK)));
+	}
+	[[nodiscard]] std::chrono::nanoseconds timer_slack(std::error_code &ec) const noexcept
+	{
+		return std::chrono::nanoseconds(
+			static_cast<std::int64_t>(option(KEVENT_OPT_TIMER_SLACK, ec)));
+	}
+	// Rounded up to nanoseconds; EINVAL if negative or above
+	// KEVENT_TIMER_SLACK_MAX.
+	template <class Rep, class Period>
+	void set_timer_slack(std::chrono::duration<Rep, Period> d)
+	{
+		std::error_code ec;
+		set_timer_slack(d, ec);
+		detail::throw_if(ec, "kevent_setopt");
+	}
+	template <class Rep, class Period>
+	void set_timer_slack(std::chrono::duration<Rep, Period> d, std::error_code &ec) noexcept
+	{
+		const std::int64_t ns = checked_nanoseconds(d, ec);
+
+		if (ec)
+			return;
+		if (d < std::chrono::duration<Rep, Period>::zero()) {
+			ec = detail::make_error(EINVAL);
+			return;
+		}
+		set_option(KEVENT_OPT_TIMER_SLACK, static_cast<std::uint64_t>(ns), ec);
+	}
+
 	// ---- kevent_ctl
 
 	// Apply cmd (KEVENT_CTL_*) to n entries (in chunks of

@@ -91,6 +91,20 @@
 #define KEVENT_BACKEND_EPOLL	0x3u
 #define KEVENT_BACKEND_MASK	0xfu
 
+/*
+ * Queue options: kevent_setopt(2) and kevent_getopt(2), or the
+ * KEVENT_IOC_SETOPT and KEVENT_IOC_GETOPT ioctls of kevent(4).
+ *
+ * KEVENT_OPT_TIMER_SLACK: how late (ns) a timer may fire so that timers
+ * due close together share one wake-up, as the kernel's timer_slack_ns
+ * does for a thread's sleeps.  A timer never fires before its deadline.
+ * 0 fires each timer as close to its deadline as the system allows.
+ */
+#define KEVENT_OPT_TIMER_SLACK		1u
+#define KEVENT_OPT_MAX			2u	/* not an option */
+#define KEVENT_TIMER_SLACK_DEFAULT	50000ull	/* 50 us */
+#define KEVENT_TIMER_SLACK_MAX		3600000000000ull	/* 1 hour */
+
 /* Ring sizes (entries). */
 #define KEVENT_RING_DEFAULT	256u
 #define KEVENT_RING_MAX		(1u << 20)
@@ -181,5 +195,15 @@ struct kevent_wait_args {
 #define KEVENT_IOC_WAIT		_IOW(KEVENT_IOC_MAGIC, 0x03, struct kevent_wait_args)
 /* Wake every KEVENT_IOC_WAIT sleeper, which returns EBADF (queue closing). */
 #define KEVENT_IOC_WAKE		_IO(KEVENT_IOC_MAGIC, 0x04)
+
+struct kevent_opt_args {
+	__u32 size;		/* sizeof(struct kevent_opt_args) */
+	__u32 opt;		/* KEVENT_OPT_* */
+	__u64 value;		/* SETOPT: in; GETOPT: out */
+	__u64 __reserved[2];	/* must be zero */
+};
+
+#define KEVENT_IOC_SETOPT	_IOW(KEVENT_IOC_MAGIC, 0x05, struct kevent_opt_args)
+#define KEVENT_IOC_GETOPT	_IOWR(KEVENT_IOC_MAGIC, 0x06, struct kevent_opt_args)
 
 #endif /* _KEVENT_ABI_H */

@@ -315,6 +315,34 @@ TEST(Queue, ForcedBackendIsUsedOrENODEV)
 	EXPECT_EQ(epoll.backend_name(), "epoll");
 }
 
+TEST(Queue, TimerSlackOption)
+{
+	kevent::queue q;
+	EXPECT_EQ(q.timer_slack(), std::chrono::nanoseconds(KEVENT_TIMER_SLACK_DEFAULT));
+	q.set_timer_slack(3ms);
+	EXPECT_EQ(q.timer_slack(), 3ms);
+	EXPECT_EQ(q.option(KEVENT_OPT_TIMER_SLACK), 3000000u);
+	q.set_timer_slack(std::chrono::duration<double, std::micro>(1.5));
+	EXPECT_EQ(q.timer_slack(), 1500ns);
+	q.set_timer_slack(0s);
+	EXPECT_EQ(q.timer_slack(), 0ns);
+	EXPECT_EQ(thrown_errno([&] { q.set_timer_slack(-1ns); }), EINVAL);
+	EXPECT_EQ(thrown_errno([&] { q.set_timer_slack(std::chrono::hours(2)); }), EINVAL);
+	EXPECT_EQ(thrown_errno([&] { q.set_option(KEVENT_OPT_MAX, 0); }), EINVAL);
+	EXPECT_EQ(thrown_errno([&] { (void)q.option(0); }), EINVAL);
+	std::error_code ec;
+	q.set_timer_slack(1h, ec);
+	EXPECT_FALSE(ec);
+	EXPECT_EQ(q.timer_slack(ec), 1h);
+	EXPECT_FALSE(ec);
+	// EBUSY while a timer is registered, through either overload
+	auto t = q.add_timer(1, 10s);
+	EXPECT_EQ(thrown_errno([&] { q.set_timer_slack(1ms); }), EBUSY);
+	q.set_timer_slack(1ms, ec);
+	EXPECT_EQ(ec, std::errc::device_or_resource_busy);
+	EXPECT_EQ(q.timer_slack(), 1h);
+}
+
 TEST(Queue, MoveConstructTransfersWithoutDoubleClose)
 {
 	kevent::queue a;

@@ -294,6 +294,7 @@ struct mq {
 	struct grave graves[NGRAVE];
 	int ngraves;
 	bool settling;
+	uint64_t slack;		/* KEVENT_OPT_TIMER_SLACK last set */
 };
 
 static struct mq qs[NQ];
@@ -693,6 +694,70 @@ static void q_open(struct mq *q, uint8_t sz)
 	q->size = q->ring->size;
 	if (q->size != ring_sizes[sz % 6])
 		fail("ring of %u for %u", q->size, ring_sizes[sz % 6]);
+	q->slack = KEVENT_TIMER_SLACK_DEFAULT;
+}
+
+/* ------------------------------------------------------------ options */
+
+static bool has_timer(const struct mq *q)
+{
+	int i;
+
+	for (i = 0; i < MAXREG; i++)
+		if (q->regs[i].used && q->regs[i].type == KEVENT_TIMER)
+			return true;
+	return false;
+}
+
+/*
+ * kevent_setopt/kevent_getopt with any option and value: EINVAL outside
+ * the options and their ranges, EBUSY only under a timer, and the value
+ * read back is the last one set.  (A one-shot timer the model still holds
+ * may be gone already, delivered and not yet consumed: then either answer
+ * is right.)
+ */
+static void do_opt(struct input *in)
+{
+	static const uint64_t values[] = {
+		0, 1, KEVENT_TIMER_SLACK_DEFAULT, KEVENT_TIMER_SLACK_MAX,
+		KEVENT_TIMER_SLACK_MAX + 1, UINT64_MAX,
+	};
+	struct mq *q = qget(u8(in));
+	uint8_t b = u8(in);
+	unsigned int opt = KEVENT_OPT_TIMER_SLACK;
+	uint64_t v, got = 0;
+	bool valid;
+	int r;
+
+	if (b % 4 == 1)
+		opt = 0;
+	else if (b % 4 == 2)
+		opt = KEVENT_OPT_MAX;
+	else if (b % 4 == 3)
+		opt = (unsigned int)u64(in);
+	v = b / 4 % 8 < 6 ? values[b / 4 % 8] : u64(in);
+	valid = opt == KEVENT_OPT_TIMER_SLACK && v <= KEVENT_TIMER_SLACK_MAX;
+
+	if (q->fd < 0)
+		return;
+	errno = 0;
+	r = kevent_setopt(q->fd, opt, v);
+	if (!valid && (r != -1 || errno != EINVAL))
+		fail("setopt(%u, %llu): %d %s, not EINVAL", opt,
+		     (unsigned long long)v, r, strerror(errno));
+	if (valid && r < 0 && (errno != EBUSY || !has_timer(q)))
+		fail("setopt(slack, %llu): %s", (unsigned long long)v,
+		     strerror(errno));
+	if (valid && r == 0)
+		q->slack = v;
+	r = kevent_getopt(q->fd, opt, &got);
+	if (opt != KEVENT_OPT_TIMER_SLACK) {
+		if (r != -1 || errno != EINVAL)
+			fail("getopt(%u): %d %s", opt, r, strerror(errno));
+	} else if (r != 0 || got != q->slack) {
+		fail("getopt(slack) %d = %llu, set %llu", r,
+		     (unsigned long long)got, (unsigned long long)q->slack);
+	}
 }
 
 /* ------------------------------------------------------------ ctl */
@@ -1378,6 +1443,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			do_inode(&in);
 			break;
 		default:
+			if (u8(&in) & 1) {
+				do_opt(&in);
+				break;
+			}
 			/* consume everything, then one wait */
 			q = qget(u8(&in));
 			if (q->fd >= 0) {

@@ -22,6 +22,32 @@ def test_default_queue_has_default_ring():
         assert isinstance(q.fileno(), int) and q.fileno() >= 0
 
 
+def test_timer_slack_ns_defaults_sets_and_checks():
+    with kevent.Queue() as q:
+        assert q.timer_slack_ns == 50000
+        q.timer_slack_ns = 0
+        assert q.timer_slack_ns == 0
+        q.timer_slack_ns = 3600 * 10**9
+        assert q.timer_slack_ns == 3600 * 10**9
+        for bad, exc in ((-1, ValueError), (3600 * 10**9 + 1, ValueError),
+                         (1.5, TypeError), ("1", TypeError),
+                         (True, TypeError)):
+            with pytest.raises(exc, match="^timer_slack_ns"):
+                q.timer_slack_ns = bad
+        assert q.timer_slack_ns == 3600 * 10**9  # unchanged
+        q.timer_slack_ns = 1000
+        q.add_timer(1, 10.0)
+        with pytest.raises(OSError) as e:  # EBUSY under a timer
+            q.timer_slack_ns = 2000
+        assert e.value.errno == errno.EBUSY
+        assert q.timer_slack_ns == 1000
+        q.remove_timer(1)
+        q.timer_slack_ns = 2000
+        assert q.timer_slack_ns == 2000
+    with pytest.raises(ValueError, match="closed"):  # as every other call
+        q.timer_slack_ns
+
+
 def test_ring_size_is_rounded_up_to_power_of_two():
     with kevent.Queue(100) as q:
         assert q.ring_size == 128

@@ -1395,6 +1395,90 @@ static int i11_signal_owner(void)
 	return 0;
 }
 
+/*
+ * KEVENT_IOC_SETOPT and KEVENT_IOC_GETOPT with hostile arguments: sizes,
+ * reserved fields, options and values out of range, unmapped pointers, a
+ * change under a live timer, and a queue that was never set up.  Every
+ * one is refused with the documented errno and changes nothing.
+ */
+static int i11_options(void)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	char *buf = mmap(NULL, (size_t)page * 2, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct kevent_opt_args *o = (void *)buf, g;
+	struct ukevent t;
+	struct kq q;
+	int r, fd;
+
+	CHECK(buf != MAP_FAILED, "mmap");
+	CHECK(kq_open(&q, 8) == 0, "open");
+	memset(buf, 0, (size_t)page * 2);
+	o->size = sizeof(*o);
+	o->opt = KEVENT_OPT_TIMER_SLACK;
+	o->value = 1234;
+	CHECK(ioctl(q.fd, KEVENT_IOC_SETOPT, o) == 0, "setopt");
+	o->size = (uint32_t)page + 8;
+	r = ioctl(q.fd, KEVENT_IOC_SETOPT, o);
+	CHECK(r < 0 && errno == E2BIG, "size page + 8: %d", r);
+	o->size = sizeof(*o) - 8;
+	r = ioctl(q.fd, KEVENT_IOC_SETOPT, o);
+	CHECK(r < 0 && errno == EINVAL, "size too small: %d", r);
+	o->size = sizeof(*o);
+	o->__reserved[1] = 1;
+	r = ioctl(q.fd, KEVENT_IOC_SETOPT, o);
+	CHECK(r < 0 && errno == EINVAL, "reserved: %d", r);
+	o->__reserved[1] = 0;
+	o->size = sizeof(*o) + 8;	/* a byte past the struct not zero */
+	buf[sizeof(*o)] = 1;
+	r = ioctl(q.fd, KEVENT_IOC_SETOPT, o);
+	CHECK(r < 0 && errno == E2BIG, "tail not zero: %d", r);
+	buf[sizeof(*o)] = 0;
+	o->size = sizeof(*o);
+	o->value = KEVENT_TIMER_SLACK_MAX + 1;
+	r = ioctl(q.fd, KEVENT_IOC_SETOPT, o);
+	CHECK(r < 0 && errno == EINVAL, "value too large: %d", r);
+	o->value = 0;
+	o->opt = 0;
+	r = ioctl(q.fd, KEVENT_IOC_SETOPT, o);
+	CHECK(r < 0 && errno == EINVAL, "opt 0: %d", r);
+	o->opt = 0xffffffffu;
+	r = ioctl(q.fd, KEVENT_IOC_GETOPT, o);
+	CHECK(r < 0 && errno == EINVAL, "getopt of opt ~0: %d", r);
+	r = ioctl(q.fd, KEVENT_IOC_GETOPT, (void *)8);
+	CHECK(r < 0 && errno == EFAULT, "unmapped: %d", r);
+	/* a GETOPT whose answer cannot be written: EFAULT, nothing else */
+	o->opt = KEVENT_OPT_TIMER_SLACK;
+	CHECK(mprotect(buf, (size_t)page, PROT_READ) == 0, "mprotect");
+	r = ioctl(q.fd, KEVENT_IOC_GETOPT, o);
+	CHECK(r < 0 && errno == EFAULT, "read-only answer: %d", r);
+	CHECK(mprotect(buf, (size_t)page, PROT_READ | PROT_WRITE) == 0, "rw");
+	memset(&g, 0, sizeof(g));
+	g.size = sizeof(g);
+	g.opt = KEVENT_OPT_TIMER_SLACK;
+	CHECK(ioctl(q.fd, KEVENT_IOC_GETOPT, &g) == 0 && g.value == 1234,
+	      "unchanged by every refusal: %llu", (unsigned long long)g.value);
+	/* under a live timer: EBUSY, and the timer still fires */
+	memset(&t, 0, sizeof(t));
+	t.type = KEVENT_TIMER;
+	t.id = 1;
+	t.req_flags = KEVENT_REQ_ONESHOT;
+	t.data = 1000000;
+	CHECK(kq_ctl(q.fd, KEVENT_CTL_ADD, 1, &t) == 1, "timer");
+	o->value = 0;
+	r = ioctl(q.fd, KEVENT_IOC_SETOPT, o);
+	CHECK(r < 0 && errno == EBUSY, "under a timer: %d", r);
+	CHECK(drain(&q) >= 0, "drain");
+	/* a queue never set up: options work, there is nothing to break */
+	fd = open("/dev/kevent", O_RDWR | O_CLOEXEC);
+	CHECK(fd >= 0, "open");
+	CHECK(ioctl(fd, KEVENT_IOC_SETOPT, o) == 0, "setopt before setup");
+	close(fd);
+	kq_close(&q);
+	munmap(buf, (size_t)page * 2);
+	return 0;
+}
+
 static const struct kq_test tests[] = {
 	{ "i01_epoll_loop", i01_epoll_loop },
 	{ "i02_nest_depth", i02_nest_depth },
@@ -1411,6 +1495,7 @@ static const struct kq_test tests[] = {
 	{ "i09_user_limits", i09_user_limits },
 	{ "i10_nesting_lockdep", i10_nesting_lockdep },
 	{ "i11_arg_size", i11_arg_size },
+	{ "i11_options", i11_options },
 	{ "i11_ctl_fault_no_mutex", i11_ctl_fault_no_mutex },
 	{ "i11_efault_not_applied", i11_efault_not_applied },
 	{ "i11_wake_shared", i11_wake_shared },

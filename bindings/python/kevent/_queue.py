@@ -398,6 +398,27 @@ class Queue:
         """Number of entries of the ring."""
         return self._raw.ring_size
 
+    @property
+    def timer_slack_ns(self) -> int:
+        """How late (ns) a timer may fire so that timers due close together
+        share one wake-up: ``KEVENT_OPT_TIMER_SLACK`` (kevent_setopt(2)).
+        50000 by default, 0 for exact, at most an hour.  Set it before
+        adding timers: :class:`OSError` (``EBUSY``) while the queue has
+        one; :class:`ValueError` outside 0 to an hour, :class:`TypeError`
+        for a value that is not an integer."""
+        return self._raw.getopt(_k.KEVENT_OPT_TIMER_SLACK)
+
+    @timer_slack_ns.setter
+    def timer_slack_ns(self, ns: int) -> None:
+        if isinstance(ns, bool) or not isinstance(ns, int):
+            raise TypeError("timer_slack_ns: an int of nanoseconds, not %s"
+                            % type(ns).__name__)
+        if not 0 <= ns <= _k.KEVENT_TIMER_SLACK_MAX:
+            raise ValueError("timer_slack_ns: 0 to %d ns "
+                             "(KEVENT_TIMER_SLACK_MAX), not %d"
+                             % (_k.KEVENT_TIMER_SLACK_MAX, ns))
+        self._raw.setopt(_k.KEVENT_OPT_TIMER_SLACK, ns)
+
     def fileno(self) -> int:
         """The queue's file descriptor (readable while events are pending)."""
         return self._raw.fileno()

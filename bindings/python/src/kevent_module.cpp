@@ -107,6 +107,24 @@ public:
 		return name;
 	}
 
+	// kevent_getopt / kevent_setopt: OSError on failure.
+	uint64_t getopt(unsigned int opt) const
+	{
+		uint64_t v = 0;
+
+		check_open();
+		if (kevent_getopt(fd_, opt, &v) < 0)
+			raise_errno(errno);
+		return v;
+	}
+
+	void setopt(unsigned int opt, uint64_t value)
+	{
+		check_open();
+		if (kevent_setopt(fd_, opt, value) < 0)
+			raise_errno(errno);
+	}
+
 	unsigned int ring_size() const
 	{
 		check_open();
@@ -239,6 +257,11 @@ PYBIND11_MODULE(_kevent, m)
 				       "The backend name: kmod, uring or epoll.")
 		.def_property_readonly("ring_size", &RawQueue::ring_size,
 				       "Number of ring entries.")
+		.def("getopt", &RawQueue::getopt, py::arg("opt"),
+		     "The value of a queue option (kevent_getopt).")
+		.def("setopt", &RawQueue::setopt, py::arg("opt"),
+		     py::arg("value"),
+		     "Set a queue option (kevent_setopt).")
 		.def("pending", &RawQueue::pending,
 		     "Entries published in the ring and not yet consumed.")
 		.def("stats", &RawQueue::stats,
@@ -286,6 +309,8 @@ PYBIND11_MODULE(_kevent, m)
 	C(KEVENT_BACKEND_DEFAULT); C(KEVENT_BACKEND_KMOD);
 	C(KEVENT_BACKEND_URING); C(KEVENT_BACKEND_EPOLL);
 	C(KEVENT_RING_DEFAULT); C(KEVENT_RING_MAX);
+	C(KEVENT_OPT_TIMER_SLACK); C(KEVENT_TIMER_SLACK_DEFAULT);
+	C(KEVENT_TIMER_SLACK_MAX);
 	C(LIBKEV_VERSION_MAJOR); C(LIBKEV_VERSION_MINOR);
 #undef C
 }
