@@ -336,6 +336,57 @@ static inline void bench_sleep_until(uint64_t t)
 	}
 }
 
+/*
+ * The timer loop as a user's program runs it ("tloop"): n one-shot timers
+ * with random deadlines over spread, half of them cancelled in random
+ * order, then the loop sleeps until each deadline and handles what fired.
+ * The ids to cancel: a random permutation of 0..n-1 (Fisher-Yates), whose
+ * first n/2 are cancelled, the same in every program.
+ */
+static inline long *bench_tloop_cancel_order(long n)
+{
+	uint64_t seed = 0x2545f4914f6cdd1dull;
+	long *p = malloc((size_t)n * sizeof(*p)), i;
+
+	if (!p)
+		bench_die("tloop: out of memory");
+	for (i = 0; i < n; i++)
+		p[i] = i;
+	for (i = n - 1; i > 0; i--) {
+		long j = (long)(bench_rand(&seed) % (uint64_t)(i + 1)), t = p[i];
+
+		p[i] = p[j];
+		p[j] = t;
+	}
+	return p;
+}
+
+/* CPU time of the process (user + system), ns. */
+static inline uint64_t bench_cpu_ns(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) *
+		       1000000000ull +
+	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ull;
+}
+
+static inline void bench_tloop_result(const char *impl, long n,
+				      uint64_t add_ns, uint64_t cancel_ns,
+				      uint64_t loop_cpu_ns, long fired,
+				      long wakeups)
+{
+	printf("RESULT workload=tloop impl=%s n=%ld fired=%ld "
+	       "add_ns=%.2f cancel_ns=%.2f cpu_fire_ns=%.2f "
+	       "wakeups_fire=%.4f\n", impl, n, fired,
+	       (double)add_ns / (double)n,
+	       (double)cancel_ns / (double)(n / 2),
+	       (double)loop_cpu_ns / (double)(fired ? fired : 1),
+	       (double)wakeups / (double)(fired ? fired : 1));
+	fflush(stdout);
+}
+
 static inline void bench_timers_result(const char *impl, long n,
 				       uint64_t add_ns, uint64_t cancel_ns,
 				       uint64_t fire_ns, long fired)

@@ -744,6 +744,68 @@ static void run_timers(const char *impl)
 	free(evs);
 }
 
+/*
+ * The timer loop of a user's program (bench_tloop_cancel_order): deadlines
+ * uniform over spread_ms (1 s), half cancelled in random order, then
+ * kevent_wait() until each remaining timer fired.  slack_ns= sets the
+ * queue's timer slack (default: the library's, 50 us).  Reports the CPU
+ * of the loop per fire and the wake-ups (waits that returned) per fire.
+ */
+static void run_tloop(const char *impl)
+{
+	long n = arg("n", 100000), spread = arg("spread_ms", 1000) * 1000000L;
+	long slack = arg("slack_ns", -1), i, fired = 0, wakeups = 0;
+	long want = n - n / 2, *order = bench_tloop_cancel_order(n);
+	uint64_t seed = 88172645463325252ull, t0, t1, t2, c0;
+	struct kevent_ring *r;
+	struct ukevent ev;
+	char name[64];
+	int q;
+
+	if (strcmp(impl, "kev"))
+		bench_die("tloop: unknown impl %s", impl);
+	q = kev_open(pow2_at_least((unsigned long)want), &r);
+	if (slack >= 0 &&
+	    kevent_setopt(q, KEVENT_OPT_TIMER_SLACK, (uint64_t)slack) < 0)
+		bench_die("kevent_setopt: %s", strerror(errno));
+	t0 = bench_now();
+	for (i = 0; i < n; i++) {
+		memset(&ev, 0, sizeof(ev));
+		ev.id = (uint64_t)i;
+		ev.type = KEVENT_TIMER;
+		ev.req_flags = KEVENT_REQ_ONESHOT;
+		ev.data = 1000000ull + bench_rand(&seed) % (uint64_t)spread;
+		if (kevent_ctl(q, KEVENT_CTL_ADD, 1, &ev) != 1)
+			bench_die("timer ADD");
+	}
+	t1 = bench_now();
+	for (i = 0; i < n / 2; i++) {
+		memset(&ev, 0, sizeof(ev));
+		ev.id = (uint64_t)order[i];
+		ev.type = KEVENT_TIMER;
+		/* already fired (a slow machine): its entry is consumed below */
+		if (kevent_ctl(q, KEVENT_CTL_REMOVE, 1, &ev) != 1)
+			want--;
+	}
+	t2 = bench_now();
+	c0 = bench_cpu_ns();
+	while (fired < want) {
+		int got = kevent_wait(q, 1, NULL);
+
+		if (got <= 0)
+			bench_die("tloop: kevent_wait %d after %ld", got, fired);
+		wakeups++;
+		while (kevent_ring_consume(r, &ev))
+			fired++;
+	}
+	snprintf(name, sizeof(name), "%s%s", kev_name(""),
+		 slack < 0 ? "" : slack == 0 ? "-slack0" : "-slack");
+	bench_tloop_result(name, n, t1 - t0, t2 - t1, bench_cpu_ns() - c0,
+			   fired, wakeups);
+	kevent_close(q);
+	free(order);
+}
+
 /* ========================================================= registration */
 /*
  * Register n fds; timed, and (the first pass) bracketed by two getppid()
@@ -822,6 +884,8 @@ int main(int argc, char **argv)
 		run_wakeup(argv[2]);
 	else if (!strcmp(argv[1], "timers"))
 		run_timers(argv[2]);
+	else if (!strcmp(argv[1], "tloop"))
+		run_tloop(argv[2]);
 	else if (!strcmp(argv[1], "reg"))
 		run_reg(argv[2]);
 	else

@@ -147,6 +147,53 @@ static void run_timers(int argc, char **argv)
 	bench_timers_result("libev", n, t1 - t0, t2 - t1, t4 - t3, fired);
 }
 
+/* ---- tloop: the timer loop of a user's program (bench/common.h) */
+static long tl_fired, tl_want;
+
+static void tloop_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	if (++tl_fired == tl_want)
+		ev_break(loop, EVBREAK_ALL);
+}
+
+static void run_tloop(int argc, char **argv)
+{
+	long n = bench_arg(argc, argv, "n", 100000), i;
+	long spread = bench_arg(argc, argv, "spread_ms", 1000) * 1000000L;
+	long *order = bench_tloop_cancel_order(n);
+	uint64_t seed = 88172645463325252ull, t0, t1, t2, c0;
+	struct ev_loop *loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);
+	ev_timer *ts = calloc((size_t)n, sizeof(*ts));
+	unsigned int it0;
+
+	if (!loop || !ts)
+		bench_die("tloop: libev setup");
+	tl_want = n - n / 2;
+	ev_now_update(loop);
+	t0 = bench_now();
+	for (i = 0; i < n; i++) {
+		double after = (double)(1000000ull + bench_rand(&seed) %
+					(uint64_t)spread) * 1e-9;
+
+		ev_timer_init(&ts[i], tloop_cb, after, 0.);
+		ev_timer_start(loop, &ts[i]);
+	}
+	t1 = bench_now();
+	for (i = 0; i < n / 2; i++)
+		ev_timer_stop(loop, &ts[order[i]]);
+	t2 = bench_now();
+	c0 = bench_cpu_ns();
+	it0 = ev_iteration(loop);
+	ev_run(loop, 0);
+	bench_tloop_result("libev", n, t1 - t0, t2 - t1, bench_cpu_ns() - c0,
+			   tl_fired, (long)(ev_iteration(loop) - it0));
+	free(order);
+	free(ts);
+	ev_loop_destroy(loop);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -157,6 +204,8 @@ int main(int argc, char **argv)
 		run_wakeup(argc, argv);
 	else if (!strcmp(argv[1], "timers"))
 		run_timers(argc, argv);
+	else if (!strcmp(argv[1], "tloop"))
+		run_tloop(argc, argv);
 	else
 		bench_die("libev: unknown workload %s", argv[1]);
 	return 0;

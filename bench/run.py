@@ -108,6 +108,23 @@ def build_configs(a):
             cfgs.append(Config("timers", lib, "bench-" + lib,
                                ["timers", lib] + common, g))
 
+    # 4b. the timer loop of a user's program (issue 17): deadlines over 1 s,
+    # half cancelled in random order, the loop sleeps until each one
+    for n in ([10000, 100000] if q else [10000, 1000000]):
+        g = {"n": n}
+        common = ["n=%d" % n, "spread_ms=1000"]
+        for b in kev_backends:
+            cfgs.append(Config("tloop", "kev-%s" % b, "bench-native",
+                               ["tloop", "kev", "backend=" + b] + common, g))
+        cfgs.append(Config("tloop", "kev-epoll-slack0", "bench-native",
+                           ["tloop", "kev", "backend=epoll", "slack_ns=0"]
+                           + common, g))
+        cfgs.append(Config("tloop", "kev-epoll-slack1ms", "bench-native",
+                           ["tloop", "kev", "backend=epoll",
+                            "slack_ns=1000000"] + common, g))
+        cfgs.append(Config("tloop", "libev", "bench-libev",
+                           ["tloop", "libev"] + common, g))
+
     # 5. registration (timed here; syscalls counted under strace later)
     n = 2000 if q else 10000
     g = {"n": n}
@@ -390,6 +407,31 @@ def write_report(cfgs, args, extra_sections, syscalls, wall_total):
                               rep.med("timers", c.label, "fire_ns", **g),
                               rep.med("timers", "libev", "fire_ns", **g))))])
 
+    # the timer loop
+    L += ["## 4b. timers in a user's loop", "",
+          "N one-shot timers with deadlines uniform over 1 s (from 1 ms), "
+          "half of them cancelled in random order, then the loop sleeps "
+          "until each remaining deadline and handles what fired "
+          "(`kevent_wait` + consume; libev: `ev_run`). ns per add and per "
+          "cancel (one call each), the loop's CPU time (user + system, "
+          "`getrusage`) per fired timer, and the loop's wake-ups per fired "
+          "timer (`kevent_wait` returns; libev: `ev_iteration`). libkev "
+          "rows: the default timer slack (50 us), `-slack0` (exact) and "
+          "`-slack1ms` (`kevent_setopt(KEVENT_OPT_TIMER_SLACK)`); libev "
+          "sleeps in epoll_wait's milliseconds, which batches like a slack "
+          "of about 1 ms.", ""]
+    for g in rep.groups("tloop"):
+        L += ["### N = %d" % g["n"], ""]
+        rep.table("tloop", g, [("add_ns", "add"), ("cancel_ns", "cancel"),
+                               ("cpu_fire_ns", "CPU per fire"),
+                               ("wakeups_fire", "wake-ups per fire")],
+                  "libev",
+                  extra=[("CPU per fire vs libev",
+                          lambda c, g=g: fmt_ratio(ratio(
+                              rep.med("tloop", c.label, "cpu_fire_ns", **g),
+                              rep.med("tloop", "libev", "cpu_fire_ns",
+                                      **g))))])
+
     # registration
     L += ["## 5. registration: ADD of N fds", "",
           "Time per fd (fastest of 5 fresh queues per process), and system calls per fd counted under "
@@ -464,6 +506,16 @@ def write_report(cfgs, args, extra_sections, syscalls, wall_total):
                     else "", lab, m[:-3]), ratio(k, l), 1.0,
                     "%s vs libev %s ns: %s" % (fmt(k), fmt(l),
                                               fmt_ratio(ratio(k, l))))
+    tl = rep.groups("tloop")
+    if tl:
+        g = max(tl, key=lambda x: x["n"])
+        for m in ["add_ns", "cancel_ns", "cpu_fire_ns"]:
+            k = rep.med("tloop", "kev-epoll", m, **g)
+            l = rep.med("tloop", "libev", m, **g)
+            rep.target("timers in a loop N=%d: kev-epoll (default slack) %s "
+                       "no more than libev" % (g["n"], m[:-3]), ratio(k, l),
+                       1.0, "%s vs libev %s ns: %s" % (
+                           fmt(k), fmt(l), fmt_ratio(ratio(k, l))))
     sc = syscalls.get("kev-epoll-batch", (None, ""))[0]
     rep.target("registration: epoll backend <= 1 syscall per fd (batch ADD; "
                "allocator growth shown apart)",
