@@ -118,23 +118,37 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	fired++;
 }
 
+/*
+ * Start n one-shot timers with deadlines 1 ms + uniform [0, spread) ns, the
+ * same sequence as bench-native's (bench_rand from its fixed seed).
+ */
+static void start_random_timers(struct ev_loop *loop, ev_timer *ts, long n,
+				long spread,
+				void (*cb)(struct ev_loop *, ev_timer *, int))
+{
+	uint64_t seed = 88172645463325252ull;
+	long i;
+
+	for (i = 0; i < n; i++) {
+		double after = (double)(1000000ull + bench_rand(&seed) %
+					(uint64_t)spread) * 1e-9;
+
+		ev_timer_init(&ts[i], cb, after, 0.);
+		ev_timer_start(loop, &ts[i]);
+	}
+}
+
 static void run_timers(int argc, char **argv)
 {
 	long n = bench_arg(argc, argv, "n", 10000), i;
 	long spread = bench_arg(argc, argv, "spread_ms", 20) * 1000000L;
-	uint64_t seed = 88172645463325252ull, t0, t1, t2, t3, t4;
+	uint64_t t0, t1, t2, t3, t4;
 	struct ev_loop *loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);
 	ev_timer *ts = calloc((size_t)n, sizeof(*ts));
 
 	ev_now_update(loop);
 	t0 = bench_now();
-	for (i = 0; i < n; i++) {
-		double after = (double)(1000000ull + bench_rand(&seed) %
-					(uint64_t)spread) * 1e-9;
-
-		ev_timer_init(&ts[i], timer_cb, after, 0.);
-		ev_timer_start(loop, &ts[i]);
-	}
+	start_random_timers(loop, ts, n, spread, timer_cb);
 	t1 = bench_now();
 	for (i = 0; i < n; i += 2)
 		ev_timer_stop(loop, &ts[i]);
@@ -163,7 +177,7 @@ static void run_tloop(int argc, char **argv)
 	long n = bench_arg(argc, argv, "n", 100000), i;
 	long spread = bench_arg(argc, argv, "spread_ms", 1000) * 1000000L;
 	long *order = bench_tloop_cancel_order(n);
-	uint64_t seed = 88172645463325252ull, t0, t1, t2, c0;
+	uint64_t t0, t1, t2, c0;
 	struct ev_loop *loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);
 	ev_timer *ts = calloc((size_t)n, sizeof(*ts));
 	unsigned int it0;
@@ -173,13 +187,7 @@ static void run_tloop(int argc, char **argv)
 	tl_want = n - n / 2;
 	ev_now_update(loop);
 	t0 = bench_now();
-	for (i = 0; i < n; i++) {
-		double after = (double)(1000000ull + bench_rand(&seed) %
-					(uint64_t)spread) * 1e-9;
-
-		ev_timer_init(&ts[i], tloop_cb, after, 0.);
-		ev_timer_start(loop, &ts[i]);
-	}
+	start_random_timers(loop, ts, n, spread, tloop_cb);
 	t1 = bench_now();
 	for (i = 0; i < n / 2; i++)
 		ev_timer_stop(loop, &ts[order[i]]);
