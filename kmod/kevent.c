@@ -508,6 +508,23 @@ static void kevent_make_check(struct kevent_queue *q, struct kevent_reg *reg,
 }
 
 /*
+ * Move a periodic timer past now and return the number of periods that
+ * expired.  A timer with a slack (hrtimer_start_range_ns()) is due from its
+ * soft expiry and may run before its hard one, where hrtimer_forward_now()
+ * would count nothing and leave it due: count against the soft expiry
+ * instead, by forwarding from now plus the range.
+ */
+static u64 kevent_timer_forward(struct hrtimer *timer, ktime_t interval)
+{
+	ktime_t range = ktime_sub(hrtimer_get_expires(timer),
+				  hrtimer_get_softexpires(timer));
+
+	return hrtimer_forward(timer,
+			       ktime_add(hrtimer_cb_get_time(timer), range),
+			       interval);
+}
+
+/*
  * A periodic timer that expired while its registration could not take a
  * delivery was left stopped; count what it missed and run it again.
  */
@@ -516,7 +533,7 @@ static void kevent_timer_resume(struct kevent_reg *reg)
 	if (!reg->timer_stopped || reg->timer_off)
 		return;
 	reg->timer_stopped = false;
-	reg->count += hrtimer_forward_now(&reg->timer, reg->interval);
+	reg->count += kevent_timer_forward(&reg->timer, reg->interval);
 	hrtimer_start_expires(&reg->timer, HRTIMER_MODE_ABS);
 }
 
@@ -1480,7 +1497,7 @@ static enum hrtimer_restart kevent_timer_fn(struct hrtimer *timer)
 		 */
 		reg->timer_stopped = true;
 	} else {
-		kevent_fire(q, reg, hrtimer_forward_now(timer, reg->interval));
+		kevent_fire(q, reg, kevent_timer_forward(timer, reg->interval));
 		ret = HRTIMER_RESTART;
 	}
 out_unlock:
