@@ -59,7 +59,6 @@ Core::~Core()
 {
 	for (uint32_t i = 0; i < nslabs_; i++)
 		std::free(slabs_[i]);
-	pthread_mutex_destroy(&lock);
 }
 
 // ---- the registry: direct tables of small ids, a hash of the rest

@@ -25,6 +25,7 @@
 
 #include "buffer.hpp"
 #include "internal.hpp"
+#include "lock.hpp"
 #include "mapping.hpp"
 
 namespace kev {
@@ -226,7 +227,7 @@ public:
 	// Map a ring of size entries (a power of two): -1/errno.
 	int init(unsigned int size);
 
-	pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	Mutex lock;
 
 	kevent_ring *ring() const { return ring_; }
 	size_t ring_bytes() const { return mapping_.size(); }

@@ -1,14 +1,57 @@
 // SPDX-License-Identifier: MIT
 //
-// lock.hpp - kev::Lock, a pthread mutex held for a scope.  (std::mutex and
-// std::lock_guard would do, but std::mutex::lock reports a failure by
-// throwing, from libstdc++: libkev links no C++ runtime.)
+// lock.hpp - kev::Lock, a mutex held for a scope, and kev::Mutex, the
+// queue's own lock.  (std::mutex and std::lock_guard would do, but
+// std::mutex::lock reports a failure by throwing, from libstdc++: libkev
+// links no C++ runtime.)
 #ifndef KEV_LOCK_HPP
 #define KEV_LOCK_HPP
 
 #include <pthread.h>
 
+#include <atomic>
+
 namespace kev {
+
+/*
+ * A futex mutex ("Futexes Are Tricky", Drepper, mutex3): 0 free, 1 held,
+ * 2 held and someone may sleep on it.  Uncontended, lock() is one
+ * compare-and-swap and unlock() one exchange, inline, where a pthread
+ * mutex costs two calls through the PLT and the checks of its type (~55
+ * instructions per kevent_ctl here; doc/decisions.md, "The queue lock").
+ * Not recursive, no owner: what the queue's lock needs and no more.
+ */
+class Mutex {
+public:
+	Mutex() = default;
+	Mutex(const Mutex &) = delete;
+	Mutex &operator=(const Mutex &) = delete;
+
+	void lock()
+	{
+		int c = 0;
+
+		if (!state_.compare_exchange_strong(c, 1,
+						    std::memory_order_acquire,
+						    std::memory_order_relaxed))
+			[[unlikely]]
+			lock_contended(c);
+	}
+	void unlock()
+	{
+		if (state_.exchange(0, std::memory_order_release) == 2)
+			[[unlikely]]
+			wake_one();
+	}
+
+private:
+	void lock_contended(int c);
+	void wake_one();
+
+	std::atomic<int> state_{0};
+};
+static_assert(sizeof(std::atomic<int>) == sizeof(int) &&
+	      std::atomic<int>::is_always_lock_free);
 
 class Lock {
 public:
@@ -19,6 +62,18 @@ public:
 
 private:
 	pthread_mutex_t &m_;
+};
+
+// kev::Mutex held for a scope.
+class MutexLock {
+public:
+	explicit MutexLock(Mutex &m) : m_(m) { m_.lock(); }
+	~MutexLock() { m_.unlock(); }
+	MutexLock(const MutexLock &) = delete;
+	MutexLock &operator=(const MutexLock &) = delete;
+
+private:
+	Mutex &m_;
 };
 
 } // namespace kev

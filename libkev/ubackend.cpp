@@ -826,11 +826,11 @@ template <typename W> void UserBackend<W>::close_all(bool in_child)
 
 template <typename W> void UserBackend<W>::wake_all()
 {
-	pthread_mutex_lock(&core.lock);
+	core.lock.lock();
 	wake_pending = true;
 	kick_write();
 	const bool fwake = futex_bump();
-	pthread_mutex_unlock(&core.lock);
+	core.lock.unlock();
 	if (fwake)
 		futex_wake();
 }
@@ -1123,7 +1123,7 @@ int UserBackend<W>::apply(unsigned int cmd, unsigned int num,
 	bool kick_it = false;
 	int ok = 0;
 
-	pthread_mutex_lock(&core.lock);
+	core.lock.lock();
 	const uint32_t before = core.kidx();
 	const uint32_t rechecks = core.ncheck();
 	const uint32_t work = core.nqwork();
@@ -1170,7 +1170,7 @@ int UserBackend<W>::apply(unsigned int cmd, unsigned int num,
 	 * spurious wake-up costs it one loop.
 	 */
 	const bool fwake = futex_bump();
-	pthread_mutex_unlock(&core.lock);
+	core.lock.unlock();
 	if (kick_it)
 		kick_write();
 	if (fwake)
@@ -1410,12 +1410,12 @@ template <typename W> int UserBackend<W>::futex_sleep(const timespec *rel)
 	// No wait() will hand queued changes (removals) to the kernel.
 	ws_.flush();
 	fsleepers++;
-	pthread_mutex_unlock(&core.lock);
+	core.lock.unlock();
 	// A bump since val was read makes this return EAGAIN at once.
 	const long r = syscall(SYS_futex, &futex, FUTEX_WAIT_PRIVATE, val,
 			       rel ? rel : &futex_day, nullptr, 0);
 	const int err = errno;
-	pthread_mutex_lock(&core.lock);
+	core.lock.lock();
 	fsleepers--;
 	if (r < 0 && err != EAGAIN && err != ETIMEDOUT) {
 		errno = err;
@@ -1448,10 +1448,10 @@ int UserBackend<W>::sleep(const timespec *rel, const sigset_t *sigmask,
 		max = static_cast<int>(sbuf.size());
 	}
 	sleepers++;
-	pthread_mutex_unlock(&core.lock);
+	core.lock.unlock();
 	const int n = ws_.wait(buf, max, rel, sigmask);
 	const int err = errno;
-	pthread_mutex_lock(&core.lock);
+	core.lock.lock();
 	sleepers--;
 	if (n > 0)
 		dispatch(buf, n);
@@ -1478,7 +1478,7 @@ int UserBackend<W>::wait_events(unsigned int min_nr, const timespec *timeout,
 				   INT64_MAX :
 				   static_cast<int64_t>(clock_now(Clock::monotonic)) + t;
 	}
-	pthread_mutex_lock(&core.lock);
+	core.lock.lock();
 	in_wait++;
 	consumer = pthread_self();
 	has_consumer = true;
@@ -1566,7 +1566,7 @@ int UserBackend<W>::wait_events(unsigned int min_nr, const timespec *timeout,
 	if (polling)
 		ws_.flush();
 	in_wait--;
-	pthread_mutex_unlock(&core.lock);
+	core.lock.unlock();
 	if (kick_it)
 		kick_write();
 	return ret;
@@ -1575,7 +1575,7 @@ fail:
 	if (polling)
 		ws_.flush();
 	in_wait--;
-	pthread_mutex_unlock(&core.lock);
+	core.lock.unlock();
 	errno = ret;
 	return -1;
 }
@@ -1585,7 +1585,7 @@ fail:
 template <typename W>
 int UserBackend<W>::set_option(unsigned int opt, uint64_t value)
 {
-	Lock lock(core.lock);
+	MutexLock lock(core.lock);
 
 	switch (opt) {
 	case KEVENT_OPT_TIMER_SLACK:
@@ -1609,7 +1609,7 @@ int UserBackend<W>::set_option(unsigned int opt, uint64_t value)
 template <typename W>
 int UserBackend<W>::get_option(unsigned int opt, uint64_t *value)
 {
-	Lock lock(core.lock);
+	MutexLock lock(core.lock);
 
 	switch (opt) {
 	case KEVENT_OPT_TIMER_SLACK:
