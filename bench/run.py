@@ -231,6 +231,18 @@ class Report:
         s = stats(c, metric)
         return s[1] if s else None
 
+    def n_title(self, workload, group):
+        """"N = n", and the n the programs ran with if a limit shrank it
+        (RLIMIT_NOFILE: bench_pairs_open() gives every impl the same n)."""
+        ran = sorted({r["n"] for c in self.cfgs
+                      if c.workload == workload and c.group == group
+                      for r in c.runs if r and "n" in r})
+        t = "N = %d" % group["n"]
+        if ran and ran != [group["n"]]:
+            t += " (ran with %s: RLIMIT_NOFILE)" % ", ".join(
+                str(int(x)) for x in ran)
+        return t
+
     def groups(self, workload):
         seen = []
         for c in self.cfgs:
@@ -336,7 +348,7 @@ def write_report(cfgs, args, extra_sections, syscalls, wall_total):
           "poll pass (libev/libevent/libuv defer epoll_ctl to the loop), per "
           "fd.", ""]
     for g in rep.groups("chain"):
-        L += ["### N = %d" % g["n"], ""]
+        L += ["### " + rep.n_title("chain", g), ""]
         rep.table("chain", g, [("paired_overhead_ns", "paired overhead"),
                                ("ns_per_event", "ns/event"),
                                ("oracle_ns_per_event", "in-process oracle"),
@@ -359,8 +371,9 @@ def write_report(cfgs, args, extra_sections, syscalls, wall_total):
           "entries already in the ring. `cycle`: write 1 byte to each fd + "
           "harvest + read it back.", ""]
     for g in rep.groups("burst"):
-        L += ["### N = %d, %s" % (g["n"], "level-triggered" if g["mode"] == "lt"
-                                  else "edge-triggered"), ""]
+        L += ["### %s, %s" % (rep.n_title("burst", g),
+                               "level-triggered" if g["mode"] == "lt"
+                               else "edge-triggered"), ""]
         rep.table("burst", g, [("harvest_ns", "harvest ns"),
                                ("consume_ns", "consume ns"),
                                ("cycle_ns", "cycle ns")], "epoll",
@@ -438,7 +451,7 @@ def write_report(cfgs, args, extra_sections, syscalls, wall_total):
           "`strace -f` between two getppid() markers around the "
           "registration (one extra run per configuration, not timed).", ""]
     for g in rep.groups("reg"):
-        L += ["### N = %d" % g["n"], ""]
+        L += ["### " + rep.n_title("reg", g), ""]
         rep.table("reg", g, [("ns_per_fd", "ns/fd")], "epoll",
                   extra=[("syscalls per fd",
                           lambda c: fmt(syscalls.get(c.label, (None, ""))[0])),
