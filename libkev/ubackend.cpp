@@ -1356,17 +1356,18 @@ template <typename W> void UserBackend<W>::collect(bool always)
 		const uint64_t limit = uint64_t{nwatched} + evs_slack +
 				       ws_.backlog();
 		uint64_t got = 0;
-		int n;
+		// the first round hands the queued changes over too
+		int n = ws_.harvest(dbuf.get(),
+				    static_cast<int>(dbuf.size()));
 
-		ws_.flush();
-		do {
-			n = ws_.wait(dbuf.get(), static_cast<int>(dbuf.size()),
-				     &zero_ts, nullptr);
-			if (n <= 0)
-				break;
+		while (n > 0) {
 			dispatch(dbuf.get(), n);
 			got += static_cast<uint64_t>(n);
-		} while (n == static_cast<int>(dbuf.size()) && got < limit);
+			if (n != static_cast<int>(dbuf.size()) || got >= limit)
+				break;
+			n = ws_.wait(dbuf.get(), static_cast<int>(dbuf.size()),
+				     &zero_ts, nullptr);
+		}
 	}
 	// due, and the timerfd not read yet (it may fire a little later)
 	if (timers.due())

@@ -89,6 +89,13 @@ public:
 
 	int wait(WaitEvent *out, int max, const timespec *rel,
 		 const sigset_t *sigmask);
+	// nothing to flush: a wait that does not sleep
+	int harvest(WaitEvent *out, int max)
+	{
+		static constexpr timespec zero{};
+
+		return wait(out, max, &zero, nullptr);
+	}
 
 private:
 	static epoll_event item(uint64_t tok, uint32_t events, WatchMode mode)

@@ -221,6 +221,42 @@ int UringWaitset::wait(WaitEvent *out, int max, const timespec *rel,
 	return got;
 }
 
+/*
+ * flush() and a wait() that does not sleep, in one io_uring_enter: the
+ * queued SQEs (level-triggered polls armed again once the consumer passed
+ * their entries, changes of the last batch) are submitted with
+ * IORING_ENTER_GETEVENTS, which runs this thread's task work, posting the
+ * completions of the polls armed so far, the new ones included when their
+ * fd is ready already.  A poll of a queue fd (asyncio's add_reader, an
+ * asio descriptor) pays one system call per harvest instead of two.  No
+ * sleep, so a signal cannot turn an EINTR into a count here (the reason a
+ * sleeping wait() never submits).  Under the core lock: it touches the SQ.
+ */
+int UringWaitset::harvest(WaitEvent *out, int max)
+{
+	static constexpr timespec zero{};
+
+	if (!queued_)
+		return wait(out, max, &zero, nullptr);
+	int tries = 0, r;
+
+	do
+		r = io_uring_submit_and_get_events(ring_.get());
+	while (r == -EINTR && ++tries < 8);
+	if (r < 0)	// as flush() and wait() would have
+		return wait(out, max, &zero, nullptr);
+	queued_ -= std::min(queued_, static_cast<unsigned int>(r));
+	int got = reap(out, max);
+	if (got < max && IO_URING_READ_ONCE(*ring_.get()->sq.kflags) &
+				 IORING_SQ_CQ_OVERFLOW) {
+		const int more = wait(out + got, max - got, &zero, nullptr);
+
+		if (more > 0)
+			got += more;
+	}
+	return got;
+}
+
 // An SQE, submitting what is queued if the SQ is full.  Inline: it is on
 // the path of every poll.
 inline io_uring_sqe *UringWaitset::get_sqe()

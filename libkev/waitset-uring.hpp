@@ -77,6 +77,7 @@ public:
 	unsigned int backlog();
 	int wait(WaitEvent *out, int max, const timespec *rel,
 		 const sigset_t *sigmask);
+	int harvest(WaitEvent *out, int max);
 
 private:
 	void submit();

@@ -40,6 +40,10 @@
 //	Hand queued changes to the kernel now (end of a kevent_ctl batch,
 //	before a wait()).  Never left to the call that sleeps: a signal
 //	must end that one with EINTR.
+//   int harvest(WaitEvent *evs, int max);
+//	flush() and then wait() with a zero timeout, in as few system calls
+//	as the facility allows (io_uring: one io_uring_enter that submits
+//	and reaps).  Called under the core lock, unlike wait().
 //   unsigned int backlog();
 //	Events already queued for the next wait() (a harvest's backlog).
 //   int wait(WaitEvent *evs, int max, const timespec *rel,
