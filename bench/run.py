@@ -43,6 +43,19 @@ def build_configs(a):
     cfgs = []
     kev_backends = ["epoll", "kmod", "uring"]
 
+    def add_kev(workload, common, g, suffix=""):
+        """A row per libkev backend: bench-native WORKLOAD kev backend=B."""
+        for b in kev_backends:
+            cfgs.append(Config(workload, "kev-%s%s" % (b, suffix),
+                               "bench-native",
+                               [workload, "kev", "backend=" + b] + common, g))
+
+    def add_peers(workload, common, g):
+        """A row per peer library: bench-LIB WORKLOAD LIB."""
+        for lib in ["libev", "libevent", "libuv"]:
+            cfgs.append(Config(workload, lib, "bench-" + lib,
+                               [workload, lib] + common, g))
+
     # 1. chain
     for n in ([100, 1000] if q else [1000, 10000]):
         ev = 20000 if q else 60000
@@ -51,27 +64,21 @@ def build_configs(a):
         g = {"n": n}
         cfgs.append(Config("chain", "oracle", "bench-native",
                            ["chain", "oracle"] + common, g))
-        for b in kev_backends:
-            cfgs.append(Config("chain", "kev-%s" % b, "bench-native",
-                               ["chain", "kev", "backend=" + b] + common, g))
+        add_kev("chain", common, g)
         cfgs.append(Config("chain", "kev-epoll-et", "bench-native",
                            ["chain", "kev-et", "backend=epoll"] + common, g))
         for impl in ["epoll-lt", "epoll-et", "uring", "uring-defer"]:
             cfgs.append(Config("chain", impl, "bench-native",
                                ["chain", impl] + common, g))
-        for lib in ["libev", "libevent", "libuv"]:
-            cfgs.append(Config("chain", lib, "bench-" + lib,
-                               ["chain", lib] + common, g))
+        add_peers("chain", common, g)
 
     # 2. burst
     n = 2000 if q else 10000
     rounds = 3 if q else 5
     for mode in ["lt", "et"]:
         g = {"n": n, "mode": mode}
-        for b in kev_backends:
-            cfgs.append(Config("burst", "kev-%s" % b, "bench-native",
-                               ["burst", "kev", "backend=" + b, "mode=" + mode,
-                                "n=%d" % n, "rounds=%d" % rounds], g))
+        add_kev("burst", ["mode=" + mode, "n=%d" % n,
+                          "rounds=%d" % rounds], g)
         cfgs.append(Config("burst", "epoll", "bench-native",
                            ["burst", "epoll", "mode=" + mode, "n=%d" % n,
                             "rounds=%d" % rounds], g))
@@ -85,52 +92,38 @@ def build_configs(a):
                            ["wakeup", "futex"] + common, g))
         cfgs.append(Config("wakeup", "eventfd-epoll", "bench-native",
                            ["wakeup", "eventfd"] + common, g))
-        for b in kev_backends:
-            cfgs.append(Config("wakeup", "kev-%s" % b, "bench-native",
-                               ["wakeup", "kev", "backend=" + b] + common, g))
+        add_kev("wakeup", common, g)
         cfgs.append(Config("wakeup", "uring-msgring", "bench-native",
                            ["wakeup", "msgring"] + common, g))
-        for lib in ["libev", "libevent", "libuv"]:
-            cfgs.append(Config("wakeup", lib, "bench-" + lib,
-                               ["wakeup", lib] + common, g))
+        add_peers("wakeup", common, g)
 
     # 4. timers
     for n in ([10000, 100000] if q else [10000, 1000000]):
         g = {"n": n}
         common = ["n=%d" % n, "spread_ms=20"]
-        for b in kev_backends:
-            cfgs.append(Config("timers", "kev-%s" % b, "bench-native",
-                               ["timers", "kev", "backend=" + b] + common, g))
+        add_kev("timers", common, g)
         cfgs.append(Config("timers", "kev-epoll-batch", "bench-native",
                            ["timers", "kev-batch", "backend=epoll",
                             "batch=1024"] + common, g))
-        for lib in ["libev", "libevent", "libuv"]:
-            cfgs.append(Config("timers", lib, "bench-" + lib,
-                               ["timers", lib] + common, g))
+        add_peers("timers", common, g)
 
     # 4b. the timer loop of a user's program (issue 17): deadlines over 1 s,
     # half cancelled in random order, the loop sleeps until each one
     for n in ([10000, 100000] if q else [10000, 1000000]):
         g = {"n": n}
         common = ["n=%d" % n, "spread_ms=1000"]
-        for b in kev_backends:
-            cfgs.append(Config("tloop", "kev-%s" % b, "bench-native",
-                               ["tloop", "kev", "backend=" + b] + common, g))
-        cfgs.append(Config("tloop", "kev-epoll-slack0", "bench-native",
-                           ["tloop", "kev", "backend=epoll", "slack_ns=0"]
-                           + common, g))
-        cfgs.append(Config("tloop", "kev-epoll-slack1ms", "bench-native",
-                           ["tloop", "kev", "backend=epoll",
-                            "slack_ns=1000000"] + common, g))
+        add_kev("tloop", common, g)
+        for label, ns in [("slack0", 0), ("slack1ms", 1000000)]:
+            cfgs.append(Config("tloop", "kev-epoll-" + label, "bench-native",
+                               ["tloop", "kev", "backend=epoll",
+                                "slack_ns=%d" % ns] + common, g))
         cfgs.append(Config("tloop", "libev", "bench-libev",
                            ["tloop", "libev"] + common, g))
 
     # 5. registration (timed here; syscalls counted under strace later)
     n = 2000 if q else 10000
     g = {"n": n}
-    for b in kev_backends:
-        cfgs.append(Config("reg", "kev-%s-batch" % b, "bench-native",
-                           ["reg", "kev", "backend=" + b, "n=%d" % n], g))
+    add_kev("reg", ["n=%d" % n], g, suffix="-batch")
     cfgs.append(Config("reg", "kev-epoll-single", "bench-native",
                        ["reg", "kev-single", "backend=epoll", "n=%d" % n], g))
     cfgs.append(Config("reg", "epoll", "bench-native",
