@@ -45,9 +45,9 @@ static_assert(alignof(Slot) >= SlotRef::required_alignment);
 
 // Constant-initialised (no constructor runs at load time).
 constinit std::array<std::atomic<Slot *>, num_pages> table{};
-pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+constinit Mutex table_lock;
 kev_queue *free_queues;			// under table_lock
-pthread_mutex_t alloc_lock = PTHREAD_MUTEX_INITIALIZER;
+constinit Mutex alloc_lock;
 
 // Bumped in every forked child; a queue made in another generation is dead.
 constinit std::atomic<unsigned int> fork_gen{0};

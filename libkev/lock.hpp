@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: MIT
 //
-// lock.hpp - kev::Lock, a mutex held for a scope, and kev::Mutex, the
-// queue's own lock.  (std::mutex and std::lock_guard would do, but
+// lock.hpp - kev::Mutex, libkev's one mutex (the queue's lock, the CQ lock
+// of the uring waitset, the process-wide tables), and kev::Lock, a Mutex
+// held for a scope.  (std::mutex and std::lock_guard would do, but
 // std::mutex::lock reports a failure by throwing, from libstdc++: libkev
 // links no C++ runtime.)
 #ifndef KEV_LOCK_HPP
 #define KEV_LOCK_HPP
-
-#include <pthread.h>
 
 #include <atomic>
 
@@ -23,7 +22,7 @@ namespace kev {
  */
 class Mutex {
 public:
-	Mutex() = default;
+	constexpr Mutex() = default;
 	Mutex(const Mutex &) = delete;
 	Mutex &operator=(const Mutex &) = delete;
 
@@ -53,24 +52,13 @@ private:
 static_assert(sizeof(std::atomic<int>) == sizeof(int) &&
 	      std::atomic<int>::is_always_lock_free);
 
+// A Mutex held for a scope.
 class Lock {
 public:
-	explicit Lock(pthread_mutex_t &m) : m_(m) { pthread_mutex_lock(&m_); }
-	~Lock() { pthread_mutex_unlock(&m_); }
+	explicit Lock(Mutex &m) : m_(m) { m_.lock(); }
+	~Lock() { m_.unlock(); }
 	Lock(const Lock &) = delete;
 	Lock &operator=(const Lock &) = delete;
-
-private:
-	pthread_mutex_t &m_;
-};
-
-// kev::Mutex held for a scope.
-class MutexLock {
-public:
-	explicit MutexLock(Mutex &m) : m_(m) { m_.lock(); }
-	~MutexLock() { m_.unlock(); }
-	MutexLock(const MutexLock &) = delete;
-	MutexLock &operator=(const MutexLock &) = delete;
 
 private:
 	Mutex &m_;

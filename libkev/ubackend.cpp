@@ -288,7 +288,7 @@ void UserQueue::futex_wake()
  */
 constexpr int max_chain = 5;
 
-pthread_mutex_t nest_lock = PTHREAD_MUTEX_INITIALIZER;
+constinit Mutex nest_lock;
 
 bool is_user_queue(const kev_queue *q)
 {
@@ -1586,7 +1586,7 @@ fail:
 template <typename W>
 int UserBackend<W>::set_option(unsigned int opt, uint64_t value)
 {
-	MutexLock lock(core.lock);
+	Lock lock(core.lock);
 
 	switch (opt) {
 	case KEVENT_OPT_TIMER_SLACK:
@@ -1610,7 +1610,7 @@ int UserBackend<W>::set_option(unsigned int opt, uint64_t value)
 template <typename W>
 int UserBackend<W>::get_option(unsigned int opt, uint64_t *value)
 {
-	MutexLock lock(core.lock);
+	Lock lock(core.lock);
 
 	switch (opt) {
 	case KEVENT_OPT_TIMER_SLACK:

@@ -84,18 +84,14 @@ int UringRing::setup(unsigned int ring_size)
 	return 0;
 }
 
-UringWaitset::~UringWaitset()
-{
-	/*
-	 * io_uring tears the ring down asynchronously; its exit work
-	 * then interrupts every thread that submitted to it once,
-	 * with task_work (a spurious EINTR in that thread's next
-	 * sleep: liburing issue 504).  kevent_close(3) documents
-	 * it; it is why uring is never the default.  (ring_ goes
-	 * after this body.)
-	 */
-	pthread_mutex_destroy(&cq_lock_);
-}
+/*
+ * io_uring tears the ring down asynchronously (ring_'s destructor); its
+ * exit work then interrupts every thread that submitted to it once, with
+ * task_work (a spurious EINTR in that thread's next sleep: liburing issue
+ * 504).  kevent_close(3) documents it; it is why uring is never the
+ * default.
+ */
+UringWaitset::~UringWaitset() = default;
 
 int UringWaitset::probe()
 {

@@ -6,12 +6,12 @@
 #define KEV_WAITSET_URING_HPP
 
 #include <liburing.h>
-#include <pthread.h>
 #include <signal.h>
 #include <time.h>
 
 #include <cstdint>
 
+#include "lock.hpp"
 #include "waitset.hpp"
 
 namespace kev {
@@ -90,7 +90,7 @@ private:
 
 	UringRing ring_;
 	unsigned int queued_ = 0;	// SQEs not yet submitted
-	pthread_mutex_t cq_lock_ = PTHREAD_MUTEX_INITIALIZER;
+	Mutex cq_lock_;
 };
 
 } // namespace kev
