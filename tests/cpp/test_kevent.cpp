@@ -1521,6 +1521,27 @@ TEST(Dispatch, UserCallbackAndStopFromCallback)
 	EXPECT_FALSE(d.stop_requested());
 }
 
+// libkev-cpp(3): a dispatcher's queue is const, so a slack is set on the
+// queue before it is handed over; the dispatcher's timers then use it.
+TEST(Dispatch, TimerSlackSetOnTheQueueHandedOver)
+{
+	kevent::queue q;
+	q.set_timer_slack(2ms);
+	kevent::dispatcher d(std::move(q));
+	EXPECT_EQ(d.get_queue().timer_slack(), 2ms);
+	const auto t0 = steady_clock::now();
+	int calls = 0;
+	auto h = d.add_timer(1, 5ms, [&](const ukevent &ev) {
+		EXPECT_EQ(ev.type, KEVENT_TIMER);
+		++calls;
+		d.stop();
+	});
+	EXPECT_EQ(d.run(), 1u);
+	EXPECT_EQ(calls, 1);
+	EXPECT_GE(steady_clock::now() - t0, 5ms) << "never before the deadline";
+	EXPECT_EQ(d.get_queue().option(KEVENT_OPT_TIMER_SLACK), 2000000u);
+}
+
 TEST(Dispatch, StopFromAnotherThread)
 {
 	// A running dispatcher with a 1 ms timer, stopped from another thread
