@@ -23,7 +23,7 @@ extern "C" {
 #endif
 
 #define LIBKEV_VERSION_MAJOR	1
-#define LIBKEV_VERSION_MINOR	1
+#define LIBKEV_VERSION_MINOR	2
 
 struct timespec;	/* complete in <time.h> from C11 or POSIX on */
 

@@ -101,9 +101,18 @@
  * 0 fires each timer as close to its deadline as the system allows.
  */
 #define KEVENT_OPT_TIMER_SLACK		1u
-#define KEVENT_OPT_MAX			2u	/* not an option */
 #define KEVENT_TIMER_SLACK_DEFAULT	50000ull	/* 50 us */
 #define KEVENT_TIMER_SLACK_MAX		3600000000000ull	/* 1 hour */
+/*
+ * KEVENT_OPT_PRIO_BOUND (since libkev 1.2): the starvation bound of
+ * priorities.  While a priority level has ready registrations, at most
+ * this many entries of higher levels are published before the oldest of
+ * them (kevent(7), "Priorities").  1 to KEVENT_PRIO_BOUND_MAX.
+ */
+#define KEVENT_OPT_PRIO_BOUND		2u
+#define KEVENT_PRIO_BOUND_DEFAULT	64ull
+#define KEVENT_PRIO_BOUND_MAX		0xffffffffull
+#define KEVENT_OPT_MAX			3u	/* not an option */
 
 /* Ring sizes (entries). */
 #define KEVENT_RING_DEFAULT	256u
@@ -122,8 +131,20 @@ struct ukevent {
 	__u64 data;		/* type parameter (timer ns) */
 	__u64 ret_data;		/* type result (counts, status, errno) */
 	__u64 user;		/* caller's cookie, copied back verbatim */
-	__u64 __reserved[2];	/* must be zero */
+	__u32 prio;		/* KEVENT_PRIO_*: 0 (default) to 7, highest first */
+	__u32 __reserved0;	/* must be zero */
+	__u64 __reserved1;	/* must be zero */
 };
+
+/*
+ * struct ukevent.prio (since libkev 1.2): the priority level.  Ready
+ * registrations are published highest level first, FIFO within a level,
+ * within the starvation bound KEVENT_OPT_PRIO_BOUND.  0 is the default and
+ * the lowest.  An older library or module refuses a nonzero prio (EINVAL).
+ */
+#define KEVENT_PRIO_DEFAULT	0u
+#define KEVENT_PRIO_MAX		7u
+#define KEVENT_PRIO_LEVELS	8u
 
 #define KEVENT_CACHELINE	64
 

@@ -96,7 +96,7 @@ check "the demo from libkev-examples runs" /usr/libexec/libkev/demo
 kver=$(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sed 's|.*/linux-headers-||' | sort -V | tail -n1)
 if [ -n "$kver" ]; then
 	check "dkms builds the module for $kver" \
-		sh -c "dkms build kevent/1.1.0 -k '$kver' --force >'$work/dkms.log' 2>&1 || { tail -n 40 '$work/dkms.log'; cat /var/lib/dkms/kevent/1.1.0/build/make.log 2>/dev/null | tail -n 20; exit 1; }; ls /var/lib/dkms/kevent/1.1.0/'$kver'/x86_64/module/kevent.ko*"
+		sh -c "dkms build kevent/1.2.0 -k '$kver' --force >'$work/dkms.log' 2>&1 || { tail -n 40 '$work/dkms.log'; cat /var/lib/dkms/kevent/1.2.0/build/make.log 2>/dev/null | tail -n 20; exit 1; }; ls /var/lib/dkms/kevent/1.2.0/'$kver'/x86_64/module/kevent.ko*"
 else
 	echo "ok - dkms build # SKIP no linux-headers-*-amd64 installed"
 fi
@@ -105,7 +105,7 @@ check "apt-get purge removes the packages" \
 	sh -c "DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq $pkgs"
 check "no files left behind" \
 	sh -c "left=''; while read -r f; do [ -d \"\$f\" ] && continue; [ -e \"\$f\" ] && left=\"\$left \$f\"; done <'$work/files'; \
-		[ -d /usr/src/kevent-1.1.0 ] && left=\"\$left /usr/src/kevent-1.1.0\"; \
+		[ -d /usr/src/kevent-1.2.0 ] && left=\"\$left /usr/src/kevent-1.2.0\"; \
 		[ -d /var/lib/dkms/kevent ] && left=\"\$left /var/lib/dkms/kevent\"; \
 		[ -d /usr/lib/python3/dist-packages/kevent ] && left=\"\$left python kevent\"; \
 		echo \"left:\$left\"; [ -z \"\$left\" ]"
