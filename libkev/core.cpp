@@ -253,6 +253,7 @@ Reg *Core::alloc(const ukevent &ev)
 	reg->event = ev.event;
 	reg->req_flags = static_cast<uint16_t>(ev.req_flags);
 	reg->type = static_cast<uint8_t>(ev.type);
+	reg->prio = ev.prio & KEVENT_PRIO_MAX;	// checked: <= KEVENT_PRIO_MAX
 	reg->handle = handle;
 	reg->gen = gen;
 	reg->live = true;

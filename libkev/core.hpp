@@ -68,6 +68,7 @@ struct Reg {
 	bool live : 1;		// allocated (else on the free list)
 	bool qwork : 1;		// queued, and its consumption makes work
 	bool nested : 1;	// POLL: the fd is a kevent queue
+	uint8_t prio : 3;	// 0 .. KEVENT_PRIO_MAX (checked)
 	uint32_t gen;		// bumped on every free: stale tokens fail
 
 	// the rest of the registration, as given to kevent_ctl
@@ -187,6 +188,82 @@ private:
 	Reg *head_ = nullptr;
 	Reg *tail_ = nullptr;
 	uint32_t n_ = 0;
+};
+
+/*
+ * The ready registrations: a FIFO per priority level, and the choice of
+ * the next to publish within the starvation bound (kevent(7),
+ * "Priorities"; the same rule as kevent_publish() in kmod/kevent.c):
+ * the head of the lowest non-empty level that has waited for bound
+ * publications of higher levels, else the head of the highest non-empty
+ * level.  waited_[p] counts the publications of higher levels since level
+ * p was last published from or became non-empty.  Picking the lowest
+ * level at the bound first keeps every count at or below the bound:
+ * a publication adds only to the levels below its own, which were below
+ * the bound.  With one level in use (the default) a pick is the front of
+ * that level's list.
+ */
+class ReadyLists {
+public:
+	static constexpr unsigned levels = KEVENT_PRIO_LEVELS;
+
+	bool empty() const { return n_ == 0; }
+	uint32_t size() const { return n_; }
+	uint32_t bound() const { return bound_; }
+	void set_bound(uint32_t b) { bound_ = b; }
+
+	void push_back(Reg *reg)
+	{
+		const unsigned p = reg->prio;
+
+		if (level_[p].empty()) {
+			waited_[p] = 0;
+			bits_ |= 1u << p;
+		}
+		level_[p].push_back(reg);
+		n_++;
+	}
+	void erase(Reg *reg)
+	{
+		const unsigned p = reg->prio;
+
+		level_[p].erase(reg);
+		if (level_[p].empty())
+			bits_ &= ~(1u << p);
+		n_--;
+	}
+	// The next to publish, or null.
+	Reg *next() const
+	{
+		if (!bits_)
+			return nullptr;
+		const auto top = static_cast<unsigned>(31 - __builtin_clz(bits_));
+		// the levels below the highest, lowest first
+		for (unsigned m = bits_ & ~(1u << top); m; m &= m - 1) {
+			const auto p = static_cast<unsigned>(__builtin_ctz(m));
+
+			if (waited_[p] >= bound_)
+				return level_[p].front();
+		}
+		return level_[top].front();
+	}
+	// reg (from next()) is being published: take it off, count.
+	void take(Reg *reg)
+	{
+		const unsigned q = reg->prio;
+
+		erase(reg);
+		waited_[q] = 0;
+		for (unsigned m = bits_ & ((1u << q) - 1); m; m &= m - 1)
+			waited_[static_cast<unsigned>(__builtin_ctz(m))]++;
+	}
+
+private:
+	RegList level_[levels];
+	uint32_t waited_[levels] = {};
+	uint32_t n_ = 0;
+	uint32_t bits_ = 0;	// bit p: level_[p] is not empty
+	uint32_t bound_ = KEVENT_PRIO_BOUND_DEFAULT;
 };
 
 /*
@@ -327,6 +404,21 @@ public:
 		return true;
 	}
 	void disable(Reg *reg);
+	// MODIFY's new priority: a ready one goes to the tail of its level.
+	void set_prio(Reg *reg, uint32_t prio)
+	{
+		if (reg->prio == prio)
+			return;
+		if (reg->state == RegState::ready) {
+			ready_.erase(reg);
+			reg->prio = prio & KEVENT_PRIO_MAX;
+			ready_.push_back(reg);
+		} else {
+			reg->prio = prio & KEVENT_PRIO_MAX;
+		}
+	}
+	uint32_t prio_bound() const { return ready_.bound(); }
+	void set_prio_bound(uint32_t b) { ready_.set_bound(b); }
 	void enable(Reg *reg);
 	// Empty the check list: the caller walks it through next, each one
 	// idle again, and fires what is still ready.
@@ -403,7 +495,7 @@ private:
 	uint32_t nslabs_ = 0;
 	Reg *free_regs_ = nullptr;	// freed registrations, for reuse
 
-	RegList ready_;			// FIFO of ready registrations
+	ReadyLists ready_;		// ready registrations, by priority
 	RegList check_;			// the check list
 	uint32_t nqwork_ = 0;		// registrations with qwork set
 	/*
@@ -426,7 +518,7 @@ template <typename Owner> void Core::publish_ready(Owner &owner)
 	uint32_t limit = reaped_ + size_;	// first slot not free
 	const uint32_t budget = size_ - since_collect_;	// > 0 (publish())
 
-	while (Reg *reg = ready_.front()) {
+	while (Reg *reg = ready_.next()) {
 		if (k == limit) {
 			kidx_ = k;	// reap() sees what we wrote
 			reap();
@@ -439,7 +531,7 @@ template <typename Owner> void Core::publish_ready(Owner &owner)
 		}
 		if (k - start == budget)
 			break;	// room, but collect first
-		ready_.erase(reg);
+		ready_.take(reg);
 		uint32_t ret = reg->ret_flags;
 		if (reg->req_flags & KEVENT_REQ_ONESHOT)
 			ret |= KEVENT_RET_REMOVED;
@@ -452,8 +544,9 @@ template <typename Owner> void Core::publish_ready(Owner &owner)
 		e->data = reg->data;
 		e->ret_data = reg->count;
 		e->user = reg->user;
-		e->__reserved[0] = 0;
-		e->__reserved[1] = 0;
+		e->prio = reg->prio;
+		e->__reserved0 = 0;
+		e->__reserved1 = 0;
 		reg->fired = 0;
 		reg->count = 0;
 		reg->ret_flags = 0;

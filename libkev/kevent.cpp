@@ -211,12 +211,20 @@ bool opt_valid(unsigned int opt)
 	return opt != 0 && opt < KEVENT_OPT_MAX;
 }
 
+// The smallest value of a valid option.
+uint64_t opt_min(unsigned int opt)
+{
+	return opt == KEVENT_OPT_PRIO_BOUND ? 1 : 0;
+}
+
 // The largest value of a valid option.
 uint64_t opt_max(unsigned int opt)
 {
 	switch (opt) {
 	case KEVENT_OPT_TIMER_SLACK:
 		return KEVENT_TIMER_SLACK_MAX;
+	case KEVENT_OPT_PRIO_BOUND:
+		return KEVENT_PRIO_BOUND_MAX;
 	default:
 		return 0;
 	}
@@ -395,7 +403,7 @@ int kev_check_entry(unsigned int cmd, const struct ukevent *ev)
 		return EINVAL;
 	if (cmd != KEVENT_CTL_ADD && cmd != KEVENT_CTL_MODIFY)
 		return 0;	// only (type, id) matter
-	if (ev->__reserved[0] || ev->__reserved[1])
+	if (ev->prio > KEVENT_PRIO_MAX || ev->__reserved0 || ev->__reserved1)
 		return EINVAL;
 	if (ev->event & ~event_masks[ev->type])
 		return EINVAL;
@@ -570,7 +578,8 @@ KEV_EXPORT const char *kevent_backend(int fd)
 
 KEV_EXPORT int kevent_setopt(int fd, unsigned int opt, uint64_t value)
 {
-	if (!opt_valid(opt) || value > opt_max(opt)) [[unlikely]]
+	if (!opt_valid(opt) || value < opt_min(opt) ||
+	    value > opt_max(opt)) [[unlikely]]
 		return bad_argument(fd);
 	const QueueRef q(lookup(fd));
 	if (!q)

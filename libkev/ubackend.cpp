@@ -1100,7 +1100,10 @@ int UserBackend<W>::ctl_one(unsigned int cmd, ukevent *ev)
 		core.remove(*this, reg);
 		return 0;
 	case KEVENT_CTL_MODIFY:
-		return modify(reg, ev);
+		if (const int err = modify(reg, ev))
+			return err;
+		core.set_prio(reg, ev->prio);
+		return 0;
 	case KEVENT_CTL_ENABLE:
 		core.enable(reg);
 		return 0;
@@ -1601,6 +1604,10 @@ int UserBackend<W>::set_option(unsigned int opt, uint64_t value)
 		}
 		timers.set_slack(value);
 		return 0;
+	case KEVENT_OPT_PRIO_BOUND:
+		// checked: 1 .. KEVENT_PRIO_BOUND_MAX; the next pick uses it
+		core.set_prio_bound(static_cast<uint32_t>(value));
+		return 0;
 	default:
 		errno = EINVAL;
 		return -1;
@@ -1615,6 +1622,9 @@ int UserBackend<W>::get_option(unsigned int opt, uint64_t *value)
 	switch (opt) {
 	case KEVENT_OPT_TIMER_SLACK:
 		*value = timers.slack();
+		return 0;
+	case KEVENT_OPT_PRIO_BOUND:
+		*value = core.prio_bound();
 		return 0;
 	default:
 		errno = EINVAL;

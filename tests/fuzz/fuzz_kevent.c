@@ -295,6 +295,7 @@ struct mq {
 	int ngraves;
 	bool settling;
 	uint64_t slack;		/* KEVENT_OPT_TIMER_SLACK last set */
+	uint64_t bound;		/* KEVENT_OPT_PRIO_BOUND last set */
 };
 
 static struct mq qs[NQ];
@@ -490,8 +491,10 @@ static void check_entry(struct mq *q, const struct ukevent *e, uint32_t idx)
 		fail("entry of type %u", e->type);
 	if (e->ret_flags & KEVENT_RET_ERROR)
 		fail("entry with KEVENT_RET_ERROR");
-	if (e->__reserved[0] || e->__reserved[1])
+	if (e->__reserved0 || e->__reserved1)
 		fail("entry with reserved bits");
+	if (e->prio > KEVENT_PRIO_MAX)
+		fail("entry with priority %u", e->prio);
 	r = find_reg(q, e->type, e->id);
 	if (!r || !idx_ge(idx, r->born)) {
 		g = find_grave(q, e->type, e->id);
@@ -695,6 +698,7 @@ static void q_open(struct mq *q, uint8_t sz)
 	if (q->size != ring_sizes[sz % 6])
 		fail("ring of %u for %u", q->size, ring_sizes[sz % 6]);
 	q->slack = KEVENT_TIMER_SLACK_DEFAULT;
+	q->bound = KEVENT_PRIO_BOUND_DEFAULT;
 }
 
 /* ------------------------------------------------------------ options */
@@ -721,11 +725,13 @@ static void do_opt(struct input *in)
 	static const uint64_t values[] = {
 		0, 1, KEVENT_TIMER_SLACK_DEFAULT, KEVENT_TIMER_SLACK_MAX,
 		KEVENT_TIMER_SLACK_MAX + 1, UINT64_MAX,
+		KEVENT_PRIO_BOUND_MAX, KEVENT_PRIO_BOUND_MAX + 1,
 	};
 	struct mq *q = qget(u8(in));
 	uint8_t b = u8(in);
-	unsigned int opt = KEVENT_OPT_TIMER_SLACK;
-	uint64_t v, got = 0;
+	unsigned int opt = u8(in) & 1 ? KEVENT_OPT_PRIO_BOUND :
+			   KEVENT_OPT_TIMER_SLACK;
+	uint64_t v, got = 0, *model;
 	bool valid;
 	int r;
 
@@ -735,8 +741,12 @@ static void do_opt(struct input *in)
 		opt = KEVENT_OPT_MAX;
 	else if (b % 4 == 3)
 		opt = (unsigned int)u64(in);
-	v = b / 4 % 8 < 6 ? values[b / 4 % 8] : u64(in);
-	valid = opt == KEVENT_OPT_TIMER_SLACK && v <= KEVENT_TIMER_SLACK_MAX;
+	v = b / 4 % 16 < 8 ? values[b / 4 % 16] : u64(in);
+	valid = (opt == KEVENT_OPT_TIMER_SLACK &&
+		 v <= KEVENT_TIMER_SLACK_MAX) ||
+		(opt == KEVENT_OPT_PRIO_BOUND && v >= 1 &&
+		 v <= KEVENT_PRIO_BOUND_MAX);
+	model = opt == KEVENT_OPT_PRIO_BOUND ? &q->bound : &q->slack;
 
 	if (q->fd < 0)
 		return;
@@ -745,18 +755,19 @@ static void do_opt(struct input *in)
 	if (!valid && (r != -1 || errno != EINVAL))
 		fail("setopt(%u, %llu): %d %s, not EINVAL", opt,
 		     (unsigned long long)v, r, strerror(errno));
-	if (valid && r < 0 && (errno != EBUSY || !has_timer(q)))
-		fail("setopt(slack, %llu): %s", (unsigned long long)v,
+	if (valid && r < 0 &&
+	    (errno != EBUSY || opt != KEVENT_OPT_TIMER_SLACK || !has_timer(q)))
+		fail("setopt(%u, %llu): %s", opt, (unsigned long long)v,
 		     strerror(errno));
 	if (valid && r == 0)
-		q->slack = v;
+		*model = v;
 	r = kevent_getopt(q->fd, opt, &got);
-	if (opt != KEVENT_OPT_TIMER_SLACK) {
+	if (opt != KEVENT_OPT_TIMER_SLACK && opt != KEVENT_OPT_PRIO_BOUND) {
 		if (r != -1 || errno != EINVAL)
 			fail("getopt(%u): %d %s", opt, r, strerror(errno));
-	} else if (r != 0 || got != q->slack) {
-		fail("getopt(slack) %d = %llu, set %llu", r,
-		     (unsigned long long)got, (unsigned long long)q->slack);
+	} else if (r != 0 || got != *model) {
+		fail("getopt(%u) %d = %llu, set %llu", opt, r,
+		     (unsigned long long)got, (unsigned long long)*model);
 	}
 }
 
@@ -910,7 +921,13 @@ static void do_ctl(struct input *in)
 		ev[i].ret_flags = u8(in) == 0xee ? 0xffffffff : 0;
 		ev[i].ret_data = 0xdeadbeef;
 		if (u8(in) == 0xfe)
-			ev[i].__reserved[1] = 1;
+			ev[i].__reserved1 = 1;
+		{
+			uint8_t pb = u8(in);
+
+			ev[i].prio = pb == 0xfd ? KEVENT_PRIO_MAX + 1 + u8(in) :
+				     pb == 0xfc ? 1u << 31 : pb & 7u;
+		}
 	}
 	/* what the model knows before (batches apply in order) */
 	before = kidx_of(q);
@@ -948,6 +965,10 @@ static void do_ctl(struct input *in)
 				fail("type %u accepted", e->type);
 			continue;
 		}
+		if ((cmd == KEVENT_CTL_ADD || cmd == KEVENT_CTL_MODIFY) &&
+		    e->prio > KEVENT_PRIO_MAX && (ok || err != EINVAL))
+			fail("priority %u: %s, not EINVAL", e->prio,
+			     ok ? "accepted" : strerror((int)err));
 		switch (cmd) {
 		case KEVENT_CTL_ADD:
 			/* invalid fields may be found before the key */
