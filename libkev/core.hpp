@@ -197,7 +197,8 @@ private:
  * the head of the lowest non-empty level that has waited for bound
  * publications of higher levels, else the head of the highest non-empty
  * level.  waited_[p] counts the publications of higher levels since level
- * p was last published from or became non-empty.  Picking the lowest
+ * p was last published from or became non-empty (it is reset when the
+ * level empties, and only grows while it is not empty).  Picking the lowest
  * level at the bound first keeps every count at or below the bound:
  * a publication adds only to the levels below its own, which were below
  * the bound.  With one level in use (the default) a pick is the front of
@@ -207,8 +208,15 @@ class ReadyLists {
 public:
 	static constexpr unsigned levels = KEVENT_PRIO_LEVELS;
 
-	bool empty() const { return n_ == 0; }
-	uint32_t size() const { return n_; }
+	bool empty() const { return bits_ == 0; }
+	uint32_t size() const
+	{
+		uint32_t n = 0;
+
+		for (const RegList &l : level_)
+			n += l.size();
+		return n;
+	}
 	uint32_t bound() const { return bound_; }
 	void set_bound(uint32_t b) { bound_ = b; }
 
@@ -216,27 +224,24 @@ public:
 	{
 		const unsigned p = reg->prio;
 
-		if (level_[p].empty()) {
-			waited_[p] = 0;
-			bits_ |= 1u << p;
-		}
 		level_[p].push_back(reg);
-		n_++;
+		bits_ |= 1u << p;
 	}
 	void erase(Reg *reg)
 	{
 		const unsigned p = reg->prio;
 
 		level_[p].erase(reg);
-		if (level_[p].empty())
+		if (level_[p].empty()) {
 			bits_ &= ~(1u << p);
-		n_--;
+			waited_[p] = 0;	// counts again from when it fills
+		}
 	}
 	// The next to publish, or null.
 	Reg *next() const
 	{
-		if (!bits_)
-			return nullptr;
+		if (bits_ <= 1)		// level 0 or nothing (the default)
+			return level_[0].front();
 		const auto top = static_cast<unsigned>(31 - __builtin_clz(bits_));
 		// the levels below the highest, lowest first
 		for (unsigned m = bits_ & ~(1u << top); m; m &= m - 1) {
@@ -250,6 +255,13 @@ public:
 	// reg (from next()) is being published: take it off, count.
 	void take(Reg *reg)
 	{
+		if (bits_ == 1) {	// level 0 alone (the default)
+			level_[0].erase(reg);
+			waited_[0] = 0;
+			if (level_[0].empty())
+				bits_ = 0;
+			return;
+		}
 		const unsigned q = reg->prio;
 
 		erase(reg);
@@ -261,7 +273,6 @@ public:
 private:
 	RegList level_[levels];
 	uint32_t waited_[levels] = {};
-	uint32_t n_ = 0;
 	uint32_t bits_ = 0;	// bit p: level_[p] is not empty
 	uint32_t bound_ = KEVENT_PRIO_BOUND_DEFAULT;
 };
