@@ -91,13 +91,55 @@ kevent_ring_peek(const struct kevent_ring *ring)
 }
 
 /*
+ * The histogram bucket of a latency of d ns (struct kevent_stats).  Not
+ * part of the API: used by the functions below and by libkev.
+ */
+static inline unsigned int kevent__stats_bucket(uint64_t d)
+{
+	unsigned int b = d < 2 ? 0 : 63u - (unsigned int)__builtin_clzll(d);
+
+	return b < KEVENT_STATS_BUCKETS ? b : KEVENT_STATS_BUCKETS - 1;
+}
+
+/*
+ * Statistics on (KEVENT_OPT_STATS): count the publication-to-consumption
+ * latency of the n entries from index u.  Out of line in spirit: only a
+ * queue with statistics on comes here.
+ */
+static inline void kevent__stats_consume(struct kevent_ring *ring,
+					 unsigned int u, unsigned int n)
+{
+	struct kevent_stats *st = (struct kevent_stats *)(void *)
+		((char *)(void *)ring + ring->stats_offset);
+	const struct ukevent *e = kevent_ring_entries(ring);
+	struct timespec ts;
+	uint64_t now;
+
+	if (!ring->stats_offset || clock_gettime(CLOCK_MONOTONIC, &ts))
+		return;
+	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	for (; n; n--, u++) {
+		uint64_t stamp = e[u & ring->mask].stamp;
+
+		if (stamp)	/* published while statistics were on */
+			st->publish_to_consume[kevent__stats_bucket(
+				now > stamp ? now - stamp : 0)]++;
+	}
+}
+
+/*
  * Release the n oldest entries to the producer.  n must not exceed
  * kevent_ring_count(); entries must not be read after they are released.
  */
 KEVENT_INLINE void
 kevent_ring_advance(struct kevent_ring *ring, unsigned int n)
 {
-	kevent_store_release(&ring->uidx, kevent_load_relaxed(&ring->uidx) + n);
+	unsigned int u = kevent_load_relaxed(&ring->uidx);
+
+	if (__builtin_expect(kevent_load_relaxed(&ring->flags) &
+			     KEVENT_RING_STATS, 0))
+		kevent__stats_consume(ring, u, n);
+	kevent_store_release(&ring->uidx, u + n);
 }
 
 /* Copy the oldest entry to *out and release it: 1, or 0 if the ring is empty. */

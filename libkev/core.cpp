@@ -28,7 +28,8 @@ constexpr uint32_t buckets_min_bits = 6;
 
 int Core::init(unsigned int size)
 {
-	const size_t bytes = page_round(KEVENT_RING_BYTES(size));
+	const size_t bytes = page_round(KEVENT_RING_BYTES(size) +
+					sizeof(kevent_stats));
 
 	mapping_ = Mapping(mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
 				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
@@ -41,6 +42,9 @@ int Core::init(unsigned int size)
 	ring_->version = KEVENT_ABI_VERSION;
 	ring_->entry_size = sizeof(ukevent);
 	ring_->entries_offset = KEVENT_RING_ENTRIES_OFFSET;
+	ring_->stats_offset = static_cast<uint32_t>(KEVENT_RING_BYTES(size));
+	stats_area_ = reinterpret_cast<kevent_stats *>(
+		static_cast<char *>(mapping_.get()) + ring_->stats_offset);
 	size_ = size;
 	mask_ = size - 1;
 	hash_bits_ = buckets_min_bits;
@@ -276,7 +280,36 @@ void Core::make_ready(Reg *reg)
 	if (reg->state == RegState::check)
 		check_.erase(reg);
 	reg->state = RegState::ready;
+	if (stats_) [[unlikely]]
+		reg->slot = stamp16(mono_ns());
 	ready_.push_back(reg);
+}
+
+// ---- statistics (KEVENT_OPT_STATS)
+
+uint64_t Core::mono_ns()
+{
+	timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return static_cast<uint64_t>(ts.tv_sec) * 1000000000u +
+	       static_cast<uint64_t>(ts.tv_nsec);
+}
+
+void Core::set_stats(bool on)
+{
+	if (on == stats_)
+		return;
+	stats_ = on;
+	if (on) {
+		/* what is ready already counts from now */
+		const uint32_t now = stamp16(mono_ns());
+
+		ready_.for_each([now](Reg *reg) { reg->slot = now; });
+	}
+	kevent_store_relaxed(&ring_->flags,
+			     on ? ring_->flags | KEVENT_RING_STATS :
+				  ring_->flags & ~KEVENT_RING_STATS);
 }
 
 // idle -> check (kmod: kevent_make_check).

@@ -22,6 +22,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <ctime>
 
 #include "buffer.hpp"
 #include "internal.hpp"
@@ -237,6 +238,13 @@ public:
 			waited_[p] = 0;	// counts again from when it fills
 		}
 	}
+	// Call fn(Reg *) for each ready registration.
+	template <typename F> void for_each(F fn) const
+	{
+		for (const RegList &l : level_)
+			for (Reg *reg = l.front(); reg; reg = reg->next)
+				fn(reg);
+	}
 	// The next to publish, or null.
 	Reg *next() const
 	{
@@ -407,10 +415,13 @@ public:
 			reg->pending = true;
 			if (!reg->disabled)
 				note_work(reg);
+			count_coalesced();
 			return false;
 		}
-		if (reg->state == RegState::ready)
+		if (reg->state == RegState::ready) {
+			count_coalesced();
 			return false;
+		}
 		make_ready(reg);	// from idle or check
 		return true;
 	}
@@ -429,6 +440,19 @@ public:
 		}
 	}
 	uint32_t prio_bound() const { return ready_.bound(); }
+
+	// ---- statistics (KEVENT_OPT_STATS; kevent(7), "Statistics")
+	bool stats() const { return stats_; }
+	void set_stats(bool on);
+	// a kevent_wait() call; one that goes to sleep
+	void count_wait()
+	{
+		kevent_store_relaxed(&ring_->waits, ring_->waits + 1);
+	}
+	void count_sleep()
+	{
+		kevent_store_relaxed(&ring_->sleeps, ring_->sleeps + 1);
+	}
 	void set_prio_bound(uint32_t b) { ready_.set_bound(b); }
 	void enable(Reg *reg);
 	// Empty the check list: the caller walks it through next, each one
@@ -470,6 +494,17 @@ public:
 	}
 
 private:
+	void count_coalesced()
+	{
+		kevent_store_relaxed(&ring_->coalesced, ring_->coalesced + 1);
+	}
+	static uint64_t mono_ns();
+	// A time in 16 ns units, 32 bits: a ready registration's stamp
+	// (in slot, unused while ready); differences up to 68 s.
+	static uint32_t stamp16(uint64_t ns)
+	{
+		return static_cast<uint32_t>(ns >> 4);
+	}
 	Reg *find_hashed(uint32_t type, uint64_t id) const;
 	uint32_t bucket(uint32_t type, uint64_t id) const;
 	void hash_grow();
@@ -517,6 +552,8 @@ private:
 	 * kevent(7) rests on it.
 	 */
 	uint32_t since_collect_ = 0;
+	bool stats_ = false;		// KEVENT_OPT_STATS
+	kevent_stats *stats_area_ = nullptr;	// in the ring's mapping
 };
 
 template <typename Owner> void Core::publish_ready(Owner &owner)
@@ -528,6 +565,7 @@ template <typename Owner> void Core::publish_ready(Owner &owner)
 	uint32_t k = start;
 	uint32_t limit = reaped_ + size_;	// first slot not free
 	const uint32_t budget = size_ - since_collect_;	// > 0 (publish())
+	const uint64_t now = stats_ ? mono_ns() : 0;	// the entries' stamp
 
 	while (Reg *reg = ready_.next()) {
 		if (k == limit) {
@@ -557,7 +595,14 @@ template <typename Owner> void Core::publish_ready(Owner &owner)
 		e->user = reg->user;
 		e->prio = reg->prio;
 		e->__reserved0 = 0;
-		e->__reserved1 = 0;
+		e->stamp = now;
+		if (now) [[unlikely]] {
+			__u64 *h = &stats_area_->fire_to_publish[
+				kevent__stats_bucket(uint64_t{static_cast<uint32_t>(
+					stamp16(now) - reg->slot)} << 4)];
+
+			kevent_store_relaxed(h, *h + 1);
+		}
 		reg->fired = 0;
 		reg->count = 0;
 		reg->ret_flags = 0;

@@ -225,6 +225,8 @@ uint64_t opt_max(unsigned int opt)
 		return KEVENT_TIMER_SLACK_MAX;
 	case KEVENT_OPT_PRIO_BOUND:
 		return KEVENT_PRIO_BOUND_MAX;
+	case KEVENT_OPT_STATS:
+		return 1;
 	default:
 		return 0;
 	}
@@ -403,7 +405,7 @@ int kev_check_entry(unsigned int cmd, const struct ukevent *ev)
 		return EINVAL;
 	if (cmd != KEVENT_CTL_ADD && cmd != KEVENT_CTL_MODIFY)
 		return 0;	// only (type, id) matter
-	if (ev->prio > KEVENT_PRIO_MAX || ev->__reserved0 || ev->__reserved1)
+	if (ev->prio > KEVENT_PRIO_MAX || ev->__reserved0)
 		return EINVAL;
 	if (ev->event & ~event_masks[ev->type])
 		return EINVAL;

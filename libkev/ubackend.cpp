@@ -1483,6 +1483,7 @@ int UserBackend<W>::wait_events(unsigned int min_nr, const timespec *timeout,
 				   static_cast<int64_t>(clock_now(Clock::monotonic)) + t;
 	}
 	core.lock.lock();
+	core.count_wait();
 	in_wait++;
 	consumer = pthread_self();
 	has_consumer = true;
@@ -1531,10 +1532,13 @@ int UserBackend<W>::wait_events(unsigned int min_nr, const timespec *timeout,
 			break;
 		}
 		if (!expired && futex_ok(relp, sigmask)) {
+			core.count_sleep();
 			if (futex_sleep(relp) < 0)
 				goto fail;
 			continue;
 		}
+		if (!expired)
+			core.count_sleep();
 		if (sleep(relp, sigmask, &full) < 0)
 			goto fail;
 		/*
@@ -1608,6 +1612,9 @@ int UserBackend<W>::set_option(unsigned int opt, uint64_t value)
 		// checked: 1 .. KEVENT_PRIO_BOUND_MAX; the next pick uses it
 		core.set_prio_bound(static_cast<uint32_t>(value));
 		return 0;
+	case KEVENT_OPT_STATS:
+		core.set_stats(value != 0);
+		return 0;
 	default:
 		errno = EINVAL;
 		return -1;
@@ -1625,6 +1632,9 @@ int UserBackend<W>::get_option(unsigned int opt, uint64_t *value)
 		return 0;
 	case KEVENT_OPT_PRIO_BOUND:
 		*value = core.prio_bound();
+		return 0;
+	case KEVENT_OPT_STATS:
+		*value = core.stats();
 		return 0;
 	default:
 		errno = EINVAL;

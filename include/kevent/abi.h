@@ -112,7 +112,15 @@
 #define KEVENT_OPT_PRIO_BOUND		2u
 #define KEVENT_PRIO_BOUND_DEFAULT	64ull
 #define KEVENT_PRIO_BOUND_MAX		0xffffffffull
-#define KEVENT_OPT_MAX			3u	/* not an option */
+/*
+ * KEVENT_OPT_STATS (since libkev 1.2): 1 turns the latency statistics on,
+ * 0 off (the default).  While on, the ring's flags have KEVENT_RING_STATS,
+ * the producer stamps each entry with its publication time and fills
+ * kevent_stats.fire_to_publish, and the inline consumption functions of
+ * <kevent.h> fill kevent_stats.publish_to_consume (kevent(7), "Statistics").
+ */
+#define KEVENT_OPT_STATS		3u
+#define KEVENT_OPT_MAX			4u	/* not an option */
 
 /* Ring sizes (entries). */
 #define KEVENT_RING_DEFAULT	256u
@@ -133,7 +141,9 @@ struct ukevent {
 	__u64 user;		/* caller's cookie, copied back verbatim */
 	__u32 prio;		/* KEVENT_PRIO_*: 0 (default) to 7, highest first */
 	__u32 __reserved0;	/* must be zero */
-	__u64 __reserved1;	/* must be zero */
+	__u64 stamp;		/* output: publication time (CLOCK_MONOTONIC ns)
+				 * while KEVENT_RING_STATS is set, else 0;
+				 * ignored on input */
 };
 
 /*
@@ -161,7 +171,10 @@ struct kevent_ring {
 	__u32 __pad0;
 	__u64 published;	/* entries published since creation */
 	__u64 deferred;		/* publications deferred because the ring was full */
-	__u64 __pad1[5];
+	__u64 coalesced;	/* firings merged into a pending delivery (1.2) */
+	__u64 waits;		/* kevent_wait() calls (1.2) */
+	__u64 sleeps;		/* of which slept (1.2) */
+	__u64 __pad1[2];
 	/* cache line 1: written by the consumer */
 	__u32 uidx;		/* consumer index */
 	__u32 __pad2[15];
@@ -171,14 +184,37 @@ struct kevent_ring {
 	__u32 version;		/* KEVENT_ABI_VERSION */
 	__u32 entry_size;	/* sizeof(struct ukevent) */
 	__u32 entries_offset;	/* KEVENT_RING_ENTRIES_OFFSET */
-	__u32 flags;		/* reserved, 0 */
-	__u32 __pad3[10];
+	__u32 flags;		/* KEVENT_RING_*, written by the producer (1.2) */
+	__u32 stats_offset;	/* struct kevent_stats, 0 if none (1.2) */
+	__u32 __pad3[9];
 	/* cache line 3: reserved for growth */
 	__u64 __reserved[8];
 };
 
 #define KEVENT_RING_ENTRIES_OFFSET	256u
-/* Bytes to map for a ring of n entries. */
+
+/* struct kevent_ring.flags */
+#define KEVENT_RING_STATS	0x1u	/* statistics on (KEVENT_OPT_STATS) */
+
+/*
+ * Latency histograms, at stats_offset bytes from the start of the ring
+ * (after the entries, in the same mapping).  Bucket i counts latencies d
+ * with 2^i <= d < 2^(i+1) ns; bucket 0 also counts d < 1 ns, and the last
+ * bucket every d >= 2^31 ns.  Counted only while KEVENT_RING_STATS is set.
+ */
+#define KEVENT_STATS_BUCKETS	32u
+
+struct kevent_stats {
+	/* written by the producer: from the firing to the publication */
+	__u64 fire_to_publish[KEVENT_STATS_BUCKETS];
+	/* written by the consumer (<kevent.h>): publication to consumption */
+	__u64 publish_to_consume[KEVENT_STATS_BUCKETS];
+};
+/*
+ * Bytes of the header and entries of a ring of n entries.  The statistics
+ * follow (struct kevent_ring.stats_offset): map what kevent_init(2) or
+ * KEVENT_IOC_SETUP says, not this.
+ */
 #define KEVENT_RING_BYTES(n) \
 	(KEVENT_RING_ENTRIES_OFFSET + (__u64)(n) * sizeof(struct ukevent))
 

@@ -48,7 +48,7 @@ Test(promise, failed_modify_leaves_poll_and_user_unchanged)
 	bad.user = 0xbad;
 	cr_assert_eq(ctl1(fd, KEVENT_CTL_MODIFY, bad), EINVAL);
 	bad = p;
-	bad.__reserved1 = 1;
+	bad.__reserved0 = 1;
 	bad.user = 0xbad;
 	cr_assert_eq(ctl1(fd, KEVENT_CTL_MODIFY, bad), EINVAL);
 	bad = p;

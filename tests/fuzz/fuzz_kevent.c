@@ -296,6 +296,7 @@ struct mq {
 	bool settling;
 	uint64_t slack;		/* KEVENT_OPT_TIMER_SLACK last set */
 	uint64_t bound;		/* KEVENT_OPT_PRIO_BOUND last set */
+	uint64_t stats;		/* KEVENT_OPT_STATS last set */
 };
 
 static struct mq qs[NQ];
@@ -491,7 +492,7 @@ static void check_entry(struct mq *q, const struct ukevent *e, uint32_t idx)
 		fail("entry of type %u", e->type);
 	if (e->ret_flags & KEVENT_RET_ERROR)
 		fail("entry with KEVENT_RET_ERROR");
-	if (e->__reserved0 || e->__reserved1)
+	if (e->__reserved0)
 		fail("entry with reserved bits");
 	if (e->prio > KEVENT_PRIO_MAX)
 		fail("entry with priority %u", e->prio);
@@ -699,6 +700,7 @@ static void q_open(struct mq *q, uint8_t sz)
 		fail("ring of %u for %u", q->size, ring_sizes[sz % 6]);
 	q->slack = KEVENT_TIMER_SLACK_DEFAULT;
 	q->bound = KEVENT_PRIO_BOUND_DEFAULT;
+	q->stats = 0;
 }
 
 /* ------------------------------------------------------------ options */
@@ -729,7 +731,9 @@ static void do_opt(struct input *in)
 	};
 	struct mq *q = qget(u8(in));
 	uint8_t b = u8(in);
-	unsigned int opt = u8(in) & 1 ? KEVENT_OPT_PRIO_BOUND :
+	uint8_t which = u8(in);
+	unsigned int opt = which % 3 == 1 ? KEVENT_OPT_PRIO_BOUND :
+			   which % 3 == 2 ? KEVENT_OPT_STATS :
 			   KEVENT_OPT_TIMER_SLACK;
 	uint64_t v, got = 0, *model;
 	bool valid;
@@ -745,8 +749,10 @@ static void do_opt(struct input *in)
 	valid = (opt == KEVENT_OPT_TIMER_SLACK &&
 		 v <= KEVENT_TIMER_SLACK_MAX) ||
 		(opt == KEVENT_OPT_PRIO_BOUND && v >= 1 &&
-		 v <= KEVENT_PRIO_BOUND_MAX);
-	model = opt == KEVENT_OPT_PRIO_BOUND ? &q->bound : &q->slack;
+		 v <= KEVENT_PRIO_BOUND_MAX) ||
+		(opt == KEVENT_OPT_STATS && v <= 1);
+	model = opt == KEVENT_OPT_PRIO_BOUND ? &q->bound :
+		opt == KEVENT_OPT_STATS ? &q->stats : &q->slack;
 
 	if (q->fd < 0)
 		return;
@@ -762,7 +768,8 @@ static void do_opt(struct input *in)
 	if (valid && r == 0)
 		*model = v;
 	r = kevent_getopt(q->fd, opt, &got);
-	if (opt != KEVENT_OPT_TIMER_SLACK && opt != KEVENT_OPT_PRIO_BOUND) {
+	if (opt != KEVENT_OPT_TIMER_SLACK && opt != KEVENT_OPT_PRIO_BOUND &&
+	    opt != KEVENT_OPT_STATS) {
 		if (r != -1 || errno != EINVAL)
 			fail("getopt(%u): %d %s", opt, r, strerror(errno));
 	} else if (r != 0 || got != *model) {
@@ -920,8 +927,14 @@ static void do_ctl(struct input *in)
 		ev[i].user = cookie(type, ev[i].id, u8(in) & 3);
 		ev[i].ret_flags = u8(in) == 0xee ? 0xffffffff : 0;
 		ev[i].ret_data = 0xdeadbeef;
-		if (u8(in) == 0xfe)
-			ev[i].__reserved1 = 1;
+		{
+			uint8_t rb = u8(in);
+
+			if (rb == 0xfe)
+				ev[i].__reserved0 = 1;
+			else if (rb == 0xfb)	/* output only: ignored */
+				ev[i].stamp = u64(in);
+		}
 		{
 			uint8_t pb = u8(in);
 

@@ -257,7 +257,7 @@ static struct ukevent some_entry(struct rnd *r)
 		e.data = (uint64_t)now_ns(CLOCK_MONOTONIC) + rn(r, 5000000);
 	e.user = rnd(r);
 	if (!rn(r, 32))
-		e.__reserved1 = rnd(r);
+		e.__reserved0 = (uint32_t)rnd(r);
 	return e;
 }
 
