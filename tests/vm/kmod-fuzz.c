@@ -256,8 +256,18 @@ static struct ukevent some_entry(struct rnd *r)
 	    rn(r, 2))
 		e.data = (uint64_t)now_ns(CLOCK_MONOTONIC) + rn(r, 5000000);
 	e.user = rnd(r);
-	if (!rn(r, 32))
-		e.__reserved[rn(r, 2)] = rnd(r);
+	/* mostly a level, at times one above KEVENT_PRIO_MAX or any word */
+	switch (rn(r, 16)) {
+	case 0: e.prio = (uint32_t)rnd(r); break;
+	case 1: e.prio = KEVENT_PRIO_MAX + 1 + rn(r, 4); break;
+	default: e.prio = rn(r, 2) ? 0 : rn(r, KEVENT_PRIO_LEVELS); break;
+	}
+	if (!rn(r, 32)) {
+		if (rn(r, 2))
+			e.__reserved0 = (uint32_t)rnd(r);
+		else
+			e.__reserved1 = rnd(r);
+	}
 	return e;
 }
 

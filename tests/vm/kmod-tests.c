@@ -100,7 +100,7 @@ static int t_errors(void)
 	e = mk(KEVENT_USER, 1, 0, 0, 0);
 	CHECK(ctl1(q.fd, KEVENT_CTL_ADD, e) == 0, "add");
 	CHECK(ctl1(q.fd, KEVENT_CTL_ADD, e) == EEXIST, "EEXIST");
-	e.__reserved[1] = 1;
+	e.__reserved1 = 1;
 	CHECK(ctl1(q.fd, KEVENT_CTL_ADD, mk(KEVENT_USER, 9, 0, 8, 0)) == EINVAL,
 	      "bad flags");
 	CHECK(ctl1(q.fd, KEVENT_CTL_ADD, e) == EINVAL, "reserved");
