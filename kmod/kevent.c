@@ -14,7 +14,7 @@
  *   IDLE    nothing to deliver (or disabled);
  *   CHECK   on q->check: to be evaluated in process context (POLL: the file
  *           is polled; PROC: exit status; INODE: the changes collected);
- *   READY   on q->ready: to be published when the ring has room;
+ *   READY   on q->ready[prio]: to be published when the ring has room;
  *   QUEUED  its entry is in the ring, not yet passed by the consumer;
  *   DEAD    removed (ONESHOT delivered: on q->zombies until freed).
  * Firings while READY, QUEUED or disabled are coalesced.  The consumer's
@@ -28,8 +28,9 @@
  *                      watched files; taken killable by system calls, and
  *                      never held across a copy from or to user memory;
  *   m->lock            an inode mark's link to its registration;
- *   q->lock            (irq-safe spinlock) states, lists, the ring and its
- *                      indices, the wake flag.
+ *   q->lock            (irq-safe spinlock) states, lists, priorities and
+ *                      their counts, the ring and its indices, the wake
+ *                      flag.
  * Order: q->mtx -> kevent_nest_mutex; q->mtx -> target wait queue lock (or
  * m->lock) -> q->lock.  q->wq and q->poll_wait are woken without q->lock held.
  * hrtimer_cancel() is never called with q->lock held: the timer callback
@@ -48,6 +49,15 @@
  * through chains of nested queues, no lock recursion through an epoll
  * instance that watches the queue it is watched by, and no two poll_wait
  * locks held at once.
+ *
+ * Priorities: q->ready is one FIFO per level of struct ukevent.prio, and
+ * bit p of q->ready_bits says level p is not empty.  kevent_publish()
+ * takes the head of the highest non-empty level, unless a lower one has
+ * seen q->prio_bound publications of higher levels since it was last
+ * published from or became non-empty (q->waited[]): then the head of the
+ * lowest such level.  The user-space backends follow the same rule
+ * (kevent(7), "Priorities").  An entry already in the ring is never
+ * overtaken.
  *
  * Bounded atomic work: a callback reaps and publishes at most
  * KEVENT_ATOMIC_BUDGET entries each; what is left goes to q->publish_work,
@@ -322,7 +332,7 @@ struct kevent_queue;
 
 struct kevent_reg {
 	struct rb_node node;		/* q->regs; q->mtx */
-	struct list_head link;		/* q->ready, q->check, q->zombies */
+	struct list_head link;		/* q->ready[], q->check, q->zombies */
 	struct list_head nest_link;	/* q->children; kevent_nest_mutex */
 	struct list_head parent_link;	/* watched queue's parents; ditto */
 	struct kevent_queue *q;
@@ -341,6 +351,7 @@ struct kevent_reg {
 	bool timer_stopped;		/* periodic timer paused while busy */
 	bool timer_off;			/* being re-armed or removed */
 	bool final;			/* PROC: exited; removed on delivery */
+	u8 prio;			/* KEVENT_PRIO_*: its q->ready[] level */
 	u32 fired;			/* POLL: mask to deliver; USER: bits */
 	u32 extra_flags;		/* PROC: KEVENT_RET_NOSTATUS */
 	u64 count;			/* coalesced firings; PROC: status */
@@ -374,7 +385,11 @@ struct kevent_queue {
 	struct rb_root regs;
 	unsigned int nregs;
 	u64 timer_slack;		/* KEVENT_OPT_TIMER_SLACK; q->mtx */
-	struct list_head ready;
+	/* q->lock: the ready registrations, one FIFO per priority level */
+	struct list_head ready[KEVENT_PRIO_LEVELS];
+	u32 waited[KEVENT_PRIO_LEVELS];	/* higher publications since */
+	u32 prio_bound;			/* KEVENT_OPT_PRIO_BOUND */
+	u8 ready_bits;			/* bit p: ready[p] is not empty */
 	struct list_head check;
 	struct list_head zombies;
 	struct list_head children;	/* regs watching a kevent queue */
@@ -485,10 +500,39 @@ static struct kevent_reg *kevent_find(struct kevent_queue *q, u32 type,
 
 /* ---- state machine (q->lock held) */
 
+/* To the tail of its level; a level that was empty starts uncounted. */
+static void kevent_ready_add(struct kevent_queue *q, struct kevent_reg *reg)
+{
+	unsigned int p = reg->prio;
+
+	if (!(q->ready_bits & BIT(p))) {
+		q->ready_bits |= BIT(p);
+		q->waited[p] = 0;
+	}
+	list_add_tail(&reg->link, &q->ready[p]);
+}
+
+/* Off its level (the caller sets the state); waited[] is left as it is. */
+static void kevent_ready_del(struct kevent_queue *q, struct kevent_reg *reg)
+{
+	list_del_init(&reg->link);
+	if (list_empty(&q->ready[reg->prio]))
+		q->ready_bits &= ~BIT(reg->prio);
+}
+
+/* Off q->ready[], q->check or q->zombies, whichever its state says. */
+static void kevent_unlink(struct kevent_queue *q, struct kevent_reg *reg)
+{
+	if (reg->state == KREG_READY)
+		kevent_ready_del(q, reg);
+	else
+		list_del_init(&reg->link);
+}
+
 static void kevent_make_ready(struct kevent_queue *q, struct kevent_reg *reg)
 {
 	reg->state = KREG_READY;
-	list_add_tail(&reg->link, &q->ready);
+	kevent_ready_add(q, reg);
 	q->wake = true;
 }
 
@@ -598,9 +642,39 @@ static bool kevent_reap(struct kevent_queue *q, u32 *budget)
 }
 
 /*
+ * The level to publish from next (q->ready_bits is not 0): the lowest one
+ * whose wait reached the bound, else the highest.  Taking the lowest first
+ * keeps every count at or below the largest bound ever set, as publishing
+ * adds only to the levels below the one published from, and those were
+ * below the bound: no count overflows.
+ */
+static unsigned int kevent_ready_level(struct kevent_queue *q)
+{
+	unsigned long bits = q->ready_bits;
+	unsigned int p;
+
+	for_each_set_bit(p, &bits, KEVENT_PRIO_LEVELS)
+		if (q->waited[p] >= q->prio_bound)
+			return p;
+	return __fls(bits);
+}
+
+/* Level p was published from: every level below it waited once more. */
+static void kevent_ready_count(struct kevent_queue *q, unsigned int p)
+{
+	unsigned long below = q->ready_bits & (BIT(p) - 1);
+	unsigned int i;
+
+	q->waited[p] = 0;
+	for_each_set_bit(i, &below, KEVENT_PRIO_LEVELS)
+		q->waited[i]++;
+}
+
+/*
  * Release what the consumer passed, then move ready registrations into the
- * ring while it has room: at most @budget entries of each.  Returns true if
- * work is left that could be done now (call again).
+ * ring while it has room, in the order of their priorities: at most
+ * @budget entries of each.  Returns true if work is left that could be
+ * done now (call again).
  */
 static bool kevent_publish(struct kevent_queue *q, u32 budget)
 {
@@ -613,9 +687,10 @@ static bool kevent_publish(struct kevent_queue *q, u32 budget)
 	entries = kevent_entries(q);
 	more = kevent_reap(q, &reap);
 	room = q->size - (q->kidx - q->uidx);
-	while (!list_empty(&q->ready)) {
+	while (q->ready_bits) {
 		struct kevent_reg *reg;
 		struct ukevent ev = {};
+		unsigned int p;
 
 		if (!room) {
 			if (!more)
@@ -629,8 +704,10 @@ static bool kevent_publish(struct kevent_queue *q, u32 budget)
 		}
 		budget--;
 		room--;
-		reg = list_first_entry(&q->ready, struct kevent_reg, link);
-		list_del_init(&reg->link);
+		p = kevent_ready_level(q);
+		reg = list_first_entry(&q->ready[p], struct kevent_reg, link);
+		kevent_ready_del(q, reg);
+		kevent_ready_count(q, p);
 
 		ev.id = reg->id;
 		ev.type = reg->type;
@@ -652,6 +729,7 @@ static bool kevent_publish(struct kevent_queue *q, u32 budget)
 		ev.req_flags = reg->req_flags;
 		ev.data = reg->data;
 		ev.user = reg->user;
+		ev.prio = reg->prio;
 		reg->fired = 0;
 		reg->count = 0;
 		if ((reg->req_flags & KEVENT_REQ_ONESHOT) || reg->final) {
@@ -1595,7 +1673,7 @@ static void kevent_free_reg(struct kevent_queue *q, struct kevent_reg *reg)
 	spin_lock_irq(&q->lock);
 	if (reg->state == KREG_READY || reg->state == KREG_CHECK ||
 	    reg->state == KREG_DEAD)
-		list_del_init(&reg->link);
+		kevent_unlink(q, reg);
 	if (reg->state == KREG_QUEUED &&
 	    q->owner[reg->slot & q->mask] == reg)
 		q->owner[reg->slot & q->mask] = NULL;
@@ -1670,7 +1748,7 @@ static int kevent_check_entry(unsigned int cmd, const struct ukevent *ev)
 		return -EINVAL;
 	if (cmd != KEVENT_CTL_ADD && cmd != KEVENT_CTL_MODIFY)
 		return 0;
-	if (ev->__reserved[0] || ev->__reserved[1])
+	if (ev->prio > KEVENT_PRIO_MAX || ev->__reserved0)
 		return -EINVAL;
 	if (ev->event & ~masks[ev->type])
 		return -EINVAL;
@@ -1733,6 +1811,7 @@ static int kevent_add(struct kevent_queue *q, const struct ukevent *ev)
 	reg->req_flags = ev->req_flags;
 	reg->data = ev->data;
 	reg->user = ev->user;
+	reg->prio = ev->prio;
 	reg->state = KREG_IDLE;
 
 	switch (reg->type) {
@@ -1793,6 +1872,16 @@ static int kevent_modify(struct kevent_queue *q, struct kevent_reg *reg,
 	reg->req_flags = ev->req_flags;
 	reg->data = ev->data;
 	reg->user = ev->user;
+	if (reg->prio != ev->prio) {
+		/* READY: to the tail of its new level, as if ready just now */
+		bool ready = reg->state == KREG_READY;
+
+		if (ready)
+			kevent_ready_del(q, reg);
+		reg->prio = ev->prio;
+		if (ready)
+			kevent_ready_add(q, reg);
+	}
 	spin_unlock_irq(&q->lock);
 	kevent_inode_detach(old);
 
@@ -1803,7 +1892,7 @@ static int kevent_modify(struct kevent_queue *q, struct kevent_reg *reg,
 	} else if (reg->type == KEVENT_POLL) {
 		spin_lock_irq(&q->lock);
 		if (reg->state == KREG_READY) {
-			list_del_init(&reg->link);
+			kevent_ready_del(q, reg);
 			reg->state = KREG_IDLE;
 			reg->pending = true;
 		}
@@ -1826,7 +1915,7 @@ static void kevent_enable(struct kevent_queue *q, struct kevent_reg *reg,
 	} else if (!enable && !reg->disabled) {
 		reg->disabled = true;
 		if (reg->state == KREG_READY || reg->state == KREG_CHECK) {
-			list_del_init(&reg->link);
+			kevent_unlink(q, reg);
 			reg->state = KREG_IDLE;
 			reg->pending = true;
 		}
@@ -2167,6 +2256,20 @@ static long kevent_ioc_opt(struct kevent_queue *q,
 		return err;
 	if (a.__reserved[0] || a.__reserved[1])
 		return -EINVAL;
+	if (a.opt == KEVENT_OPT_PRIO_BOUND) {
+		if (set && (!a.value || a.value > KEVENT_PRIO_BOUND_MAX))
+			return -EINVAL;
+		/* read by kevent_publish(): the next pick uses it */
+		spin_lock_irq(&q->lock);
+		if (set)
+			q->prio_bound = a.value;
+		else
+			a.value = q->prio_bound;
+		spin_unlock_irq(&q->lock);
+		if (!set && put_user(a.value, &uarg->value))
+			return -EFAULT;
+		return 0;
+	}
 	if (a.opt != KEVENT_OPT_TIMER_SLACK)
 		return -EINVAL;
 	if (set && a.value > KEVENT_TIMER_SLACK_MAX)
@@ -2379,7 +2482,7 @@ static __poll_t kevent_fpoll(struct file *file, poll_table *pt)
 		return 0;
 	spin_lock_irqsave(&q->lock, flags);
 	kevent_publish_atomic(q);
-	if (q->kidx != q->uidx || !list_empty(&q->ready) ||
+	if (q->kidx != q->uidx || q->ready_bits ||
 	    !list_empty(&q->check) || READ_ONCE(q->sig_check))
 		mask = EPOLLIN | EPOLLRDNORM;
 	wake = kevent_take_wake(q);
@@ -2406,6 +2509,7 @@ static int kevent_open(struct inode *inode, struct file *file)
 {
 	struct kevent_user *u;
 	struct kevent_queue *q;
+	unsigned int i;
 
 	u = kevent_user_get(current_uid());
 	if (!u)
@@ -2429,7 +2533,9 @@ static int kevent_open(struct inode *inode, struct file *file)
 	init_irq_work(&q->wake_work, kevent_wake_workfn);
 	INIT_WORK(&q->publish_work, kevent_publish_workfn);
 	q->regs = RB_ROOT;
-	INIT_LIST_HEAD(&q->ready);
+	for (i = 0; i < KEVENT_PRIO_LEVELS; i++)
+		INIT_LIST_HEAD(&q->ready[i]);
+	q->prio_bound = KEVENT_PRIO_BOUND_DEFAULT;
 	INIT_LIST_HEAD(&q->check);
 	INIT_LIST_HEAD(&q->zombies);
 	INIT_LIST_HEAD(&q->children);

@@ -5,16 +5,17 @@
  *
  * Two processes fuzz at once, one as root and one as nobody, each with
  * several threads doing everything at once on shared objects: kevent_ctl
- * of every command on every type with random ids, flags and data (ids are
- * often live descriptors: pipes, sockets, eventfds, timerfds, epoll fds,
- * files, directories, signalfds, io_uring, other queues, so nesting and
- * loops happen), waits with random arguments and signal masks, random
- * ioctl numbers and argument blobs, closing watched descriptors and whole
- * queues, fork (the child plays with inherited queues), PROC registrations
- * of those children, signals, file changes under INODE registrations,
- * queues sent over AF_UNIX sockets and left in flight, epoll sets holding
- * queues, and on each thread's own queues: munmap/mremap/mmap of the ring
- * and random values scribbled over it.
+ * of every command on every type with random ids, flags, data and
+ * priority levels (ids are often live descriptors: pipes, sockets,
+ * eventfds, timerfds, epoll fds, files, directories, signalfds, io_uring,
+ * other queues, so nesting and loops happen), waits with random arguments
+ * and signal masks, queue options, random ioctl numbers and argument
+ * blobs, closing watched descriptors and whole queues, fork (the child
+ * plays with inherited queues), PROC registrations of those children,
+ * signals, file changes under INODE registrations, queues sent over
+ * AF_UNIX sockets and left in flight, epoll sets holding queues, and on
+ * each thread's own queues: munmap/mremap/mmap of the ring and random
+ * values scribbled over it.
  *
  * It fails (exit 1) on an answer the module must never give (a return or
  * errno outside what kevent(4) lists, a count above the ring size).  The
@@ -256,8 +257,18 @@ static struct ukevent some_entry(struct rnd *r)
 	    rn(r, 2))
 		e.data = (uint64_t)now_ns(CLOCK_MONOTONIC) + rn(r, 5000000);
 	e.user = rnd(r);
-	if (!rn(r, 32))
-		e.__reserved0 = (uint32_t)rnd(r);
+	/* mostly a level, at times one above KEVENT_PRIO_MAX or any word */
+	switch (rn(r, 16)) {
+	case 0: e.prio = (uint32_t)rnd(r); break;
+	case 1: e.prio = KEVENT_PRIO_MAX + 1 + rn(r, 4); break;
+	default: e.prio = rn(r, 2) ? 0 : rn(r, KEVENT_PRIO_LEVELS); break;
+	}
+	if (!rn(r, 32)) {
+		if (rn(r, 2))
+			e.__reserved0 = (uint32_t)rnd(r);
+		else
+			e.stamp = rnd(r);	/* output only: ignored */
+	}
 	return e;
 }
 
@@ -336,6 +347,38 @@ static void do_wait(struct rnd *r, int fd, unsigned int size)
 	} else if (size && (unsigned int)ret > size) {
 		violation("wait returned %d for a ring of %u", ret, size);
 	}
+}
+
+/* KEVENT_IOC_SETOPT and GETOPT: every option, values in and out of range */
+static void do_opt(struct rnd *r, int fd)
+{
+	static const uint64_t values[] = {
+		0, 1, 2, 64, KEVENT_PRIO_BOUND_MAX, KEVENT_PRIO_BOUND_MAX + 1,
+		KEVENT_TIMER_SLACK_MAX + 1,
+	};
+	struct kevent_opt_args a = { .size = sizeof(a) };
+	int set = rn(r, 2), ret;
+	uint64_t v;
+
+	a.opt = rn(r, 8) ? 1 + rn(r, KEVENT_OPT_MAX) : (uint32_t)rnd(r);
+	v = rn(r, 4) ? values[rn(r, 7)] : rnd(r);
+	a.value = v;
+	ret = ioctl(fd, set ? KEVENT_IOC_SETOPT : KEVENT_IOC_GETOPT, &a);
+	count(2);
+	if (a.opt != KEVENT_OPT_PRIO_BOUND) {
+		if (ret < 0 && errno != EINVAL && errno != EBUSY &&
+		    errno != EINTR)
+			violation("opt %u: %s", a.opt, strerror(errno));
+		return;
+	}
+	if (set && (v && v <= KEVENT_PRIO_BOUND_MAX) != (ret == 0))
+		violation("SETOPT of the bound to %llu: %s",
+			  (unsigned long long)v, ret ? strerror(errno) : "0");
+	else if (set && ret < 0 && errno != EINVAL)
+		violation("SETOPT of the bound: %s", strerror(errno));
+	if (!set && (ret < 0 || !a.value || a.value > KEVENT_PRIO_BOUND_MAX))
+		violation("GETOPT of the bound: %d, %llu", ret,
+			  (unsigned long long)a.value);
 }
 
 static void do_random_ioctl(struct rnd *r, int fd, char *ro_page)
@@ -439,7 +482,7 @@ static void priv_op(struct rnd *r, struct priv *p)
 		priv_open(r, p);
 		return;
 	}
-	switch (rn(r, 10)) {
+	switch (rn(r, 11)) {
 	case 0:		/* scribble */
 		if (!p->ring)
 			break;
@@ -492,6 +535,9 @@ static void priv_op(struct rnd *r, struct priv *p)
 	case 4:
 		do_wait(r, p->fd, p->size);
 		break;
+	case 5:
+		do_opt(r, p->fd);
+		break;
 	default:
 		do_ctl(r, p->fd, NULL);
 		break;
@@ -516,14 +562,21 @@ static int add_poll(int q, int fd, uint32_t flags)
 	return kq_ctl(q, KEVENT_CTL_ADD, 1, &e);
 }
 
+/* READY, at times moved to another level while it waits */
 static void user_ready(struct rnd *r, int q)
 {
 	struct ukevent e = mk(KEVENT_USER, rn(r, 4), 0, 0, 0);
 	int i;
 
+	e.prio = rn(r, KEVENT_PRIO_LEVELS);
 	kq_ctl(q, KEVENT_CTL_ADD, 1, &e);
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 4; i++) {
 		kq_ctl(q, KEVENT_CTL_READY, 1, &e);
+		if (rn(r, 2)) {
+			e.prio = rn(r, KEVENT_PRIO_LEVELS);
+			kq_ctl(q, KEVENT_CTL_MODIFY, 1, &e);
+		}
+	}
 }
 
 /*

@@ -9,7 +9,8 @@
  *
  * Each of these failed against the module as it was before the fix it
  * tests: a lock-up, a stack overflow, a KASAN report, a leak, or a wrong
- * answer (see the commit that fixes it).
+ * answer (see the commit that fixes it).  The prio_ tests are of no
+ * finding: they hammer the priority levels of issue 20 the same ways.
  */
 #include <linux/io_uring.h>
 #include <linux/userfaultfd.h>
@@ -1453,6 +1454,12 @@ static int i11_options(void)
 	r = ioctl(q.fd, KEVENT_IOC_GETOPT, o);
 	CHECK(r < 0 && errno == EFAULT, "read-only answer: %d", r);
 	CHECK(mprotect(buf, (size_t)page, PROT_READ | PROT_WRITE) == 0, "rw");
+	o->opt = KEVENT_OPT_PRIO_BOUND;
+	CHECK(mprotect(buf, (size_t)page, PROT_READ) == 0, "mprotect");
+	r = ioctl(q.fd, KEVENT_IOC_GETOPT, o);
+	CHECK(r < 0 && errno == EFAULT, "read-only answer (bound): %d", r);
+	CHECK(mprotect(buf, (size_t)page, PROT_READ | PROT_WRITE) == 0, "rw");
+	o->opt = KEVENT_OPT_TIMER_SLACK;
 	memset(&g, 0, sizeof(g));
 	g.size = sizeof(g);
 	g.opt = KEVENT_OPT_TIMER_SLACK;
@@ -1479,6 +1486,310 @@ static int i11_options(void)
 	return 0;
 }
 
+/*
+ * ---- priorities (issue 20): levels changed under a storm of READY, the
+ * bound flapping, ready lists torn down full
+ */
+
+enum { PS_REGS = 16, PS_ROUNDS = 20000 };
+
+struct prio_storm {
+	struct kq q;
+	int stop;		/* the producer is done */
+	int stop_all;		/* the others stop */
+	int64_t sent[PS_REGS];
+	int bad;		/* a wrong answer of a helper thread */
+	char what[128];
+};
+
+static uint32_t prio_rnd(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return (uint32_t)(*s >> 11);
+}
+
+static int opt_bound_set(int fd, uint64_t value)
+{
+	struct kevent_opt_args a = {
+		.size = sizeof(a), .opt = KEVENT_OPT_PRIO_BOUND, .value = value,
+	};
+
+	return ioctl(fd, KEVENT_IOC_SETOPT, &a);
+}
+
+static void prio_bad(struct prio_storm *ps, const char *what, int e)
+{
+	if (__atomic_exchange_n(&ps->bad, 1, __ATOMIC_RELAXED))
+		return;
+	snprintf(ps->what, sizeof(ps->what), "%s (errno %d)", what, e);
+}
+
+/* READY of every registration, a batch at a time, counting what took. */
+static void *prio_producer(void *arg)
+{
+	struct prio_storm *ps = arg;
+	struct ukevent b[PS_REGS];
+	int round, i;
+
+	for (round = 0; round < PS_ROUNDS; round++) {
+		for (i = 0; i < PS_REGS; i++)
+			b[i] = mk(KEVENT_USER, (uint64_t)i, 0, 0, 0);
+		if (kq_ctl(ps->q.fd, KEVENT_CTL_READY, PS_REGS, b) !=
+		    PS_REGS) {
+			prio_bad(ps, "READY refused", errno);
+			break;
+		}
+		for (i = 0; i < PS_REGS; i++)
+			ps->sent[i]++;
+	}
+	__atomic_store_n(&ps->stop, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* MODIFY to random levels, some refused; DISABLE and ENABLE. */
+static void *prio_modifier(void *arg)
+{
+	struct prio_storm *ps = arg;
+	uint64_t s = 0x9e3779b97f4a7c15ULL;
+
+	while (!__atomic_load_n(&ps->stop_all, __ATOMIC_ACQUIRE)) {
+		uint32_t r = prio_rnd(&s);
+		struct ukevent e = mk(KEVENT_USER, r % PS_REGS, 0, 0, 0);
+		int want = 0, got;
+
+		switch ((r >> 8) % 8) {
+		case 0:
+			e.prio = KEVENT_PRIO_MAX + 1 + (r >> 16);
+			want = EINVAL;
+			break;
+		case 1:
+			e.prio = (r >> 16) % KEVENT_PRIO_LEVELS;
+			if (r & 0x10000000)
+				e.__reserved0 = r | 1;
+			else
+				e.__reserved0 = 1u << (r >> 27);
+			want = EINVAL;
+			break;
+		case 2:
+		case 3:
+			/* disabled for a moment: the consumer waits for it */
+			if ((r >> 8) % 8 == 2) {
+				got = ctl1(ps->q.fd, KEVENT_CTL_DISABLE, e);
+				if (got)
+					prio_bad(ps, "DISABLE", got);
+			}
+			got = ctl1(ps->q.fd, KEVENT_CTL_ENABLE, e);
+			if (got)
+				prio_bad(ps, "ENABLE", got);
+			continue;
+		default:
+			e.prio = (r >> 16) % KEVENT_PRIO_LEVELS;
+			break;
+		}
+		got = ctl1(ps->q.fd, KEVENT_CTL_MODIFY, e);
+		if (got != want)
+			prio_bad(ps, "MODIFY answered wrong", got);
+	}
+	return NULL;
+}
+
+/* The bound set and read back, in range and out of it. */
+static void *prio_flapper(void *arg)
+{
+	static const uint64_t values[] = {
+		1, 2, 3, 64, KEVENT_PRIO_BOUND_MAX, 0,
+		KEVENT_PRIO_BOUND_MAX + 1, ~0ULL,
+	};
+	struct prio_storm *ps = arg;
+	uint64_t s = 0x2545f4914f6cdd1dULL;
+
+	while (!__atomic_load_n(&ps->stop_all, __ATOMIC_ACQUIRE)) {
+		uint64_t v = values[prio_rnd(&s) % 8];
+		struct kevent_opt_args a = {
+			.size = sizeof(a), .opt = KEVENT_OPT_PRIO_BOUND,
+			.value = v,
+		};
+		int r = ioctl(ps->q.fd, KEVENT_IOC_SETOPT, &a);
+
+		if (v && v <= KEVENT_PRIO_BOUND_MAX ? r != 0 :
+		    r == 0 || errno != EINVAL)
+			prio_bad(ps, "SETOPT answered wrong", r ? errno : 0);
+		a.value = 0;
+		if (ioctl(ps->q.fd, KEVENT_IOC_GETOPT, &a) != 0 || !a.value ||
+		    a.value > KEVENT_PRIO_BOUND_MAX)
+			prio_bad(ps, "GETOPT answered wrong", errno);
+		sched_yield();
+	}
+	return NULL;
+}
+
+/* Consume the ring, adding up the firings; -1 on a wrong entry. */
+static int prio_take(struct prio_storm *ps, int64_t *got)
+{
+	struct ukevent out;
+
+	while (kevent_ring_consume(ps->q.ring, &out)) {
+		if (out.type != KEVENT_USER || out.id >= PS_REGS ||
+		    out.prio > KEVENT_PRIO_MAX || out.__reserved0 ||
+		    out.stamp || !out.ret_data) {
+			prio_bad(ps, "a wrong entry", 0);
+			return -1;
+		}
+		got[out.id] += (int64_t)out.ret_data;
+	}
+	return 0;
+}
+
+/*
+ * Three threads at one queue: READY of 16 registrations, MODIFY of their
+ * levels (and refused MODIFYs, DISABLE, ENABLE), the bound set to values
+ * in and out of range; this one consumes a small ring.  Every firing comes
+ * out exactly once, every entry has a valid level and zero reserved words.
+ */
+static int prio_storm_body(void)
+{
+	static struct prio_storm ps;
+	pthread_t th[3];
+	int64_t got[PS_REGS] = { 0 }, t0;
+	int seen[PS_REGS] = { 0 }, level[PS_REGS];
+	uint64_t s = 0x853c49e6748fea9bULL;
+	uint32_t last = KEVENT_PRIO_MAX;
+	struct ukevent out;
+	int i, n;
+
+	memset(&ps, 0, sizeof(ps));
+	for (i = 0; i < PS_REGS; i++)
+		level[i] = -1;
+	CHECK(kq_open(&ps.q, 8) == 0, "open");
+	for (i = 0; i < PS_REGS; i++) {
+		struct ukevent e = mk(KEVENT_USER, (uint64_t)i, 0, 0, 0);
+
+		e.prio = (uint32_t)i % KEVENT_PRIO_LEVELS;
+		CHECK(ctl1(ps.q.fd, KEVENT_CTL_ADD, e) == 0, "add %d", i);
+	}
+	pthread_create(&th[0], NULL, prio_producer, &ps);
+	pthread_create(&th[1], NULL, prio_modifier, &ps);
+	pthread_create(&th[2], NULL, prio_flapper, &ps);
+	t0 = now_ns(CLOCK_MONOTONIC);
+	while (!ps.bad && !__atomic_load_n(&ps.stop, __ATOMIC_ACQUIRE)) {
+		CHECK(now_ns(CLOCK_MONOTONIC) - t0 < 3 * HANG_NS,
+		      "the producer hangs");
+		if (kq_wait(ps.q.fd, 1, 1000000) < 0 && errno != EINTR)
+			prio_bad(&ps, "wait", errno);
+		if (prio_take(&ps, got))
+			break;
+	}
+	__atomic_store_n(&ps.stop_all, 1, __ATOMIC_RELEASE);
+	for (i = 0; i < 3; i++)
+		pthread_join(th[i], NULL);
+	CHECK(!ps.bad, "%s", ps.what);
+	/* alone now: the next waits publish what is left, everything */
+	while ((n = kq_wait(ps.q.fd, 1, 0)) > 0)
+		CHECK(!prio_take(&ps, got), "%s", ps.what);
+	CHECK(n == 0, "wait: %d", n);
+	for (i = 0; i < PS_REGS; i++)
+		CHECK(got[i] == ps.sent[i],
+		      "registration %d: %lld firings, %lld sent", i,
+		      (long long)got[i], (long long)ps.sent[i]);
+	/*
+	 * Alone: the ring full, the other half ready, their levels changed at
+	 * random.  Each comes out once, with the level it was given last, the
+	 * highest first (strictly: the bound at its maximum).
+	 */
+	CHECK(opt_bound_set(ps.q.fd, KEVENT_PRIO_BOUND_MAX) == 0, "bound");
+	for (i = 0; i < PS_REGS; i++)
+		CHECK(ctl1(ps.q.fd, KEVENT_CTL_READY, mk(KEVENT_USER,
+			(uint64_t)i, 0, 0, 0)) == 0, "ready");
+	CHECK(kevent_ring_count(ps.q.ring) == 8, "count %u",
+	      kevent_ring_count(ps.q.ring));
+	for (i = 0; i < 256; i++) {
+		uint32_t r = prio_rnd(&s);
+		struct ukevent e = mk(KEVENT_USER, r % PS_REGS, 0, 0, 0);
+
+		e.prio = (r >> 8) % KEVENT_PRIO_LEVELS;
+		CHECK(ctl1(ps.q.fd, KEVENT_CTL_MODIFY, e) == 0, "modify");
+		level[e.id] = (int)e.prio;
+	}
+	for (n = 0; n < PS_REGS;) {
+		CHECK(kq_wait(ps.q.fd, 1, 0) >= 1, "%d of %d published", n,
+		      PS_REGS);
+		while (kevent_ring_consume(ps.q.ring, &out)) {
+			CHECK(out.id < PS_REGS && !seen[out.id] &&
+			      out.ret_data == 1, "entry %llu",
+			      (unsigned long long)out.id);
+			seen[out.id] = 1;
+			/* the first 8 were in the ring before the MODIFYs */
+			if (n++ < 8)
+				continue;
+			CHECK(level[out.id] < 0 ||
+			      out.prio == (uint32_t)level[out.id],
+			      "entry %llu: prio %u, MODIFY gave %d",
+			      (unsigned long long)out.id, out.prio,
+			      level[out.id]);
+			CHECK(out.prio <= last, "level %u after %u", out.prio,
+			      last);
+			last = out.prio;
+		}
+	}
+	CHECK(kq_wait(ps.q.fd, 1, 0) == 0, "entries left");
+	kq_close(&ps.q);
+	return 0;
+}
+
+/* as nobody */
+static int prio_modify_storm(void)
+{
+	return as_nobody(prio_storm_body);
+}
+
+/*
+ * Queues closed, and registrations removed, while every level of the ready
+ * lists is long: nothing is left on a list of a freed queue (KASAN, list
+ * debugging), nothing leaks (the guest's no_leaks).
+ */
+static int prio_teardown(void)
+{
+	enum { N = 512 };
+	static struct ukevent b[N];
+	uint64_t s = 0xdeadbeefcafef00dULL;
+	int round, i;
+
+	for (round = 0; round < 8; round++) {
+		struct kq q;
+
+		CHECK(kq_open(&q, 4) == 0, "open");
+		for (i = 0; i < N; i++) {
+			b[i] = mk(KEVENT_USER, (uint64_t)i, 0, 0, 0);
+			b[i].prio = prio_rnd(&s) % KEVENT_PRIO_LEVELS;
+		}
+		CHECK(kq_ctl(q.fd, KEVENT_CTL_ADD, N, b) == N, "add");
+		CHECK(kq_ctl(q.fd, KEVENT_CTL_READY, N, b) == N, "ready");
+		/* ready ones removed and moved between levels */
+		for (i = 0; i < N; i++) {
+			uint32_t r = prio_rnd(&s);
+
+			if (r % 3 == 0) {
+				CHECK(ctl1(q.fd, KEVENT_CTL_REMOVE, b[i]) == 0,
+				      "remove %d", i);
+			} else if (r % 3 == 1) {
+				b[i].prio = (r >> 8) % KEVENT_PRIO_LEVELS;
+				CHECK(ctl1(q.fd, KEVENT_CTL_MODIFY, b[i]) == 0,
+				      "modify %d", i);
+			}
+		}
+		CHECK(opt_bound_set(q.fd, 1 + (uint64_t)round) == 0, "bound");
+		/* consume a little, then close with the lists full */
+		for (i = 0; i < round; i++) {
+			kevent_ring_advance(q.ring, kevent_ring_count(q.ring));
+			CHECK(kq_wait(q.fd, 1, 0) >= 1, "wait");
+		}
+		kq_close(&q);
+	}
+	return 0;
+}
+
 static const struct kq_test tests[] = {
 	{ "i01_epoll_loop", i01_epoll_loop },
 	{ "i02_nest_depth", i02_nest_depth },
@@ -1501,6 +1812,8 @@ static const struct kq_test tests[] = {
 	{ "i11_wake_shared", i11_wake_shared },
 	{ "i11_wait_signal_storm", i11_wait_signal_storm },
 	{ "i11_signal_owner", i11_signal_owner },
+	{ "prio_modify_storm", prio_modify_storm },
+	{ "prio_teardown", prio_teardown },
 };
 
 KQ_MAIN(tests)

@@ -543,6 +543,423 @@ static int t_ring_full(void)
 	return 0;
 }
 
+/*
+ * ---- priorities (issue 20): struct ukevent.prio orders what waits on the
+ * ready lists; KEVENT_OPT_PRIO_BOUND bounds how long a level waits.
+ */
+
+static struct ukevent mkp(uint64_t id, uint32_t prio)
+{
+	struct ukevent e = mk(KEVENT_USER, id, 0, 0, 0);
+
+	e.prio = prio;
+	return e;
+}
+
+static int opt_set(int fd, uint32_t opt, uint64_t value)
+{
+	struct kevent_opt_args a = {
+		.size = sizeof(a), .opt = opt, .value = value,
+	};
+
+	return ioctl(fd, KEVENT_IOC_SETOPT, &a);
+}
+
+/* The option's value, or -1 (errno set). */
+static int64_t opt_get(int fd, uint32_t opt)
+{
+	struct kevent_opt_args a = { .size = sizeof(a), .opt = opt };
+
+	if (ioctl(fd, KEVENT_IOC_GETOPT, &a) < 0)
+		return -1;
+	return (int64_t)a.value;
+}
+
+/*
+ * prio above KEVENT_PRIO_MAX and nonzero reserved words are refused by ADD
+ * and MODIFY (EINVAL for that entry); every entry carries its level.
+ */
+static int t_prio_entry(void)
+{
+	struct ukevent e, b[3], out;
+	struct kq q;
+	int p[2];
+
+	CHECK(kq_open(&q, 8) == 0, "open");
+	CHECK(ctl1(q.fd, KEVENT_CTL_ADD, mkp(1, KEVENT_PRIO_MAX + 1)) ==
+	      EINVAL, "prio 8 accepted");
+	CHECK(ctl1(q.fd, KEVENT_CTL_ADD, mkp(1, 0xffffffffu)) == EINVAL,
+	      "prio ~0 accepted");
+	e = mkp(1, 0);
+	e.__reserved0 = 1;
+	CHECK(ctl1(q.fd, KEVENT_CTL_ADD, e) == EINVAL, "__reserved0 accepted");
+	e = mkp(1, 0);
+	e.stamp = 1ULL << 63;
+	CHECK(ctl1(q.fd, KEVENT_CTL_ADD, e) == 0, "stamp (output only) refused");
+	CHECK(ctl1(q.fd, KEVENT_CTL_REMOVE, mkp(1, 0)) == 0, "remove");
+	CHECK(ctl1(q.fd, KEVENT_CTL_REMOVE, mkp(1, 0)) == ENOENT,
+	      "a refused ADD registered");
+	/* per entry in a batch */
+	b[0] = mkp(1, KEVENT_PRIO_MAX);
+	b[1] = mkp(2, KEVENT_PRIO_MAX + 1);
+	b[2] = mkp(3, 1);
+	b[2].__reserved0 = 5;
+	CHECK(kq_ctl(q.fd, KEVENT_CTL_ADD, 3, b) == 1, "batch count");
+	CHECK(b[0].ret_flags == 0 && b[1].ret_flags == KEVENT_RET_ERROR &&
+	      b[1].ret_data == EINVAL && b[2].ret_flags == KEVENT_RET_ERROR &&
+	      b[2].ret_data == EINVAL, "batch results");
+	/* MODIFY checks them too, and a refused MODIFY changes nothing */
+	CHECK(ctl1(q.fd, KEVENT_CTL_MODIFY, mkp(1, KEVENT_PRIO_MAX + 1)) ==
+	      EINVAL, "MODIFY to prio 8 accepted");
+	e = mkp(1, 2);
+	e.__reserved0 = 1;
+	CHECK(ctl1(q.fd, KEVENT_CTL_MODIFY, e) == EINVAL,
+	      "MODIFY with __reserved0 accepted");
+	/* the other commands look at type and id only */
+	CHECK(ctl1(q.fd, KEVENT_CTL_READY, mkp(1, 99)) == 0, "READY prio 99");
+	CHECK(kq_wait(q.fd, 1, 0) == 1, "wait");
+	CHECK(kevent_ring_consume(q.ring, &out) && out.id == 1 &&
+	      out.prio == KEVENT_PRIO_MAX && !out.__reserved0 &&
+	      !out.stamp, "entry prio %u (want 7)", out.prio);
+	CHECK(ctl1(q.fd, KEVENT_CTL_MODIFY, mkp(1, 0)) == 0, "MODIFY to 0");
+	CHECK(ctl1(q.fd, KEVENT_CTL_READY, mkp(1, 0)) == 0, "READY");
+	CHECK(kq_wait(q.fd, 1, 0) == 1, "wait");
+	CHECK(kevent_ring_consume(q.ring, &out) && out.id == 1 && out.prio == 0,
+	      "entry prio %u after MODIFY to 0", out.prio);
+
+	/* every type carries its level: POLL and TIMER */
+	CHECK(pipe(p) == 0, "pipe");
+	e = mk(KEVENT_POLL, (unsigned)p[0], KEVENT_POLL_IN, KEVENT_REQ_ET, 0);
+	e.prio = 5;
+	CHECK(ctl1(q.fd, KEVENT_CTL_ADD, e) == 0, "add poll");
+	CHECK(write(p[1], "x", 1) == 1, "write");
+	CHECK(kq_wait(q.fd, 1, HANG_NS) == 1, "poll wait");
+	CHECK(kevent_ring_consume(q.ring, &out) && out.type == KEVENT_POLL &&
+	      out.prio == 5, "poll entry prio %u", out.prio);
+	e = mk(KEVENT_TIMER, 1, 0, KEVENT_REQ_ONESHOT, 0);
+	e.prio = 6;
+	CHECK(ctl1(q.fd, KEVENT_CTL_ADD, e) == 0, "add timer");
+	CHECK(kq_wait(q.fd, 1, HANG_NS) == 1, "timer wait");
+	CHECK(kevent_ring_consume(q.ring, &out) && out.type == KEVENT_TIMER &&
+	      out.prio == 6, "timer entry prio %u", out.prio);
+	close(p[0]);
+	close(p[1]);
+	kq_close(&q);
+	return 0;
+}
+
+/*
+ * A ring of 4 full of the USER registrations 100..103 (level 0): what is
+ * made ready next waits on the ready lists, and the order of its
+ * publication is the order in which it is consumed.
+ */
+static int prio_fill(struct kq *q, uint64_t bound)
+{
+	struct ukevent b[4];
+	unsigned int i;
+
+	CHECK(kq_open(q, 4) == 0, "open");
+	if (bound)
+		CHECK(opt_set(q->fd, KEVENT_OPT_PRIO_BOUND, bound) == 0,
+		      "set the bound to %llu", (unsigned long long)bound);
+	for (i = 0; i < 4; i++)
+		b[i] = mkp(100 + i, 0);
+	CHECK(kq_ctl(q->fd, KEVENT_CTL_ADD, 4, b) == 4, "add fillers");
+	CHECK(kq_ctl(q->fd, KEVENT_CTL_READY, 4, b) == 4, "ready fillers");
+	CHECK(kevent_ring_count(q->ring) == 4, "ring not full: %u",
+	      kevent_ring_count(q->ring));
+	return 0;
+}
+
+/* USER registration id at level prio, made ready. */
+static int prio_ready(struct kq *q, uint64_t id, uint32_t prio)
+{
+	CHECK(ctl1(q->fd, KEVENT_CTL_ADD, mkp(id, prio)) == 0, "add %llu",
+	      (unsigned long long)id);
+	CHECK(ctl1(q->fd, KEVENT_CTL_READY, mkp(id, prio)) == 0, "ready %llu",
+	      (unsigned long long)id);
+	return 0;
+}
+
+struct prio_want {
+	uint64_t id;
+	uint32_t prio;
+};
+
+/*
+ * Consume the n next entries, step at a time, letting the module publish
+ * into the freed slots after each step; they must be want[0..n-1].
+ */
+static int prio_expect(struct kq *q, const struct prio_want *want,
+		       unsigned int n, unsigned int step, const char *what)
+{
+	struct ukevent out;
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		CHECK(kevent_ring_consume(q->ring, &out),
+		      "%s: ring empty at entry %u", what, i);
+		CHECK(out.type == KEVENT_USER && out.id == want[i].id &&
+		      out.prio == want[i].prio,
+		      "%s: entry %u is id %llu prio %u, not id %llu prio %u",
+		      what, i, (unsigned long long)out.id, out.prio,
+		      (unsigned long long)want[i].id, want[i].prio);
+		if ((i + 1) % step == 0 || i + 1 == n)
+			CHECK(kq_wait(q->fd, 1, 0) >= 0, "%s: wait", what);
+	}
+	return 0;
+}
+
+/* Highest level first, FIFO within a level, entries already queued first. */
+static int t_prio_order(void)
+{
+	/* two registrations of each level, made ready in a mixed order */
+	static const uint32_t lv[16] = {
+		3, 0, 7, 5, 3, 1, 7, 6, 2, 4, 0, 5, 1, 6, 2, 4,
+	};
+	static const unsigned int steps[] = { 1, 3, 4 };
+	struct prio_want want[20];
+	unsigned int i, n, s;
+	int level;
+	struct kq q;
+
+	for (s = 0; s < sizeof(steps) / sizeof(steps[0]); s++) {
+		if (prio_fill(&q, 0))
+			return -1;
+		for (i = 0; i < 16; i++)
+			if (prio_ready(&q, i, lv[i]))
+				return -1;
+		CHECK(kevent_ring_count(q.ring) == 4 && q.ring->deferred > 0,
+		      "count %u deferred %llu", kevent_ring_count(q.ring),
+		      (unsigned long long)q.ring->deferred);
+		/* the ring is never overtaken: the fillers come first */
+		for (n = 0; n < 4; n++) {
+			want[n].id = 100 + n;
+			want[n].prio = 0;
+		}
+		for (level = KEVENT_PRIO_MAX; level >= 0; level--)
+			for (i = 0; i < 16; i++) {
+				if (lv[i] != (uint32_t)level)
+					continue;
+				want[n].id = i;
+				want[n++].prio = lv[i];
+			}
+		if (prio_expect(&q, want, n, steps[s], "order"))
+			return -1;
+		CHECK(kevent_ring_empty(q.ring) && kq_wait(q.fd, 1, 0) == 0,
+		      "entries left");
+		kq_close(&q);
+	}
+	return 0;
+}
+
+/* One step of prio_expect(): the entry must be id, at level id / 10. */
+static int prio_next(struct kq *q, uint64_t id, const char *what)
+{
+	struct prio_want w = { id, id < 100 ? (uint32_t)(id / 10) : 0 };
+
+	return prio_expect(q, &w, 1, 1, what);
+}
+
+static int prio_next_n(struct kq *q, const uint64_t *ids, unsigned int n,
+		       const char *what)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		if (prio_next(q, ids[i], what))
+			return -1;
+	return 0;
+}
+
+/*
+ * KEVENT_OPT_PRIO_BOUND: its range, and the rule (decisions.md, issue 20).
+ * The USER registration of id N has level N / 10 (fillers 100..103: 0).
+ */
+static int t_prio_bound(void)
+{
+	static const uint64_t fillers[] = { 100, 101, 102, 103 };
+	struct kq q;
+	int i;
+
+	/* the option */
+	CHECK(kq_open(&q, 4) == 0, "open");
+	CHECK(opt_get(q.fd, KEVENT_OPT_PRIO_BOUND) ==
+	      (int64_t)KEVENT_PRIO_BOUND_DEFAULT, "default %lld",
+	      (long long)opt_get(q.fd, KEVENT_OPT_PRIO_BOUND));
+	CHECK(opt_set(q.fd, KEVENT_OPT_PRIO_BOUND, 0) < 0 && errno == EINVAL,
+	      "bound 0 accepted");
+	CHECK(opt_set(q.fd, KEVENT_OPT_PRIO_BOUND,
+		      KEVENT_PRIO_BOUND_MAX + 1) < 0 && errno == EINVAL,
+	      "bound 2^32 accepted");
+	CHECK(opt_set(q.fd, KEVENT_OPT_PRIO_BOUND, ~0ULL) < 0 &&
+	      errno == EINVAL, "bound 2^64 - 1 accepted");
+	CHECK(opt_get(q.fd, KEVENT_OPT_PRIO_BOUND) ==
+	      (int64_t)KEVENT_PRIO_BOUND_DEFAULT, "changed by a refusal");
+	CHECK(opt_set(q.fd, KEVENT_OPT_PRIO_BOUND, KEVENT_PRIO_BOUND_MAX) ==
+	      0 && opt_get(q.fd, KEVENT_OPT_PRIO_BOUND) ==
+	      (int64_t)KEVENT_PRIO_BOUND_MAX, "bound max");
+	CHECK(opt_set(q.fd, KEVENT_OPT_PRIO_BOUND, 1) == 0 &&
+	      opt_get(q.fd, KEVENT_OPT_PRIO_BOUND) == 1, "bound 1");
+	/* a live timer does not matter (the timer slack's EBUSY) */
+	CHECK(ctl1(q.fd, KEVENT_CTL_ADD, mk(KEVENT_TIMER, 1, 0, 0,
+		1000000000000ULL)) == 0, "timer");
+	CHECK(opt_set(q.fd, KEVENT_OPT_PRIO_BOUND, 2) == 0 &&
+	      opt_get(q.fd, KEVENT_OPT_PRIO_BOUND) == 2, "bound 2");
+	CHECK(opt_get(q.fd, KEVENT_OPT_TIMER_SLACK) ==
+	      (int64_t)KEVENT_TIMER_SLACK_DEFAULT, "the slack moved");
+	kq_close(&q);
+
+	/*
+	 * Bound 2: level 0 is published after at most 2 of level 7, and its
+	 * count starts again after each of its publications.
+	 */
+	{
+		static const uint64_t want[] = {
+			71, 72, 1, 73, 74, 2, 75, 76,
+		};
+
+		if (prio_fill(&q, 2) || prio_ready(&q, 1, 0))
+			return -1;
+		for (i = 71; i <= 76; i++)
+			if (prio_ready(&q, (uint64_t)i, 7))
+				return -1;
+		if (prio_ready(&q, 2, 0))
+			return -1;
+		if (prio_next_n(&q, fillers, 4, "bound 2") ||
+		    prio_next_n(&q, want, 8, "bound 2"))
+			return -1;
+		kq_close(&q);
+	}
+	/* two levels reach the bound together: the lower one goes first */
+	{
+		static const uint64_t want[] = {
+			71, 72, 1, 31, 73, 74, 75, 76,
+		};
+
+		if (prio_fill(&q, 2) || prio_ready(&q, 31, 3) ||
+		    prio_ready(&q, 1, 0))
+			return -1;
+		for (i = 71; i <= 76; i++)
+			if (prio_ready(&q, (uint64_t)i, 7))
+				return -1;
+		if (prio_next_n(&q, fillers, 4, "lowest first") ||
+		    prio_next_n(&q, want, 8, "lowest first"))
+			return -1;
+		kq_close(&q);
+	}
+	/*
+	 * Bound 3: taking a ready registration off a level (DISABLE) leaves
+	 * the level's count; a registration appended to an empty level
+	 * starts it again.  Consuming an entry publishes the next one: the
+	 * comments count publications.
+	 */
+	{
+		static const uint64_t want[] = {
+			73, 2, 74, 75, 76, 77, 78, 1, 79,
+		};
+
+		if (prio_fill(&q, 3) || prio_ready(&q, 1, 0) ||
+		    prio_ready(&q, 2, 0))
+			return -1;
+		for (i = 71; i <= 79; i++)
+			if (prio_ready(&q, (uint64_t)i, 7))
+				return -1;
+		/* 71: level 0 waited 1 */
+		if (prio_next(&q, 100, "removal"))
+			return -1;
+		CHECK(ctl1(q.fd, KEVENT_CTL_DISABLE, mkp(1, 0)) == 0,
+		      "disable");
+		/* 72, 73: waited 3; then 2 */
+		if (prio_next_n(&q, fillers + 1, 3, "removal"))
+			return -1;
+		/* level 0 is empty: 1 is appended to it, waits once, goes */
+		CHECK(ctl1(q.fd, KEVENT_CTL_ENABLE, mkp(1, 0)) == 0, "enable");
+		if (prio_next(&q, 71, "append"))	/* 74: waited 1 */
+			return -1;
+		CHECK(ctl1(q.fd, KEVENT_CTL_DISABLE, mkp(1, 0)) == 0,
+		      "disable");
+		if (prio_next(&q, 72, "append"))	/* 75: level 0 empty */
+			return -1;
+		/* appended to the empty level: waited 0, not 1 */
+		CHECK(ctl1(q.fd, KEVENT_CTL_ENABLE, mkp(1, 0)) == 0, "enable");
+		/* 76, 77, 78, then 1 */
+		if (prio_next_n(&q, want, 9, "removal, append"))
+			return -1;
+		CHECK(kevent_ring_empty(q.ring) && kq_wait(q.fd, 1, 0) == 0,
+		      "entries left");
+		kq_close(&q);
+	}
+	/* a new bound counts at the next pick */
+	{
+		static const uint64_t want[] = { 71, 72, 1, 73, 74 };
+
+		if (prio_fill(&q, KEVENT_PRIO_BOUND_MAX) ||
+		    prio_ready(&q, 1, 0))
+			return -1;
+		for (i = 71; i <= 74; i++)
+			if (prio_ready(&q, (uint64_t)i, 7))
+				return -1;
+		/* 71, 72 published: level 0 waited 2 */
+		if (prio_next_n(&q, fillers, 2, "new bound"))
+			return -1;
+		CHECK(opt_set(q.fd, KEVENT_OPT_PRIO_BOUND, 1) == 0, "bound 1");
+		if (prio_next_n(&q, fillers + 2, 2, "new bound") ||
+		    prio_next_n(&q, want, 5, "new bound"))
+			return -1;
+		kq_close(&q);
+	}
+	return 0;
+}
+
+/*
+ * MODIFY of a ready registration that changes its level moves it to the
+ * tail of the new level; one that keeps its level keeps its place.  A
+ * queued one keeps its entry and is ready at its new level next time.
+ */
+static int t_prio_modify(void)
+{
+	static const struct prio_want want[] = {
+		{ 100, 0 }, { 101, 0 }, { 102, 0 }, { 103, 0 }, { 100, 7 },
+		{ 60, 6 }, { 50, 5 }, { 51, 5 }, { 53, 5 },
+	};
+	struct ukevent e;
+	struct kq q;
+
+	/* ready: level 3 holds 60, 53, 31, 30; level 5 holds 50, 51 */
+	if (prio_fill(&q, 0) || prio_ready(&q, 60, 3) ||
+	    prio_ready(&q, 53, 3) || prio_ready(&q, 31, 3) ||
+	    prio_ready(&q, 30, 3) || prio_ready(&q, 50, 5) ||
+	    prio_ready(&q, 51, 5))
+		return -1;
+	CHECK(ctl1(q.fd, KEVENT_CTL_MODIFY, mkp(60, 6)) == 0, "modify 60");
+	CHECK(ctl1(q.fd, KEVENT_CTL_MODIFY, mkp(53, 5)) == 0, "modify 53");
+	/* there and back: the tail of level 3, behind 30 */
+	CHECK(ctl1(q.fd, KEVENT_CTL_MODIFY, mkp(31, 6)) == 0, "modify 31");
+	CHECK(ctl1(q.fd, KEVENT_CTL_MODIFY, mkp(31, 3)) == 0, "modify 31");
+	/* the same level: 30 stays ahead of 31, with its new cookie */
+	e = mkp(30, 3);
+	e.user = 12345;
+	CHECK(ctl1(q.fd, KEVENT_CTL_MODIFY, e) == 0, "modify 30");
+	/* queued: its entry keeps level 0, its next publication has 7 */
+	CHECK(ctl1(q.fd, KEVENT_CTL_MODIFY, mkp(100, 7)) == 0, "modify 100");
+	CHECK(ctl1(q.fd, KEVENT_CTL_READY, mkp(100, 7)) == 0, "ready 100");
+	CHECK(kevent_ring_count(q.ring) == 4, "count %u",
+	      kevent_ring_count(q.ring));
+	if (prio_expect(&q, want, 9, 1, "modify"))
+		return -1;
+	CHECK(kevent_ring_consume(q.ring, &e) && e.id == 30 && e.prio == 3 &&
+	      e.user == 12345, "entry id %llu prio %u user %llu (want 30)",
+	      (unsigned long long)e.id, e.prio, (unsigned long long)e.user);
+	CHECK(kevent_ring_consume(q.ring, &e) && e.id == 31 && e.prio == 3,
+	      "entry id %llu prio %u (want 31)", (unsigned long long)e.id,
+	      e.prio);
+	CHECK(kevent_ring_empty(q.ring) && kq_wait(q.fd, 1, 0) == 0,
+	      "entries left");
+	kq_close(&q);
+	return 0;
+}
+
 /* User space scribbles over uidx, the header and entries. */
 static int t_hostile(void)
 {
@@ -1100,6 +1517,10 @@ static const struct kq_test tests[] = {
 	{ "published_by_wakeup", t_published_by_wakeup },
 	{ "timer", t_timer },
 	{ "ring_full", t_ring_full },
+	{ "prio_entry", t_prio_entry },
+	{ "prio_order", t_prio_order },
+	{ "prio_bound", t_prio_bound },
+	{ "prio_modify", t_prio_modify },
 	{ "hostile_uidx", t_hostile },
 	{ "smp_stress", t_smp_stress },
 	{ "many_queues", t_many_queues },
