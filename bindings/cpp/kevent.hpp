@@ -32,6 +32,8 @@
 //    was added after its own ended (ONESHOT, process exit).
 //  * Timers and user events need no id: the overloads without one choose
 //    an unused id (from 2^63 up).
+//  * A priority (libkev 1.2) is given to any event a builder made with
+//    with_prio(ev, prio) before add() or modify(); 0 is the default.
 //  * Durations given to timers are converted to nanoseconds (integer counts
 //    rounded up, floating-point ones to the nearest nanosecond); a
 //    duration that does not fit in int64_t nanoseconds (~292 years) is
@@ -658,6 +660,40 @@ proc_event(pid_t pid, mode m = mode::none, std::uint64_t user = 0) noexcept
 			  KEVENT_PROC_EXIT, detail::bits(m), 0, user);
 }
 
+// ---- priorities (libkev 1.2; kevent(7), "Priorities")
+//
+// Registrations that are ready at the same time and not yet in the ring
+// are published highest level first, FIFO within a level, within the
+// queue's starvation bound (queue::prio_bound()).  An entry already in
+// the ring is never overtaken.
+inline constexpr std::uint32_t prio_default = KEVENT_PRIO_DEFAULT;	// 0, the lowest
+inline constexpr std::uint32_t prio_max = KEVENT_PRIO_MAX;		// 7
+inline constexpr std::uint32_t prio_levels = KEVENT_PRIO_LEVELS;	// 8
+
+// ev with priority prio (0 to prio_max), for add(), add_with_new_id() and
+// modify() of a queue, a registration or a dispatcher:
+//   q.add(kevent::with_prio(kevent::fd_event(fd, kevent::poll_events::in), 7));
+// EINVAL above prio_max; the entry returned carries the value given all
+// the same, so that an ADD of it is refused too.  A library older than
+// 1.2 refuses any priority but 0 (EINVAL from the ADD or MODIFY).
+[[nodiscard]] inline ukevent
+with_prio(ukevent ev, std::uint32_t prio, std::error_code &ec) noexcept
+{
+	ec.clear();
+	if (prio > KEVENT_PRIO_MAX)
+		ec = detail::make_error(EINVAL);
+	ev.prio = prio;
+	return ev;
+}
+[[nodiscard]] inline ukevent
+with_prio(const ukevent &ev, std::uint32_t prio)
+{
+	std::error_code ec;
+	const ukevent e = with_prio(ev, prio, ec);
+	detail::throw_if(ec, "kevent: priority");
+	return e;
+}
+
 // ------------------------------------------------------- delivered events
 
 // A typed, read-only view of one delivered event (like std::string_view:
@@ -677,6 +713,8 @@ public:
 	[[nodiscard]] std::uint64_t id() const noexcept { return e_->id; }
 	// The cookie given at registration (user field).
 	[[nodiscard]] std::uint64_t user() const noexcept { return e_->user; }
+	// The registration's priority level (0 to prio_max; libkev 1.2).
+	[[nodiscard]] std::uint32_t prio() const noexcept { return e_->prio; }
 	[[nodiscard]] result_flags flags() const noexcept
 	{
 		return static_cast<result_flags>(e_->ret_flags);
@@ -969,7 +1007,8 @@ public:
 	// REMOVE now, ignoring errors.  Also what the destructor does.
 	void reset() noexcept { (void)remove_owned(); }
 
-	// MODIFY: replace event, req_flags, data and user (type and id kept).
+	// MODIFY: replace event, req_flags, data, user and prio (type and id
+	// kept): an event from a builder has priority 0 unless with_prio().
 	void modify(const ukevent &ev)
 	{
 		std::error_code ec;
@@ -1209,6 +1248,30 @@ public:
 			return;
 		}
 		set_option(KEVENT_OPT_TIMER_SLACK, static_cast<std::uint64_t>(ns), ec);
+	}
+
+	// KEVENT_OPT_PRIO_BOUND (libkev 1.2): while a priority level has ready
+	// registrations, at most this many entries of higher levels are
+	// published before its oldest (default KEVENT_PRIO_BOUND_DEFAULT, 64;
+	// 1 alternates, KEVENT_PRIO_BOUND_MAX is strict priority).  EINVAL
+	// for 0, and from a library older than 1.2.
+	[[nodiscard]] std::uint32_t prio_bound() const
+	{
+		return static_cast<std::uint32_t>(option(KEVENT_OPT_PRIO_BOUND));
+	}
+	[[nodiscard]] std::uint32_t prio_bound(std::error_code &ec) const noexcept
+	{
+		return static_cast<std::uint32_t>(option(KEVENT_OPT_PRIO_BOUND, ec));
+	}
+	void set_prio_bound(std::uint32_t bound)
+	{
+		std::error_code ec;
+		set_prio_bound(bound, ec);
+		detail::throw_if(ec, "kevent_setopt");
+	}
+	void set_prio_bound(std::uint32_t bound, std::error_code &ec) noexcept
+	{
+		set_option(KEVENT_OPT_PRIO_BOUND, bound, ec);
 	}
 
 	// ---- kevent_ctl
@@ -1554,6 +1617,7 @@ public:
 		ukevent e = make_key(type, id);
 		ctl_one(KEVENT_CTL_REMOVE, e, ec);
 	}
+	// MODIFY ev's registration: every field of ev, prio included.
 	void modify(const ukevent &ev)
 	{
 		std::error_code ec;
@@ -2295,8 +2359,8 @@ public:
 		void disable(std::error_code &ec) const noexcept { ctl(KEVENT_CTL_DISABLE, nullptr, ec); }
 		void trigger() const { ctl(KEVENT_CTL_READY, nullptr); }
 		void trigger(std::error_code &ec) const noexcept { ctl(KEVENT_CTL_READY, nullptr, ec); }
-		// MODIFY: new event mask, req_flags and data from ev (type, id
-		// and the callback are kept).
+		// MODIFY: new event mask, req_flags, data and prio from ev
+		// (type, id and the callback are kept).
 		void modify(const ukevent &ev) const { ctl(KEVENT_CTL_MODIFY, &ev); }
 		void modify(const ukevent &ev, std::error_code &ec) const noexcept
 		{
@@ -2367,7 +2431,8 @@ public:
 	// ---- registrations (each also with a trailing std::error_code &;
 	// the callback comes before the mode)
 
-	// Register ev (its user field is replaced) with callback f.
+	// Register ev (its user field is replaced) with callback f.  Any
+	// field of ev counts, so with_prio(ev, prio) gives a priority.
 	template <KEVENT_HPP_HANDLER F>
 	[[nodiscard]] handle add(const ukevent &ev, F &&f)
 	{
@@ -2380,6 +2445,20 @@ public:
 	[[nodiscard]] handle add(const ukevent &ev, F &&f, std::error_code &ec) noexcept
 	{
 		return add_impl(ev, std::forward<F>(f), false, ec);
+	}
+	// The same with an id chosen here (ev.id is ignored; handle::id()),
+	// for timers and user events built with a priority:
+	//   d.add_with_new_id(kevent::with_prio(kevent::user_event(0), 7), f)
+	template <KEVENT_HPP_HANDLER F>
+	[[nodiscard]] handle add_with_new_id(const ukevent &ev, F &&f)
+	{
+		return add_new_id(ev, std::forward<F>(f));
+	}
+	template <KEVENT_HPP_HANDLER F>
+	[[nodiscard]] handle add_with_new_id(const ukevent &ev, F &&f,
+					     std::error_code &ec) noexcept
+	{
+		return add_impl(ev, std::forward<F>(f), true, ec);
 	}
 
 	template <KEVENT_HPP_HANDLER F>

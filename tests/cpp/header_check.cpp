@@ -102,6 +102,12 @@ int check_everything(int fd)
 	kevent::registration e24 = q.add(kevent::user_event(10), ec);
 	kevent::registration e25 = q.add_with_new_id(kevent::user_event(0), ec);
 	kevent::registration e26 = q.add_with_new_id(kevent::user_event(0));
+	kevent::registration e27 = q.add(kevent::with_prio(kevent::user_event(11), kevent::prio_max));
+	kevent::registration e28 = q.add(kevent::with_prio(kevent::user_event(12), 3, ec), ec);
+	e27.modify(kevent::with_prio(kevent::user_event(11), kevent::prio_default));
+	q.set_prio_bound(KEVENT_PRIO_BOUND_DEFAULT);
+	q.set_prio_bound(1u, ec);
+	std::uint32_t bound = q.prio_bound() + q.prio_bound(ec) + kevent::prio_levels;
 	r7.trigger();
 	r7.trigger(ec);
 	r1.disable();
@@ -168,7 +174,7 @@ int check_everything(int fd)
 		       static_cast<std::uint32_t>(ev.inode()) +
 		       static_cast<std::uint32_t>(ev.flags()) + static_cast<std::uint32_t>(ev.type()) +
 		       (ev.removed() ? 1u : 0u) + ev.raw().data +
-		       static_cast<std::uint64_t>(ev.wait_status().value_or(0));
+		       static_cast<std::uint64_t>(ev.wait_status().value_or(0)) + ev.prio();
 		if (kevent::has(ev.poll(), poll_events::in))
 			sum++;
 	}
@@ -247,6 +253,9 @@ int check_everything(int fd)
 	auto g19 = d.add_inode(fd, inode_events::create, [](const ukevent &) {}, mode::none, ec);
 	auto g20 = d.add_proc(getpid(), [](const ukevent &) {}, ec);
 	auto g21 = d.add_proc(getpid(), [](const ukevent &) {}, mode::none, ec);
+	auto g22 = d.add_with_new_id(kevent::with_prio(kevent::user_event(0), 7), [](kevent::event) {});
+	auto g23 = d.add_with_new_id(kevent::with_prio(kevent::timer_event(0, 1ms), 1),
+				     [](const ukevent &) {}, ec);
 	h4.trigger();
 	h4.enable();
 	h4.disable();
@@ -305,7 +314,7 @@ int check_everything(int fd)
 #endif
 	kevent::dispatcher d2(std::move(d));
 
-	return static_cast<int>(ok + n + sum) + ec.value() + calls;
+	return static_cast<int>(ok + n + sum + bound) + ec.value() + calls;
 }
 
 #if KEVENT_HPP_HAS_COROUTINES

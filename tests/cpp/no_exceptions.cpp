@@ -57,6 +57,12 @@ int queue_calls()
 	kevent::registration huge = q.add_timer(std::chrono::hours::max(), ec);
 	CHECK(ec == std::errc::value_too_large);
 	CHECK(q.publish(ec) == 0 && !ec);
+	const ukevent bad = kevent::with_prio(kevent::user_event(1), kevent::prio_max + 1, ec);
+	CHECK(ec == std::errc::invalid_argument && bad.prio == kevent::prio_max + 1);
+	kevent::registration b = q.add(bad, ec);
+	CHECK(ec == std::errc::invalid_argument && !b);
+	q.set_prio_bound(0, ec);
+	CHECK(ec == std::errc::invalid_argument);
 	kevent::queue gone(std::move(q));
 	CHECK(q.wait(ec) == 0 && ec == std::errc::bad_file_descriptor);
 	gone.close(ec);

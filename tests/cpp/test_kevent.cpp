@@ -343,6 +343,49 @@ TEST(Queue, TimerSlackOption)
 	EXPECT_EQ(q.timer_slack(), 1h);
 }
 
+// KEVENT_OPT_PRIO_BOUND (libkev 1.2).
+TEST(Queue, PrioBoundOption)
+{
+	kevent::queue q;
+	EXPECT_EQ(q.prio_bound(), KEVENT_PRIO_BOUND_DEFAULT);
+	q.set_prio_bound(1);
+	EXPECT_EQ(q.prio_bound(), 1u);
+	EXPECT_EQ(q.option(KEVENT_OPT_PRIO_BOUND), 1u);
+	q.set_prio_bound(static_cast<std::uint32_t>(KEVENT_PRIO_BOUND_MAX));
+	EXPECT_EQ(q.prio_bound(), KEVENT_PRIO_BOUND_MAX);
+	std::error_code ec;
+	q.set_prio_bound(7, ec);
+	EXPECT_FALSE(ec);
+	EXPECT_EQ(q.prio_bound(ec), 7u);
+	EXPECT_FALSE(ec);
+	// 0 is refused, through either overload, and changes nothing
+	EXPECT_EQ(thrown_errno([&] { q.set_prio_bound(0); }), EINVAL);
+	q.set_prio_bound(0, ec);
+	EXPECT_EQ(ec, std::errc::invalid_argument);
+	EXPECT_EQ(thrown_errno([&] { q.set_option(KEVENT_OPT_PRIO_BOUND, KEVENT_PRIO_BOUND_MAX + 1); }),
+		  EINVAL);
+	EXPECT_EQ(q.prio_bound(), 7u);
+	// unlike the timer slack, it may change while timers exist
+	auto t = q.add_timer(1, 10s);
+	q.set_prio_bound(2);
+	EXPECT_EQ(q.prio_bound(), 2u);
+}
+
+// Refused by every library: by 1.2 as out of range, by older ones as an
+// unknown option.
+TEST(Queue, PrioBoundZeroIsEINVAL)
+{
+	kevent::queue q;
+	EXPECT_EQ(thrown_errno([&] { q.set_prio_bound(0); }), EINVAL);
+	std::error_code ec;
+	q.set_prio_bound(0, ec);
+	EXPECT_EQ(ec, std::errc::invalid_argument);
+	kevent::queue closed(std::move(q));
+	closed.close();
+	(void)closed.prio_bound(ec);
+	EXPECT_EQ(ec, std::errc::bad_file_descriptor);
+}
+
 TEST(Queue, MoveConstructTransfersWithoutDoubleClose)
 {
 	kevent::queue a;
@@ -897,6 +940,199 @@ TEST(Range, TryConsumeAndDequeue)
 	const ukevent ev = q.dequeue();
 	EXPECT_EQ(ev.user, 9u);
 	EXPECT_FALSE(q.try_consume().has_value());
+}
+
+// ============================================================ priorities
+
+TEST(Prio, ConstantsAreTheCOnes)
+{
+	static_assert(kevent::prio_default == KEVENT_PRIO_DEFAULT);
+	static_assert(kevent::prio_max == KEVENT_PRIO_MAX);
+	static_assert(kevent::prio_levels == KEVENT_PRIO_LEVELS);
+	EXPECT_EQ(kevent::prio_default, 0u);
+	EXPECT_EQ(kevent::prio_max + 1, kevent::prio_levels);
+}
+
+TEST(Prio, WithPrioSetsOnlyThePriority)
+{
+	const ukevent ev = kevent::fd_event(3, kevent::poll_events::in, kevent::mode::edge, 42);
+	EXPECT_EQ(ev.prio, 0u);
+	const ukevent p = kevent::with_prio(ev, 7);
+	EXPECT_EQ(p.prio, 7u);
+	EXPECT_EQ(p.id, ev.id);
+	EXPECT_EQ(p.type, ev.type);
+	EXPECT_EQ(p.event, ev.event);
+	EXPECT_EQ(p.req_flags, ev.req_flags);
+	EXPECT_EQ(p.data, ev.data);
+	EXPECT_EQ(p.user, ev.user);
+	EXPECT_EQ(p.__reserved0, 0u);
+	EXPECT_EQ(p.__reserved1, 0u);
+	EXPECT_EQ(kevent::with_prio(p, kevent::prio_default).prio, 0u);
+	std::error_code ec = std::make_error_code(std::errc::io_error);
+	EXPECT_EQ(kevent::with_prio(ev, 3, ec).prio, 3u);
+	EXPECT_FALSE(ec);
+}
+
+TEST(Prio, OutOfRangeIsEINVAL)
+{
+	const ukevent ev = kevent::user_event(1);
+	EXPECT_EQ(thrown_errno([&] { (void)kevent::with_prio(ev, kevent::prio_max + 1); }), EINVAL);
+	EXPECT_EQ(thrown_errno([&] { (void)kevent::with_prio(ev, ~0u); }), EINVAL);
+	std::error_code ec;
+	const ukevent bad = kevent::with_prio(ev, 8, ec);
+	EXPECT_EQ(ec, std::errc::invalid_argument);
+	// the value given is kept, so that a program that ignores ec gets
+	// the library's EINVAL instead of a registration of another priority
+	EXPECT_EQ(bad.prio, 8u);
+	kevent::queue q;
+	EXPECT_EQ(thrown_errno([&] { (void)q.add(bad); }), EINVAL);
+	kevent::registration r = q.add(bad, ec);
+	EXPECT_EQ(ec, std::errc::invalid_argument);
+	EXPECT_FALSE(r);
+	kevent::registration n = q.add_with_new_id(bad, ec);
+	EXPECT_EQ(ec, std::errc::invalid_argument);
+	EXPECT_FALSE(n);
+	EXPECT_EQ(raw_ctl(q.fd(), KEVENT_CTL_READY, KEVENT_USER, 1), ENOENT) << "nothing added";
+}
+
+TEST(Prio, DefaultPriorityIsDeliveredAsZero)
+{
+	kevent::queue q;
+	auto r = q.add_user(1);
+	q.trigger(1);
+	const ukevent ev = next_event(q);
+	EXPECT_EQ(kevent::event(ev).prio(), 0u);
+}
+
+TEST(Prio, DeliveredEntryCarriesThePriority)
+{
+	kevent::queue q;
+	auto r = q.add(kevent::with_prio(kevent::user_event(1, kevent::mode::none, 11), 5));
+	auto t = q.add_with_new_id(kevent::with_prio(
+		kevent::timer_event(0, 1ms, kevent::mode::oneshot, 12), kevent::prio_max));
+	q.trigger(1);
+	std::map<std::uint64_t, std::uint32_t> prio;	// user -> prio
+	for (int i = 0; i < 2; i++) {
+		const ukevent ev = next_event(q);
+		prio[ev.user] = kevent::event(ev).prio();
+	}
+	EXPECT_EQ(prio, (std::map<std::uint64_t, std::uint32_t>{{11, 5}, {12, kevent::prio_max}}));
+}
+
+TEST(Prio, ModifyReplacesThePriority)
+{
+	kevent::queue q;
+	auto r = q.add(kevent::with_prio(kevent::user_event(1), 2));
+	r.modify(kevent::with_prio(kevent::user_event(1), 6));
+	q.trigger(1);
+	EXPECT_EQ(next_event(q).prio, 6u);
+	// an event from a builder alone has priority 0
+	r.modify(kevent::user_event(1));
+	q.trigger(1);
+	EXPECT_EQ(next_event(q).prio, 0u);
+	q.modify(kevent::with_prio(kevent::user_event(1), 4));
+	q.trigger(1);
+	EXPECT_EQ(next_event(q).prio, 4u);
+	std::error_code ec;
+	r.modify(kevent::with_prio(kevent::user_event(1), 9, ec), ec);
+	EXPECT_EQ(ec, std::errc::invalid_argument);
+	q.trigger(1);
+	EXPECT_EQ(next_event(q).prio, 4u) << "a refused MODIFY changes nothing";
+}
+
+namespace {
+
+// The users of the entries in the order the queue publishes them: the
+// ring is drained, and each wait publishes what has room.
+std::vector<std::uint64_t> drain_users(kevent::queue &q, std::size_t n)
+{
+	std::vector<std::uint64_t> seen;
+	while (seen.size() < n && q.wait_for(5s) > 0)
+		for (const ukevent &ev : q.events())
+			seen.push_back(ev.user);
+	return seen;
+}
+
+// Fill the ring of q with triggered user events (prio 0, users 100 ...)
+// so that what becomes ready next waits for room.
+std::vector<kevent::registration> fill_ring(kevent::queue &q)
+{
+	std::vector<kevent::registration> fill;
+	const std::uint32_t size = q.ring()->size;
+	for (std::uint64_t i = 0; i < size; i++) {
+		fill.push_back(q.add_user(1000 + i, kevent::mode::none, 100 + i));
+		q.trigger(1000 + i);
+	}
+	EXPECT_EQ(q.publish(), size) << "the ring is full";
+	return fill;
+}
+
+} // namespace
+
+// Ready at the same time and no room in the ring: published highest level
+// first, FIFO within a level; the entries already in the ring first.
+TEST(Prio, ReadyRegistrationsArePublishedHighestLevelFirst)
+{
+	kevent::queue q(4);
+	ASSERT_EQ(q.ring()->size, 4u);
+	const std::pair<std::uint64_t, std::uint32_t> order[] = {	// user, prio
+		{10, 3}, {11, 7}, {12, 0}, {13, 5}, {14, 1},
+		{15, 6}, {16, 2}, {17, 4}, {18, 5}, {19, 7},
+	};
+	std::vector<kevent::registration> regs;
+	for (const auto &[user, prio] : order)
+		regs.push_back(q.add(kevent::with_prio(kevent::user_event(user, kevent::mode::none, user),
+						       prio)));
+	std::vector<kevent::registration> fill = fill_ring(q);
+	for (const auto &[user, prio] : order)
+		q.trigger(user);
+	EXPECT_EQ(q.events().count(), 4u) << "nothing was published over the full ring";
+	EXPECT_EQ(drain_users(q, 14),
+		  (std::vector<std::uint64_t>{100, 101, 102, 103,
+					      11, 19, 15, 13, 18, 17, 10, 16, 14, 12}));
+}
+
+// A bound of 1 alternates: each entry of a higher level lets the oldest of
+// a waiting lower level through next.
+TEST(Prio, BoundOneAlternatesBetweenLevels)
+{
+	kevent::queue q(2);
+	q.set_prio_bound(1);
+	std::vector<kevent::registration> regs;
+	const std::pair<std::uint64_t, std::uint32_t> order[] = {	// ready in this order
+		{1, 7}, {2, 7}, {3, 7}, {4, 0}, {5, 0}, {6, 0},
+	};
+	for (const auto &[user, prio] : order)
+		regs.push_back(q.add(kevent::with_prio(kevent::user_event(user, kevent::mode::none, user),
+						       prio)));
+	std::vector<kevent::registration> fill = fill_ring(q);
+	for (const auto &[user, prio] : order)
+		q.trigger(user);
+	EXPECT_EQ(drain_users(q, 8), (std::vector<std::uint64_t>{100, 101, 1, 4, 2, 5, 3, 6}));
+}
+
+// The default bound (64) lets a waiting level 0 through after 64 entries of
+// level 7; the strict bound does not.
+TEST(Prio, DefaultBoundLetsALowLevelThroughAfterSixtyFour)
+{
+	for (const bool strict : {false, true}) {
+		kevent::queue q(4);
+		if (strict)
+			q.set_prio_bound(static_cast<std::uint32_t>(KEVENT_PRIO_BOUND_MAX));
+		std::vector<kevent::registration> regs;
+		regs.push_back(q.add(kevent::user_event(1, kevent::mode::none, 1)));	// prio 0
+		for (std::uint64_t u = 2; u < 2 + 70; u++)
+			regs.push_back(q.add(kevent::with_prio(
+				kevent::user_event(u, kevent::mode::none, u), kevent::prio_max)));
+		std::vector<kevent::registration> fill = fill_ring(q);
+		q.trigger(1);
+		for (std::uint64_t u = 2; u < 2 + 70; u++)
+			q.trigger(u);
+		const std::vector<std::uint64_t> seen = drain_users(q, 4 + 71);
+		ASSERT_EQ(seen.size(), 4u + 71u) << (strict ? "strict" : "default");
+		const auto at = std::find(seen.begin(), seen.end(), 1u) - seen.begin();
+		EXPECT_EQ(at, strict ? 4 + 70 : 4 + 64) << (strict ? "strict" : "default");
+	}
 }
 
 // ================================================================ timers
@@ -1540,6 +1776,56 @@ TEST(Dispatch, TimerSlackSetOnTheQueueHandedOver)
 	EXPECT_EQ(calls, 1);
 	EXPECT_GE(steady_clock::now() - t0, 5ms) << "never before the deadline";
 	EXPECT_EQ(d.get_queue().option(KEVENT_OPT_TIMER_SLACK), 2000000u);
+}
+
+// Handlers registered with a priority run highest level first when their
+// registrations wait for room in the ring together.
+TEST(Dispatch, HandlersRunInPriorityOrder)
+{
+	kevent::dispatcher d(2);
+	std::vector<int> ran;
+	std::vector<kevent::dispatcher::handle> hs;
+	auto note = [&](int label) {
+		return [&ran, &d, label](kevent::event ev) {
+			ran.push_back(label);
+			EXPECT_EQ(ev.prio(), label < 0 ? 0u : static_cast<std::uint32_t>(label));
+			if (ran.size() == 6)
+				d.stop();
+		};
+	};
+	for (const int p : {1, 3, 0, 2})
+		hs.push_back(d.add_with_new_id(
+			kevent::with_prio(kevent::user_event(0), static_cast<std::uint32_t>(p)), note(p)));
+	// two handlers fill the ring, the rest waits
+	auto f1 = d.add_user(note(-1));
+	auto f2 = d.add_user(note(-2));
+	f1.trigger();
+	f2.trigger();
+	for (auto &h : hs)
+		h.trigger();
+	d.run_for(5s);
+	EXPECT_EQ(ran, (std::vector<int>{-1, -2, 3, 2, 1, 0}));
+}
+
+TEST(Dispatch, AddWithNewIdChoosesAnIdAndChecksThePriority)
+{
+	kevent::dispatcher d;
+	int calls = 0;
+	auto h = d.add_with_new_id(kevent::user_event(5), [&](const ukevent &) {
+		++calls;
+		d.stop();
+	});
+	EXPECT_GE(h.id(), std::uint64_t{1} << 63) << "ev.id is ignored";
+	h.trigger();
+	EXPECT_EQ(d.run_for(5s), 1u);
+	EXPECT_EQ(calls, 1);
+	std::error_code ec;
+	const ukevent bad = kevent::with_prio(kevent::user_event(0), 8, ec);
+	EXPECT_EQ(ec, std::errc::invalid_argument);
+	auto b = d.add_with_new_id(bad, [](const ukevent &) {}, ec);
+	EXPECT_EQ(ec, std::errc::invalid_argument);
+	EXPECT_FALSE(b);
+	EXPECT_EQ(thrown_errno([&] { (void)d.add_with_new_id(bad, [](const ukevent &) {}); }), EINVAL);
 }
 
 TEST(Dispatch, StopFromAnotherThread)

@@ -87,10 +87,15 @@ def use(q: kevent.Queue) -> None:
     q.add_signal(signal.SIGUSR1, dispatch=True)
     fd: int = q.add_inode("/tmp", kevent.InodeFlag.CREATE)
     q.add_proc(subprocess.Popen(["true"]))
+    q.add_user(4, prio=kevent.PRIO_MAX)
+    q.modify_user(4, prio=None)
+    q.prio_bound = kevent.PRIO_BOUND_DEFAULT
+    bound: int = q.prio_bound
     for ev in q.wait(0.1, max_events=8):
         t: kevent.EventType = ev.type
         s: int | None = ev.status
-        print(ev.fd, ev.mask, ev.user, t, s, ev.removed)
+        p: int = ev.prio
+        print(ev.fd, ev.mask, ev.user, t, s, ev.removed, p, bound)
     q.remove(kevent.EventType.INODE, fd)
     q.trigger(3)
 

@@ -75,6 +75,12 @@ __all__ = [
     "TimerFlag",
     "Trigger",
     "LIBKEV_VERSION",
+    "OPT_PRIO_BOUND",
+    "PRIO_BOUND_DEFAULT",
+    "PRIO_BOUND_MAX",
+    "PRIO_DEFAULT",
+    "PRIO_LEVELS",
+    "PRIO_MAX",
     "new_event_loop",
     "run",
     "wait_pid",
@@ -84,6 +90,18 @@ __all__ = [
 #: Version of the libkev headers the extension was built with.
 LIBKEV_VERSION = (_kevent.LIBKEV_VERSION_MAJOR, _kevent.LIBKEV_VERSION_MINOR)
 __version__ = "%d.%d" % LIBKEV_VERSION
+
+#: Priority levels (``prio=`` of the ``add_*`` methods, :attr:`Event.prio`;
+#: libkev 1.2): 0, the default and the lowest, to PRIO_MAX (7), highest
+#: published first; PRIO_LEVELS (8) levels.
+PRIO_DEFAULT = int(_kevent.KEVENT_PRIO_DEFAULT)
+PRIO_MAX = int(_kevent.KEVENT_PRIO_MAX)
+PRIO_LEVELS = int(_kevent.KEVENT_PRIO_LEVELS)
+#: The queue option of :attr:`Queue.prio_bound` (kevent_setopt(2)), its
+#: default (64) and its largest value (2**32 - 1, strict priority).
+OPT_PRIO_BOUND = int(_kevent.KEVENT_OPT_PRIO_BOUND)
+PRIO_BOUND_DEFAULT = int(_kevent.KEVENT_PRIO_BOUND_DEFAULT)
+PRIO_BOUND_MAX = int(_kevent.KEVENT_PRIO_BOUND_MAX)
 
 # Public names present themselves as kevent.X (repr, pickle, docs, doctest).
 for _obj in (Clock, Event, EventLoopPolicy, EventType, InodeFlag, KeventSelector,

@@ -27,6 +27,8 @@ U32 = (1 << 32) - 1
 U64 = (1 << 64) - 1
 INT_MAX = (1 << 31) - 1
 RING_MAX = int(_k.KEVENT_RING_MAX)
+PRIO_MAX = int(_k.KEVENT_PRIO_MAX)
+PRIO_BOUND_MAX = int(_k.KEVENT_PRIO_BOUND_MAX)
 
 #: Names accepted by ``backend=``.
 BACKENDS = {
@@ -104,6 +106,18 @@ def fd_of(obj: Any, name: str = "fd") -> int:
 def ident(value: Any, name: str = "ident") -> int:
     """A caller-chosen 64-bit id (timers, user events)."""
     return unsigned(name, value, U64)
+
+
+def prio(value: Any, name: str = "prio") -> int:
+    """A priority level (``prio=``): 0 (the default, the lowest) to
+    KEVENT_PRIO_MAX."""
+    v = integer(name, value)
+    if v > U32:
+        raise OverflowError(f"{name} is too large: {v} (at most {PRIO_MAX})")
+    if not 0 <= v <= PRIO_MAX:
+        raise ValueError(f"{name} must be 0 to {PRIO_MAX} (kevent.PRIO_MAX), "
+                         f"not {v}")
+    return v
 
 
 def sig(value: Any, name: str = "sig") -> int:

@@ -20,12 +20,14 @@ class RawQueue:
     def pending(self) -> int: ...
     def stats(self) -> Tuple[int, int]: ...
     def ctl(self, cmd: int, type: int, id: int, event: int = 0,
-            req_flags: int = 0, data: int = 0, user: int = 0) -> None: ...
+            req_flags: int = 0, data: int = 0, user: int = 0,
+            prio: int = 0) -> None: ...
     def ctl_errno(self, cmd: int, type: int, id: int, event: int = 0,
-                  req_flags: int = 0, data: int = 0, user: int = 0) -> int: ...
+                  req_flags: int = 0, data: int = 0, user: int = 0,
+                  prio: int = 0) -> int: ...
     def wait(self, min_nr: int = 1, timeout: Optional[float] = None) -> int: ...
     def drain(self, max_events: int = 0
-              ) -> List[Tuple[int, int, int, int, int, int, int]]: ...
+              ) -> List[Tuple[int, int, int, int, int, int, int, int]]: ...
 
 class SelectorCore:
     """The C body of kevent.KeventSelector."""
@@ -104,5 +106,11 @@ KEVENT_RING_MAX: int
 KEVENT_OPT_TIMER_SLACK: int
 KEVENT_TIMER_SLACK_DEFAULT: int
 KEVENT_TIMER_SLACK_MAX: int
+KEVENT_OPT_PRIO_BOUND: int
+KEVENT_PRIO_BOUND_DEFAULT: int
+KEVENT_PRIO_BOUND_MAX: int
+KEVENT_PRIO_DEFAULT: int
+KEVENT_PRIO_MAX: int
+KEVENT_PRIO_LEVELS: int
 LIBKEV_VERSION_MAJOR: int
 LIBKEV_VERSION_MINOR: int

@@ -146,11 +146,12 @@ class _Reg:
 
     __slots__ = (
         "type", "ident", "event", "req", "data", "user", "obj", "cookie",
-        "owned_fd", "sig_held", "path",
+        "prio", "owned_fd", "sig_held", "path",
     )
 
     def __init__(self, type: EventType, ident: int, event: int, req: int,
-                 data: int, user: Any, obj: Any, cookie: int) -> None:
+                 data: int, user: Any, obj: Any, cookie: int,
+                 prio: int = 0) -> None:
         self.type = type
         self.ident = ident
         self.event = event
@@ -159,6 +160,7 @@ class _Reg:
         self.user = user
         self.obj = obj
         self.cookie = cookie
+        self.prio = prio
         self.owned_fd = -1     # fd this module opened (INODE by path)
         self.sig_held = False  # a SIGNAL registration counted in _sig_state
         self.path: Optional[str] = None
@@ -194,9 +196,12 @@ class Event:
             deliveries (SIGNAL), wait status (PROC), 0 otherwise.
         user: the ``user`` object given when registering.
         obj: what was registered (the file object, path, signal, process).
+        prio: the priority level of the registration, 0 (the default) to
+            :data:`PRIO_MAX` (libkev 1.2).
     """
 
-    __slots__ = ("type", "ident", "mask", "flags", "ret_flags", "data", "user", "obj")
+    __slots__ = ("type", "ident", "mask", "flags", "ret_flags", "data", "user", "obj",
+                 "prio")
 
     type: EventType
     ident: int
@@ -206,10 +211,11 @@ class Event:
     data: int
     user: Any
     obj: Any
+    prio: int
 
     def __init__(self, type: EventType, ident: int, mask: int, flags: ReqFlag,
                  ret_flags: RetFlag, data: int, user: Any = None,
-                 obj: Any = None) -> None:
+                 obj: Any = None, prio: int = 0) -> None:
         self.type = type
         self.ident = ident
         self.mask = mask
@@ -218,6 +224,7 @@ class Event:
         self.data = data
         self.user = user
         self.obj = obj
+        self.prio = prio
 
     @property
     def fd(self) -> int:
@@ -283,9 +290,10 @@ class Event:
             mask_s = mask.name
         else:
             mask_s = str(int(mask))
+        prio_s = f" prio={self.prio}" if self.prio else ""
         return (f"<kevent.Event {self.type.name} ident={self.ident} "
-                f"mask={mask_s} data={self.data} ret_flags={int(self.ret_flags):#x} "
-                f"user={self.user!r}>")
+                f"mask={mask_s} data={self.data} ret_flags={int(self.ret_flags):#x}"
+                f"{prio_s} user={self.user!r}>")
 
 
 class Queue:
@@ -304,8 +312,12 @@ class Queue:
 
     Every ``add_*`` method takes keyword flags ``oneshot`` (removed after one
     delivery) and ``dispatch`` (disabled after each delivery until
-    :meth:`enable`), and a ``user`` object that comes back in
-    :attr:`Event.user`; it is kept alive while registered. Events of a
+    :meth:`enable`), a ``user`` object that comes back in
+    :attr:`Event.user` (it is kept alive while registered), and a priority
+    ``prio``: 0 (the default, the lowest) to :data:`PRIO_MAX`, which comes
+    back in :attr:`Event.prio` (libkev 1.2). Registrations that are ready
+    at the same time and not yet in the ring are published highest level
+    first, FIFO within a level, within :attr:`prio_bound`. Events of a
     registration that was removed (or replaced) are never returned.
 
     Errors are :class:`OSError` subclasses with the errno of libkev:
@@ -419,6 +431,29 @@ class Queue:
                              % (_k.KEVENT_TIMER_SLACK_MAX, ns))
         self._raw.setopt(_k.KEVENT_OPT_TIMER_SLACK, ns)
 
+    @property
+    def prio_bound(self) -> int:
+        """The starvation bound of priorities: ``KEVENT_OPT_PRIO_BOUND``
+        (kevent_setopt(2), libkev 1.2).  While a priority level has ready
+        registrations, at most this many events of higher levels are
+        published before its oldest one.  64 by default
+        (:data:`PRIO_BOUND_DEFAULT`), 1 alternates,
+        :data:`PRIO_BOUND_MAX` is strict priority; it may change at any
+        time.  :class:`ValueError` outside 1 to :data:`PRIO_BOUND_MAX`,
+        :class:`TypeError` for a value that is not an integer;
+        :class:`OSError` (``EINVAL``) from a library older than 1.2."""
+        return self._raw.getopt(_k.KEVENT_OPT_PRIO_BOUND)
+
+    @prio_bound.setter
+    def prio_bound(self, bound: int) -> None:
+        if isinstance(bound, bool) or not isinstance(bound, int):
+            raise TypeError("prio_bound: an int, not %s"
+                            % type(bound).__name__)
+        if not 1 <= bound <= _k.KEVENT_PRIO_BOUND_MAX:
+            raise ValueError("prio_bound: 1 to %d (KEVENT_PRIO_BOUND_MAX), "
+                             "not %d" % (_k.KEVENT_PRIO_BOUND_MAX, bound))
+        self._raw.setopt(_k.KEVENT_OPT_PRIO_BOUND, bound)
+
     def fileno(self) -> int:
         """The queue's file descriptor (readable while events are pending)."""
         return self._raw.fileno()
@@ -462,18 +497,19 @@ class Queue:
     # ------------------------------------------------------------- internals
 
     def _add(self, type: EventType, ident: int, event: int, req: int, data: int,
-             user: Any, obj: Any, prepare: Any = None) -> _Reg:
+             user: Any, obj: Any, prepare: Any = None, prio: int = 0) -> _Reg:
         with self._lock:
             cookie = self._next_cookie
             self._next_cookie = cookie + 1
-            reg = _Reg(type, ident, event, req, data, user, obj, cookie)
+            reg = _Reg(type, ident, event, req, data, user, obj, cookie, prio)
             if prepare is not None:
                 prepare(reg)
             # Known before kevent_ctl: another thread may take its event
             # from the ring before we get the lock back.
             self._by_cookie[cookie] = reg
             try:
-                err = self._raw.ctl_errno(_ADD, type, ident, event, req, data, cookie)
+                err = self._raw.ctl_errno(_ADD, type, ident, event, req, data, cookie,
+                                          prio)
             except BaseException:
                 del self._by_cookie[cookie]
                 reg.release()
@@ -520,19 +556,22 @@ class Queue:
                 self._paths = {}
 
     def _modify(self, type: EventType, ident: int, event: Any, req: Any,
-                data: Any, user: Any) -> None:
+                data: Any, user: Any, prio: Optional[int] = None) -> None:
         with self._lock:
             reg = self._lookup(type, ident)
             event = reg.event if event is _KEEP else int(event)
             req = reg.req if req is _KEEP else int(req)
             data = reg.data if data is _KEEP else int(data)
-            err = self._raw.ctl_errno(_MODIFY, type, ident, event, req, data, reg.cookie)
+            # MODIFY replaces every field: the priority too
+            prio = reg.prio if prio is None else prio
+            err = self._raw.ctl_errno(_MODIFY, type, ident, event, req, data, reg.cookie,
+                                      prio)
             if err == _errno.ENOENT:
                 # ended on its own, its last event waits in the ring
                 self._forget(reg)
             if err:
                 raise _oserror(err)
-            reg.event, reg.req, reg.data = event, req, data
+            reg.event, reg.req, reg.data, reg.prio = event, req, data, prio
             if user is not _KEEP:
                 reg.user = user
 
@@ -612,7 +651,7 @@ class Queue:
 
     def add_poll(self, fd: Any, events: int = PollFlag.IN, *, user: Any = None,
                  oneshot: bool = False, edge: bool = False,
-                 dispatch: bool = False) -> None:
+                 dispatch: bool = False, prio: int = 0) -> None:
         """Watch ``fd`` (an int or an object with ``fileno()``) for readiness.
 
         ``events`` is a :class:`PollFlag` mask (ERR and HUP are always
@@ -620,19 +659,22 @@ class Queue:
         """
         ident = _args.fd_of(fd)
         mask = _args.mask("events", events, _POLL_BITS)
-        self._add(_POLL, ident, mask, _req(oneshot, dispatch, edge), 0, user, fd)
+        req = _req(oneshot, dispatch, edge)
+        self._add(_POLL, ident, mask, req, 0, user, fd, prio=_args.prio(prio))
 
     def modify_poll(self, fd: Any, events: Optional[int] = None, *,
                     user: Any = _KEEP, oneshot: Optional[bool] = None,
                     edge: Optional[bool] = None,
-                    dispatch: Optional[bool] = None) -> None:
+                    dispatch: Optional[bool] = None,
+                    prio: Optional[int] = None) -> None:
         """Change a POLL registration; arguments left out keep their value."""
         ident = _args.fd_of(fd)
         mask = _KEEP if events is None else _args.mask("events", events, _POLL_BITS)
+        new_prio = _new_prio(prio)
         with self._lock:
             reg = self._lookup(_POLL, ident)
             req = _merge_req(reg.req, oneshot, dispatch, edge)
-        self._modify(_POLL, ident, mask, req, _KEEP, user)
+        self._modify(_POLL, ident, mask, req, _KEEP, user, new_prio)
 
     def remove_poll(self, fd: Any) -> None:
         """Stop watching ``fd``."""
@@ -650,7 +692,7 @@ class Queue:
 
     def add_timer(self, ident: int, when: Any, *, user: Any = None,
                   oneshot: bool = False, dispatch: bool = False,
-                  clock: Clock = Clock.MONOTONIC) -> None:
+                  clock: Clock = Clock.MONOTONIC, prio: int = 0) -> None:
         """Start timer ``ident`` (a number of your choice).
 
         ``when`` is either a number of seconds (float) or a
@@ -663,16 +705,18 @@ class Queue:
         ident = _args.ident(ident)
         req = _req(oneshot, dispatch)
         event, data = _timer_args(when, clock, bool(req & ReqFlag.ONESHOT))
-        self._add(_TIMER, ident, event, req, data, user, when)
+        self._add(_TIMER, ident, event, req, data, user, when, prio=_args.prio(prio))
 
     def modify_timer(self, ident: int, when: Any = None, *, user: Any = _KEEP,
                      oneshot: Optional[bool] = None,
                      dispatch: Optional[bool] = None,
-                     clock: Optional[Clock] = None) -> None:
+                     clock: Optional[Clock] = None,
+                     prio: Optional[int] = None) -> None:
         """Re-arm or change timer ``ident``; arguments left out keep their
         value (an absolute timer that fired can be re-armed with a new
         ``when``)."""
         ident = _args.ident(ident)
+        new_prio = _new_prio(prio)
         with self._lock:
             reg = self._lookup(_TIMER, ident)
             req = _merge_req(reg.req, oneshot, dispatch, None)
@@ -685,7 +729,7 @@ class Queue:
                 if clock is None:
                     clock = Clock(reg.event & 3) if not reg.event & TimerFlag.ABSTIME else Clock.MONOTONIC
                 event, data = _timer_args(when, clock, oneshot_now)
-        self._modify(_TIMER, ident, event, req, data, user)
+        self._modify(_TIMER, ident, event, req, data, user, new_prio)
 
     def remove_timer(self, ident: int) -> None:
         """Stop timer ``ident``."""
@@ -702,20 +746,24 @@ class Queue:
     # ------------------------------------------------------------------ USER
 
     def add_user(self, ident: int, *, user: Any = None, oneshot: bool = False,
-                 dispatch: bool = False) -> None:
+                 dispatch: bool = False, prio: int = 0) -> None:
         """Register user event ``ident``, fired by :meth:`trigger`.
         :attr:`Event.count` is the number of triggers since the last
         delivery."""
-        self._add(_USER, _args.ident(ident), 0, _req(oneshot, dispatch), 0, user, ident)
+        ident = _args.ident(ident)
+        req = _req(oneshot, dispatch)
+        self._add(_USER, ident, 0, req, 0, user, ident, prio=_args.prio(prio))
 
     def modify_user(self, ident: int, *, user: Any = _KEEP,
                     oneshot: Optional[bool] = None,
-                    dispatch: Optional[bool] = None) -> None:
+                    dispatch: Optional[bool] = None,
+                    prio: Optional[int] = None) -> None:
         """Change user event ``ident``; arguments left out keep their value."""
         ident = _args.ident(ident)
+        new_prio = _new_prio(prio)
         with self._lock:
             req = _merge_req(self._lookup(_USER, ident).req, oneshot, dispatch, None)
-        self._modify(_USER, ident, _KEEP, req, _KEEP, user)
+        self._modify(_USER, ident, _KEEP, req, _KEEP, user, new_prio)
 
     def remove_user(self, ident: int) -> None:
         """Remove user event ``ident``."""
@@ -732,7 +780,8 @@ class Queue:
     # ---------------------------------------------------------------- SIGNAL
 
     def add_signal(self, sig: Union[int, _signal.Signals], *, user: Any = None,
-                   oneshot: bool = False, dispatch: bool = False) -> None:
+                   oneshot: bool = False, dispatch: bool = False,
+                   prio: int = 0) -> None:
         """Take delivery of signal ``sig`` as events.
 
         The signal is blocked in the calling thread (libkev requires it; block
@@ -743,23 +792,27 @@ class Queue:
         deliveries since the last event.
         """
         num = _args.sig(sig)
+        req = _req(oneshot, dispatch)
+        level = _args.prio(prio)
 
         def prepare(reg: _Reg) -> None:
             _hold_signal(num)
             reg.sig_held = True
 
-        self._add(_SIGNAL, num, 0, _req(oneshot, dispatch), 0, user,
-                  _signal_obj(num), prepare)
+        self._add(_SIGNAL, num, 0, req, 0, user, _signal_obj(num), prepare,
+                  prio=level)
 
     def modify_signal(self, sig: Union[int, _signal.Signals], *, user: Any = _KEEP,
                       oneshot: Optional[bool] = None,
-                      dispatch: Optional[bool] = None) -> None:
+                      dispatch: Optional[bool] = None,
+                      prio: Optional[int] = None) -> None:
         """Change the registration of ``sig``; arguments left out keep their
         value."""
         num = _args.sig(sig)
+        new_prio = _new_prio(prio)
         with self._lock:
             req = _merge_req(self._lookup(_SIGNAL, num).req, oneshot, dispatch, None)
-        self._modify(_SIGNAL, num, _KEEP, req, _KEEP, user)
+        self._modify(_SIGNAL, num, _KEEP, req, _KEEP, user, new_prio)
 
     def remove_signal(self, sig: Union[int, _signal.Signals]) -> None:
         """Stop taking ``sig`` (it is unblocked if this module blocked it)."""
@@ -777,7 +830,7 @@ class Queue:
 
     def add_inode(self, target: Any, events: int = InodeFlag.ALL, *,
                   user: Any = None, oneshot: bool = False,
-                  dispatch: bool = False) -> int:
+                  dispatch: bool = False, prio: int = 0) -> int:
         """Watch a file or directory for changes.
 
         ``target`` is a path (:class:`os.PathLike`, str or bytes), which the
@@ -788,6 +841,7 @@ class Queue:
         """
         mask = _inode_mask(events)
         req = _req(oneshot, dispatch)
+        level = _args.prio(prio)
         if isinstance(target, (str, bytes, os.PathLike)):
             path = os.fsdecode(os.fspath(target))
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -798,22 +852,24 @@ class Queue:
 
             # prepare() gives the fd to the registration at once; if it
             # fails, releasing it closes the fd
-            self._add(_INODE, fd, mask, req, 0, user, target, prepare)
+            self._add(_INODE, fd, mask, req, 0, user, target, prepare, prio=level)
             return fd
         fd = _args.fd_of(target, "target")
-        self._add(_INODE, fd, mask, req, 0, user, target)
+        self._add(_INODE, fd, mask, req, 0, user, target, prio=level)
         return fd
 
     def modify_inode(self, target: Any, events: Optional[int] = None, *,
                      user: Any = _KEEP, oneshot: Optional[bool] = None,
-                     dispatch: Optional[bool] = None) -> None:
+                     dispatch: Optional[bool] = None,
+                     prio: Optional[int] = None) -> None:
         """Change an INODE registration (by path or fd); arguments left out
         keep their value."""
         fd = self._key(_INODE, target)
         mask = _KEEP if events is None else _inode_mask(events)
+        new_prio = _new_prio(prio)
         with self._lock:
             req = _merge_req(self._lookup(_INODE, fd).req, oneshot, dispatch, None)
-        self._modify(_INODE, fd, mask, req, _KEEP, user)
+        self._modify(_INODE, fd, mask, req, _KEEP, user, new_prio)
 
     def remove_inode(self, target: Any) -> None:
         """Stop watching a path or fd (a file the module opened is closed)."""
@@ -830,7 +886,7 @@ class Queue:
     # ------------------------------------------------------------------ PROC
 
     def add_proc(self, pid: Any, *, user: Any = None, oneshot: bool = False,
-                 dispatch: bool = False) -> None:
+                 dispatch: bool = False, prio: int = 0) -> None:
         """Watch process ``pid`` (an int or an object with a ``pid``, such as
         :class:`subprocess.Popen`) for its exit.
 
@@ -838,17 +894,21 @@ class Queue:
         unreaped: call ``waitpid``/``Popen.wait`` as usual), and the
         registration ends with it.
         """
-        self._add(_PROC, _args.pid(pid), int(ProcFlag.EXIT), _req(oneshot, dispatch),
-                  0, user, pid)
+        ident = _args.pid(pid)
+        req = _req(oneshot, dispatch)
+        self._add(_PROC, ident, int(ProcFlag.EXIT), req, 0, user, pid,
+                  prio=_args.prio(prio))
 
     def modify_proc(self, pid: Any, *, user: Any = _KEEP,
                     oneshot: Optional[bool] = None,
-                    dispatch: Optional[bool] = None) -> None:
+                    dispatch: Optional[bool] = None,
+                    prio: Optional[int] = None) -> None:
         """Change a PROC registration; arguments left out keep their value."""
         ident = _args.pid(pid)
+        new_prio = _new_prio(prio)
         with self._lock:
             req = _merge_req(self._lookup(_PROC, ident).req, oneshot, dispatch, None)
-        self._modify(_PROC, ident, _KEEP, req, _KEEP, user)
+        self._modify(_PROC, ident, _KEEP, req, _KEEP, user, new_prio)
 
     def remove_proc(self, pid: Any) -> None:
         """Stop watching process ``pid``."""
@@ -867,13 +927,13 @@ class Queue:
     def _take(self, max_events: int) -> List[Event]:
         out: List[Event] = []
         with self._lock:
-            for ident, typ, mask, req, ret, data, cookie in self._raw.drain(max_events):
+            for ident, typ, mask, req, ret, data, cookie, prio in self._raw.drain(max_events):
                 reg = self._by_cookie.get(cookie)
                 if reg is None or reg.ident != ident or reg.type != typ:
                     continue  # a removed or replaced registration: stale
                 mtype = _MASK_TYPES.get(typ)
                 ev = Event(reg.type, ident, mtype(mask) if mtype is not None else mask,
-                           ReqFlag(req), RetFlag(ret), data, reg.user, reg.obj)
+                           ReqFlag(req), RetFlag(ret), data, reg.user, reg.obj, prio)
                 if ret & _RET_REMOVED:
                     self._forget(reg)
                 out.append(ev)
@@ -1139,6 +1199,11 @@ def _remove_reader_if_ours(loop: asyncio.AbstractEventLoop, fd: int,
         if reader is not None and getattr(reader, "_callback", cb) != cb:
             return
     loop.remove_reader(fd)
+
+
+def _new_prio(prio: Any) -> Optional[int]:
+    """``prio=`` of modify_*(): None keeps the registration's priority."""
+    return None if prio is None else _args.prio(prio)
 
 
 def _merge_req(old: int, oneshot: Optional[bool], dispatch: Optional[bool],

@@ -149,7 +149,7 @@ public:
 	// so that callers decide how to treat ENOENT and friends.
 	int ctl_errno(unsigned int cmd, unsigned int type, std::uint64_t id,
 		      unsigned int event, unsigned int req_flags,
-		      std::uint64_t data, std::uint64_t user)
+		      std::uint64_t data, std::uint64_t user, unsigned int prio)
 	{
 		check_open();
 		struct ukevent ev = {};
@@ -159,6 +159,7 @@ public:
 		ev.req_flags = req_flags;
 		ev.data = data;
 		ev.user = user;
+		ev.prio = prio;
 		int n = kevent_ctl(fd_, cmd, 1, &ev);
 		if (n < 0)
 			raise_errno(errno);
@@ -171,9 +172,10 @@ public:
 
 	void ctl(unsigned int cmd, unsigned int type, std::uint64_t id,
 		 unsigned int event, unsigned int req_flags, std::uint64_t data,
-		 std::uint64_t user)
+		 std::uint64_t user, unsigned int prio)
 	{
-		int err = ctl_errno(cmd, type, id, event, req_flags, data, user);
+		int err = ctl_errno(cmd, type, id, event, req_flags, data, user,
+				    prio);
 		if (err)
 			raise_errno(err);
 	}
@@ -194,7 +196,7 @@ public:
 	}
 
 	// Take up to max_events (0 = all) entries from the ring, as tuples
-	// (id, type, event, req_flags, ret_flags, ret_data, user).
+	// (id, type, event, req_flags, ret_flags, ret_data, user, prio).
 	py::list drain(unsigned int max_events)
 	{
 		check_open();
@@ -221,7 +223,7 @@ public:
 				(unsigned long long)e.id, e.type, e.event,
 				e.req_flags, e.ret_flags,
 				(unsigned long long)e.ret_data,
-				(unsigned long long)e.user);
+				(unsigned long long)e.user, e.prio);
 		}
 		return out;
 	}
@@ -269,12 +271,12 @@ PYBIND11_MODULE(_kevent, m)
 		.def("ctl", &RawQueue::ctl, py::arg("cmd"), py::arg("type"),
 		     py::arg("id"), py::arg("event") = 0u,
 		     py::arg("req_flags") = 0u, py::arg("data") = 0ull,
-		     py::arg("user") = 0ull,
+		     py::arg("user") = 0ull, py::arg("prio") = 0u,
 		     "Apply one kevent_ctl entry; raise OSError on failure.")
 		.def("ctl_errno", &RawQueue::ctl_errno, py::arg("cmd"),
 		     py::arg("type"), py::arg("id"), py::arg("event") = 0u,
 		     py::arg("req_flags") = 0u, py::arg("data") = 0ull,
-		     py::arg("user") = 0ull,
+		     py::arg("user") = 0ull, py::arg("prio") = 0u,
 		     "Apply one kevent_ctl entry; return 0 or the entry's errno.")
 		.def("wait", &RawQueue::wait, py::arg("min_nr") = 1u,
 		     py::arg("timeout") = py::none(),
@@ -283,7 +285,7 @@ PYBIND11_MODULE(_kevent, m)
 		.def("drain", &RawQueue::drain, py::arg("max_events") = 0u,
 		     "Consume up to max_events (0 = all) ring entries as "
 		     "tuples (id, type, event, req_flags, ret_flags, ret_data, "
-		     "user).");
+		     "user, prio).");
 
 	if (kevpy::add_selector_core(m.ptr()) < 0 ||
 	    kevpy::add_signal_forwarder(m.ptr()) < 0)
@@ -311,6 +313,9 @@ PYBIND11_MODULE(_kevent, m)
 	C(KEVENT_RING_DEFAULT); C(KEVENT_RING_MAX);
 	C(KEVENT_OPT_TIMER_SLACK); C(KEVENT_TIMER_SLACK_DEFAULT);
 	C(KEVENT_TIMER_SLACK_MAX);
+	C(KEVENT_OPT_PRIO_BOUND); C(KEVENT_PRIO_BOUND_DEFAULT);
+	C(KEVENT_PRIO_BOUND_MAX);
+	C(KEVENT_PRIO_DEFAULT); C(KEVENT_PRIO_MAX); C(KEVENT_PRIO_LEVELS);
 	C(LIBKEV_VERSION_MAJOR); C(LIBKEV_VERSION_MINOR);
 #undef C
 }
