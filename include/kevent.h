@@ -106,8 +106,8 @@ static inline unsigned int kevent__stats_bucket(uint64_t d)
  * latency of the n entries from index u.  Out of line in spirit: only a
  * queue with statistics on comes here.
  */
-static inline void kevent__stats_consume(struct kevent_ring *ring,
-					 unsigned int u, unsigned int n)
+static inline __attribute__((cold)) void
+kevent__stats_consume(struct kevent_ring *ring, unsigned int u, unsigned int n)
 {
 	struct kevent_stats *st = (struct kevent_stats *)(void *)
 		((char *)(void *)ring + ring->stats_offset);

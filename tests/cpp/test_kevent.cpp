@@ -966,7 +966,7 @@ TEST(Prio, WithPrioSetsOnlyThePriority)
 	EXPECT_EQ(p.data, ev.data);
 	EXPECT_EQ(p.user, ev.user);
 	EXPECT_EQ(p.__reserved0, 0u);
-	EXPECT_EQ(p.__reserved1, 0u);
+	EXPECT_EQ(p.stamp, 0u);
 	EXPECT_EQ(kevent::with_prio(p, kevent::prio_default).prio, 0u);
 	std::error_code ec = std::make_error_code(std::errc::io_error);
 	EXPECT_EQ(kevent::with_prio(ev, 3, ec).prio, 3u);

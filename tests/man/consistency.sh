@@ -38,6 +38,8 @@ sed 's,/\*.*\*/,,g' "$map" | awk '
 		gsub(/[ \t;]/, ""); print }' | sort -u >"$work/exported"
 # Functions of kevent.h: the identifier before "(" on the line after (or of)
 # a KEVENT_INLINE / static inline line, and the prototypes "type name(".
+# Names with a double underscore (kevent__*) are internal helpers of the
+# inline functions, not part of the API.
 awk '
 	/^(KEVENT_INLINE|static inline)/ { want = 1 }
 	want && match($0, /[A-Za-z_][A-Za-z0-9_]*\(/) {
@@ -45,7 +47,7 @@ awk '
 	/^[a-z].*[ *](kevent|ukevent)_[a-z_]*\(/ {
 		if (match($0, /(kevent|ukevent)_[a-z_]*\(/))
 			print substr($0, RSTART, RLENGTH - 1) }
-' "$hdr" | sort -u >"$work/functions"
+' "$hdr" | grep -v -e '^kevent__' -e '^__' | sort -u >"$work/functions"
 inline_count=$(grep -c '^\(KEVENT_INLINE\|static inline\)' "$hdr")
 check "kevent.h: found $inline_count inline functions" [ "$inline_count" -gt 0 ]
 check "libkev.map: found exported symbols" [ -s "$work/exported" ]
