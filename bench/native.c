@@ -9,7 +9,8 @@
  *   timers  kev | kev-batch
  *   reg     kev | kev-single | epoll
  *
- * kev configurations take backend=epoll|kmod|uring (default epoll).
+ * kev configurations take backend=epoll|kmod|uring (default epoll), and
+ * stats=1 to run with KEVENT_OPT_STATS on.
  * See common.h for the output protocol.
  */
 #include <linux/futex.h>
@@ -85,6 +86,10 @@ static int kev_open(unsigned int ring_size, struct kevent_ring **ring)
 				   "supported by this kernel)", b);
 		bench_die("kevent_init(%s)", b);
 	}
+	/* stats=1: with KEVENT_OPT_STATS on, to measure what it costs */
+	if (!strcmp(arg_str("stats", "0"), "1") &&
+	    kevent_setopt(fd, KEVENT_OPT_STATS, 1) < 0)
+		bench_die("kevent_setopt(KEVENT_OPT_STATS)");
 	return fd;
 }
 
@@ -92,8 +97,9 @@ static char kev_impl_name[64];
 
 static const char *kev_name(const char *suffix)
 {
-	snprintf(kev_impl_name, sizeof(kev_impl_name), "kev-%s%s",
-		 arg_str("backend", "epoll"), suffix);
+	snprintf(kev_impl_name, sizeof(kev_impl_name), "kev-%s%s%s",
+		 arg_str("backend", "epoll"), suffix,
+		 strcmp(arg_str("stats", "0"), "1") ? "" : "-stats");
 	return kev_impl_name;
 }
 

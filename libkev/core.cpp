@@ -280,9 +280,15 @@ void Core::make_ready(Reg *reg)
 	if (reg->state == RegState::check)
 		check_.erase(reg);
 	reg->state = RegState::ready;
-	if (stats_) [[unlikely]]
-		reg->slot = stamp16(mono_ns());
 	ready_.push_back(reg);
+	if (stats_) [[unlikely]]
+		stamp_ready(reg);	// last: a tail call, no frame here
+}
+
+// Out of line: a call to the clock would make make_ready() save registers.
+void Core::stamp_ready(Reg *reg)
+{
+	reg->slot = stamp16(mono_ns());
 }
 
 // ---- statistics (KEVENT_OPT_STATS)

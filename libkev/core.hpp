@@ -210,78 +210,99 @@ public:
 	static constexpr unsigned levels = KEVENT_PRIO_LEVELS;
 
 	bool empty() const { return bits_ == 0; }
-	uint32_t size() const
-	{
-		uint32_t n = 0;
-
-		for (const RegList &l : level_)
-			n += l.size();
-		return n;
-	}
+	uint32_t size() const { return n_; }
 	uint32_t bound() const { return bound_; }
 	void set_bound(uint32_t b) { bound_ = b; }
 
 	void push_back(Reg *reg)
 	{
 		const unsigned p = reg->prio;
+		Reg *const tail = tail_[p];
 
-		level_[p].push_back(reg);
-		bits_ |= 1u << p;
-	}
-	void erase(Reg *reg)
-	{
-		const unsigned p = reg->prio;
-
-		level_[p].erase(reg);
-		if (level_[p].empty()) {
-			bits_ &= ~(1u << p);
-			waited_[p] = 0;	// counts again from when it fills
+		reg->next = nullptr;
+		reg->prev = tail;
+		if (tail) {
+			tail->next = reg;
+		} else {
+			head_[p] = reg;
+			bits_ |= 1u << p;
 		}
+		tail_[p] = reg;
+		n_++;
 	}
+	// O(1), wherever reg is in its level.
+	void erase(Reg *reg) { unlink(reg, reg->prio); }
 	// Call fn(Reg *) for each ready registration.
 	template <typename F> void for_each(F fn) const
 	{
-		for (const RegList &l : level_)
-			for (Reg *reg = l.front(); reg; reg = reg->next)
+		for (Reg *const head : head_)
+			for (Reg *reg = head; reg; reg = reg->next)
 				fn(reg);
 	}
 	// The next to publish, or null.
 	Reg *next() const
 	{
 		if (bits_ <= 1)		// level 0 or nothing (the default)
-			return level_[0].front();
+			return head_[0];
 		const auto top = static_cast<unsigned>(31 - __builtin_clz(bits_));
 		// the levels below the highest, lowest first
 		for (unsigned m = bits_ & ~(1u << top); m; m &= m - 1) {
 			const auto p = static_cast<unsigned>(__builtin_ctz(m));
 
 			if (waited_[p] >= bound_)
-				return level_[p].front();
+				return head_[p];
 		}
-		return level_[top].front();
+		return head_[top];
 	}
 	// reg (from next()) is being published: take it off, count.
 	void take(Reg *reg)
 	{
-		if (bits_ == 1) {	// level 0 alone (the default)
-			level_[0].erase(reg);
-			waited_[0] = 0;
-			if (level_[0].empty())
-				bits_ = 0;
-			return;
+		if (bits_ == 1) [[likely]] {	// level 0 alone (the default)
+			unlink(reg, 0);
+			return;		// (unlink zeroed waited_[0] if empty)
 		}
+		take_mixed(reg);
+	}
+
+private:
+	// Out of line: its reads would be hoisted into the default path.
+	[[gnu::noinline]] void take_mixed(Reg *reg)
+	{
 		const unsigned q = reg->prio;
 
-		erase(reg);
+		unlink(reg, q);
 		waited_[q] = 0;
 		for (unsigned m = bits_ & ((1u << q) - 1); m; m &= m - 1)
 			waited_[static_cast<unsigned>(__builtin_ctz(m))]++;
 	}
 
-private:
-	RegList level_[levels];
+	void unlink(Reg *reg, unsigned p)
+	{
+		Reg *const prev = reg->prev, *const next = reg->next;
+
+		if (prev)
+			prev->next = next;
+		else
+			head_[p] = next;
+		if (next) {
+			next->prev = prev;
+		} else {
+			tail_[p] = prev;
+			if (!prev) {	// the level is empty now
+				bits_ &= ~(1u << p);
+				waited_[p] = 0;
+			}
+		}
+		reg->next = nullptr;
+		reg->prev = nullptr;
+		n_--;
+	}
+
+	Reg *head_[levels] = {};
+	Reg *tail_[levels] = {};
 	uint32_t waited_[levels] = {};
-	uint32_t bits_ = 0;	// bit p: level_[p] is not empty
+	uint32_t bits_ = 0;	// bit p: level p is not empty
+	uint32_t n_ = 0;
 	uint32_t bound_ = KEVENT_PRIO_BOUND_DEFAULT;
 };
 
@@ -499,6 +520,7 @@ private:
 		kevent_store_relaxed(&ring_->coalesced, ring_->coalesced + 1);
 	}
 	static uint64_t mono_ns();
+	[[gnu::cold, gnu::noinline]] static void stamp_ready(Reg *reg);
 	// A time in 16 ns units, 32 bits: a ready registration's stamp
 	// (in slot, unused while ready); differences up to 68 s.
 	static uint32_t stamp16(uint64_t ns)
@@ -516,7 +538,15 @@ private:
 	int slab_add();
 	void unlink(Reg *reg);
 	void make_check(Reg *reg);
-	template <typename Owner> void publish_ready(Owner &owner);
+	template <typename Owner> void publish_ready(Owner &owner)
+	{
+		if (stats_) [[unlikely]]
+			publish_ready<Owner, true>(owner, mono_ns());
+		else
+			publish_ready<Owner, false>(owner, 0);
+	}
+	template <typename Owner, bool Stats>
+	void publish_ready(Owner &owner, uint64_t now);
 	void clear_work(Reg *reg);
 	// The event mask an entry delivers.
 	static uint32_t delivered_event(const Reg &reg)
@@ -556,7 +586,9 @@ private:
 	kevent_stats *stats_area_ = nullptr;	// in the ring's mapping
 };
 
-template <typename Owner> void Core::publish_ready(Owner &owner)
+// now: the entries' stamp (statistics on), else 0
+template <typename Owner, bool Stats>
+void Core::publish_ready(Owner &owner, uint64_t now)
 {
 	ukevent *const entries = kevent_ring_entries(ring_);
 	Reg **const shadow = shadow_.get();
@@ -565,7 +597,6 @@ template <typename Owner> void Core::publish_ready(Owner &owner)
 	uint32_t k = start;
 	uint32_t limit = reaped_ + size_;	// first slot not free
 	const uint32_t budget = size_ - since_collect_;	// > 0 (publish())
-	const uint64_t now = stats_ ? mono_ns() : 0;	// the entries' stamp
 
 	while (Reg *reg = ready_.next()) {
 		if (k == limit) {
@@ -596,7 +627,7 @@ template <typename Owner> void Core::publish_ready(Owner &owner)
 		e->prio = reg->prio;
 		e->__reserved0 = 0;
 		e->stamp = now;
-		if (now) [[unlikely]] {
+		if constexpr (Stats) {
 			__u64 *h = &stats_area_->fire_to_publish[
 				kevent__stats_bucket(uint64_t{static_cast<uint32_t>(
 					stamp16(now) - reg->slot)} << 4)];
