@@ -10,7 +10,8 @@
  *   reg     kev | kev-single | epoll
  *
  * kev configurations take backend=epoll|kmod|uring (default epoll), and
- * stats=1 to run with KEVENT_OPT_STATS on.
+ * stats=1 to run with KEVENT_OPT_STATS on, prio=mixed to register the fds
+ * of chain and burst on every priority level (i % 8).
  * See common.h for the output protocol.
  */
 #include <linux/futex.h>
@@ -100,6 +101,9 @@ static const char *kev_name(const char *suffix)
 	snprintf(kev_impl_name, sizeof(kev_impl_name), "kev-%s%s%s",
 		 arg_str("backend", "epoll"), suffix,
 		 strcmp(arg_str("stats", "0"), "1") ? "" : "-stats");
+	if (!strcmp(arg_str("prio", "0"), "mixed"))
+		strncat(kev_impl_name, "-prio",
+			sizeof(kev_impl_name) - strlen(kev_impl_name) - 1);
 	return kev_impl_name;
 }
 
@@ -117,6 +121,9 @@ static void kev_add_polls(int q, const int *fds, int n, unsigned int req,
 		evs[i].event = KEVENT_POLL_IN;
 		evs[i].req_flags = req;
 		evs[i].user = (uint64_t)i;
+		/* prio=mixed: the fds spread over every priority level */
+		if (!strcmp(arg_str("prio", "0"), "mixed"))
+			evs[i].prio = (uint32_t)i % KEVENT_PRIO_LEVELS;
 	}
 	while (done < n) {
 		unsigned int k = (unsigned int)(n - done) < chunk ?

@@ -50,6 +50,15 @@ def build_configs(a):
                                "bench-native",
                                [workload, "kev", "backend=" + b] + common, g))
 
+    def add_costs(workload, common, g):
+        """The default backend with statistics on, and with its fds spread
+        over the priority levels (issue 20: what each costs)."""
+        for label, arg in [("kev-epoll-stats", "stats=1"),
+                           ("kev-epoll-prio", "prio=mixed")]:
+            cfgs.append(Config(workload, label, "bench-native",
+                               [workload, "kev", "backend=epoll", arg] +
+                               common, g))
+
     def add_peers(workload, common, g):
         """A row per peer library: bench-LIB WORKLOAD LIB."""
         for lib in ["libev", "libevent", "libuv"]:
@@ -65,6 +74,7 @@ def build_configs(a):
         cfgs.append(Config("chain", "oracle", "bench-native",
                            ["chain", "oracle"] + common, g))
         add_kev("chain", common, g)
+        add_costs("chain", common, g)
         cfgs.append(Config("chain", "kev-epoll-et", "bench-native",
                            ["chain", "kev-et", "backend=epoll"] + common, g))
         for impl in ["epoll-lt", "epoll-et", "uring", "uring-defer"]:
@@ -79,6 +89,8 @@ def build_configs(a):
         g = {"n": n, "mode": mode}
         add_kev("burst", ["mode=" + mode, "n=%d" % n,
                           "rounds=%d" % rounds], g)
+        add_costs("burst", ["mode=" + mode, "n=%d" % n,
+                            "rounds=%d" % rounds], g)
         cfgs.append(Config("burst", "epoll", "bench-native",
                            ["burst", "epoll", "mode=" + mode, "n=%d" % n,
                             "rounds=%d" % rounds], g))
@@ -374,6 +386,28 @@ def write_report(cfgs, args, extra_sections, syscalls, wall_total):
                           lambda c, g=g: fmt_ratio(ratio(
                               rep.med("burst", c.label, "cycle_ns", **g),
                               rep.med("burst", "epoll", "cycle_ns", **g))))])
+
+    # issue 20: what priorities and statistics cost
+    L += ["### The cost of priorities and statistics", "",
+          "The default backend (`kev-epoll`) against itself with "
+          "`KEVENT_OPT_STATS` on (`kev-epoll-stats`: a clock read per "
+          "publication batch and per consumption, a stamp per entry, two "
+          "histograms), and with its fds spread over the eight priority "
+          "levels (`kev-epoll-prio`, fd i on level i % 8). Ratios of "
+          "medians from the tables above (same run).", "",
+          "| workload | stats on / off | mixed priorities / one level |",
+          "|---|---|---|"]
+    for wl, metric, name in [("chain", "ns_per_event", "chain ns/event"),
+                             ("burst", "harvest_ns", "burst harvest"),
+                             ("burst", "consume_ns", "burst consume")]:
+        for g in rep.groups(wl):
+            base = rep.med(wl, "kev-epoll", metric, **g)
+            cells = [fmt_ratio(ratio(rep.med(wl, lab, metric, **g), base))
+                     for lab in ("kev-epoll-stats", "kev-epoll-prio")]
+            L.append("| %s, %s | %s | %s |" % (
+                name, ", ".join("%s=%s" % kv for kv in sorted(g.items())),
+                cells[0], cells[1]))
+    L += [""]
 
     # wakeup
     L += ["## 3. wakeup: cross-thread ping-pong round trip", "",
