@@ -212,7 +212,11 @@ public:
 	bool empty() const { return bits_ == 0; }
 	uint32_t size() const { return n_; }
 	uint32_t bound() const { return bound_; }
-	void set_bound(uint32_t b) { bound_ = b; }
+	void set_bound(uint32_t b)
+	{
+		bound_ = b;
+		calm_ = 0;	// look again at the next pick
+	}
 
 	void push_back(Reg *reg)
 	{
@@ -240,19 +244,15 @@ public:
 				fn(reg);
 	}
 	// The next to publish, or null.
-	Reg *next() const
+	Reg *next()
 	{
 		if (bits_ <= 1)		// level 0 or nothing (the default)
 			return head_[0];
 		const auto top = static_cast<unsigned>(31 - __builtin_clz(bits_));
-		// the levels below the highest, lowest first
-		for (unsigned m = bits_ & ~(1u << top); m; m &= m - 1) {
-			const auto p = static_cast<unsigned>(__builtin_ctz(m));
 
-			if (waited_[p] >= bound_)
-				return head_[p];
-		}
-		return head_[top];
+		if (calm_)		// no level can be at the bound yet
+			return head_[top];
+		return scan(top);
 	}
 	// reg (from next()) is being published: take it off, count.
 	void take(Reg *reg)
@@ -274,6 +274,29 @@ private:
 		waited_[q] = 0;
 		for (unsigned m = bits_ & ((1u << q) - 1); m; m &= m - 1)
 			waited_[static_cast<unsigned>(__builtin_ctz(m))]++;
+		if (calm_)
+			calm_--;
+	}
+	/*
+	 * The lowest non-empty level at the bound, else the highest (top).
+	 * Finding none, it notes how many publications must pass before one
+	 * can reach the bound (each adds at most one to a count, and a level
+	 * that fills starts at 0), and next() need not look until then.
+	 */
+	[[gnu::noinline]] Reg *scan(unsigned top)
+	{
+		uint32_t most = 0;
+
+		for (unsigned m = bits_; m; m &= m - 1) {
+			const auto p = static_cast<unsigned>(__builtin_ctz(m));
+
+			if (p != top && waited_[p] >= bound_)
+				return head_[p];
+			if (waited_[p] > most)
+				most = waited_[p];
+		}
+		calm_ = bound_ > most ? bound_ - most : 0;
+		return head_[top];
 	}
 
 	void unlink(Reg *reg, unsigned p)
@@ -304,6 +327,8 @@ private:
 	uint32_t bits_ = 0;	// bit p: level p is not empty
 	uint32_t n_ = 0;
 	uint32_t bound_ = KEVENT_PRIO_BOUND_DEFAULT;
+	// publications before a level can reach the bound (0: look)
+	uint32_t calm_ = 0;
 };
 
 /*
