@@ -59,6 +59,16 @@
  * (kevent(7), "Priorities").  An entry already in the ring is never
  * overtaken.
  *
+ * Statistics: the producer's counters of the ring (published, deferred,
+ * coalesced, waits, sleeps) are always kept.  While KEVENT_OPT_STATS is on
+ * (q->stats, mirrored in ring->flags) a registration notes when it became
+ * READY, and its publication stamps the entry and counts the delay in the
+ * fire_to_publish histogram, after the entries.  User space can write all
+ * of the mapping: the module only adds to the counters it finds there (a
+ * scribbled one spoils only the scribbler's numbers), never reads flags,
+ * stats_offset or publish_to_consume, and reaches the histograms through
+ * q->stats_area, set when the ring was made.
+ *
  * Bounded atomic work: a callback reaps and publishes at most
  * KEVENT_ATOMIC_BUDGET entries each; what is left goes to q->publish_work,
  * which works in batches in process context.  System calls publish in
@@ -356,6 +366,7 @@ struct kevent_reg {
 	u32 extra_flags;		/* PROC: KEVENT_RET_NOSTATUS */
 	u64 count;			/* coalesced firings; PROC: status */
 	u32 slot;			/* ring index while QUEUED */
+	u64 ready_ns;			/* READY since (statistics on) */
 
 	/* KEVENT_POLL: file, or for an AF_UNIX socket sock (inode held) */
 	struct file *file;
@@ -390,6 +401,9 @@ struct kevent_queue {
 	u32 waited[KEVENT_PRIO_LEVELS];	/* higher publications since */
 	u32 prio_bound;			/* KEVENT_OPT_PRIO_BOUND */
 	u8 ready_bits;			/* bit p: ready[p] is not empty */
+	/* q->lock: KEVENT_OPT_STATS, on since stats_since (ktime_get_ns()) */
+	bool stats;
+	u64 stats_since;
 	struct list_head check;
 	struct list_head zombies;
 	struct list_head children;	/* regs watching a kevent queue */
@@ -404,6 +418,7 @@ struct kevent_queue {
 	struct pid *wakers[KEVENT_WAKERS]; /* q->lock: KEVENT_IOC_WAKE users */
 	struct kevent_ring *ring;
 	struct kevent_reg **owner;	/* registration behind each slot */
+	struct kevent_stats *stats_area; /* in the ring, after the entries */
 	struct page **pages;		/* the ring's pages, charged to memcg */
 	unsigned int npages;
 	u32 size;
@@ -498,6 +513,61 @@ static bool kevent_take_wake(struct kevent_queue *q)
 static struct kevent_reg *kevent_find(struct kevent_queue *q, u32 type,
 				      u64 id);
 
+/* ---- statistics (q->lock held) */
+
+/* One more in a producer counter of the ring, whatever user space put there. */
+static void kevent_count(__u64 *c)
+{
+	WRITE_ONCE(*c, READ_ONCE(*c) + 1);
+}
+
+/*
+ * A firing found the registration with a delivery pending (CHECK, READY or
+ * QUEUED) or disabled: it is merged into that delivery.
+ */
+static void kevent_count_coalesced(struct kevent_queue *q,
+				   struct kevent_reg *reg)
+{
+	if (reg->state == KREG_DEAD ||
+	    (reg->state == KREG_IDLE && !reg->disabled))
+		return;
+	kevent_count(&q->ring->coalesced);
+}
+
+/*
+ * The histogram bucket of d ns, as kevent__stats_bucket() of <kevent.h>:
+ * floor(log2(d)), 0 for d < 2, at most KEVENT_STATS_BUCKETS - 1.
+ */
+static unsigned int kevent_stats_bucket(u64 d)
+{
+	return d < 2 ? 0 : min_t(unsigned int, ilog2(d),
+				 KEVENT_STATS_BUCKETS - 1);
+}
+
+/*
+ * Statistics are on: reg, READY since reg->ready_ns, is published at now.
+ * A registration that was READY when they went on counts from then
+ * (its ready_ns, of an earlier period or none, is older).
+ */
+static void kevent_stats_publish(struct kevent_queue *q,
+				 struct kevent_reg *reg, u64 now)
+{
+	u64 since = max(reg->ready_ns, q->stats_since);
+	unsigned int b = kevent_stats_bucket(now > since ? now - since : 0);
+
+	kevent_count(&q->stats_area->fire_to_publish[b]);
+}
+
+/* KEVENT_OPT_STATS: on or off; written to the ring's flags (if it exists). */
+static void kevent_stats_set(struct kevent_queue *q, bool on)
+{
+	if (on && !q->stats)
+		q->stats_since = ktime_get_ns();
+	q->stats = on;
+	if (q->ring)
+		WRITE_ONCE(q->ring->flags, on ? KEVENT_RING_STATS : 0);
+}
+
 /* ---- state machine (q->lock held) */
 
 /* To the tail of its level; a level that was empty starts uncounted. */
@@ -532,6 +602,8 @@ static void kevent_unlink(struct kevent_queue *q, struct kevent_reg *reg)
 static void kevent_make_ready(struct kevent_queue *q, struct kevent_reg *reg)
 {
 	reg->state = KREG_READY;
+	if (q->stats)
+		reg->ready_ns = ktime_get_ns();
 	kevent_ready_add(q, reg);
 	q->wake = true;
 }
@@ -680,6 +752,7 @@ static bool kevent_publish(struct kevent_queue *q, u32 budget)
 {
 	u32 start = q->kidx, reap = budget, room;
 	struct ukevent *entries;
+	u64 now = 0;
 	bool more;
 
 	if (!q->ring)
@@ -694,8 +767,7 @@ static bool kevent_publish(struct kevent_queue *q, u32 budget)
 
 		if (!room) {
 			if (!more)
-				WRITE_ONCE(q->ring->deferred,
-					   q->ring->deferred + 1);
+				kevent_count(&q->ring->deferred);
 			break;
 		}
 		if (!budget) {
@@ -730,6 +802,13 @@ static bool kevent_publish(struct kevent_queue *q, u32 budget)
 		ev.data = reg->data;
 		ev.user = reg->user;
 		ev.prio = reg->prio;
+		if (q->stats) {
+			/* one reading for the batch */
+			if (!now)
+				now = ktime_get_ns();
+			ev.stamp = now;
+			kevent_stats_publish(q, reg, now);
+		}
 		reg->fired = 0;
 		reg->count = 0;
 		if ((reg->req_flags & KEVENT_REQ_ONESHOT) || reg->final) {
@@ -748,8 +827,8 @@ static bool kevent_publish(struct kevent_queue *q, u32 budget)
 		q->kidx++;
 	}
 	if (q->kidx != start) {
-		WRITE_ONCE(q->ring->published,
-			   q->ring->published + (u32)(q->kidx - start));
+		WRITE_ONCE(q->ring->published, READ_ONCE(q->ring->published) +
+			   (u32)(q->kidx - start));
 		/* entries before kidx are written: the consumer acquires kidx */
 		smp_store_release(&q->ring->kidx, q->kidx);
 		q->wake = true;
@@ -797,8 +876,10 @@ static void kevent_publish_workfn(struct work_struct *work)
 static void kevent_fire(struct kevent_queue *q, struct kevent_reg *reg, u64 n)
 {
 	reg->count += n;
-	if (reg->disabled || reg->state != KREG_IDLE)
+	if (reg->disabled || reg->state != KREG_IDLE) {
+		kevent_count_coalesced(q, reg);
 		return;
+	}
 	kevent_make_ready(q, reg);
 	kevent_publish_atomic(q);
 }
@@ -820,6 +901,7 @@ static int kevent_poll_wake(wait_queue_entry_t *wait, unsigned int mode,
 	if (pollflags &&
 	    !(pollflags & (reg->event | EPOLLERR | EPOLLHUP)))
 		goto out_unlock;
+	kevent_count_coalesced(q, reg);
 	switch (reg->state) {
 	case KREG_IDLE:
 		if (reg->disabled) {
@@ -1404,6 +1486,8 @@ static void kevent_inode_fire(struct kevent_reg *reg, u32 bits, bool gone,
 	bool wake;
 
 	spin_lock_irqsave(&q->lock, flags);
+	/* CHECK: the changes collected wait for the next KEVENT_IOC_WAIT */
+	kevent_count_coalesced(q, reg);
 	reg->fired |= bits;
 	if (gone) {
 		reg->final = true;
@@ -1573,6 +1657,7 @@ static enum hrtimer_restart kevent_timer_fn(struct hrtimer *timer)
 		 * would starve the CPU); kevent_timer_resume() counts the
 		 * expirations missed meanwhile.
 		 */
+		kevent_count_coalesced(q, reg);
 		reg->timer_stopped = true;
 	} else {
 		kevent_fire(q, reg, kevent_timer_forward(timer, reg->interval));
@@ -1998,6 +2083,12 @@ static void kevent_ring_free(void *ring, struct page **pages,
 	kvfree(pages);
 }
 
+/* Bytes of a ring of size entries: header, entries, then the statistics. */
+static u64 kevent_ring_total(u32 size)
+{
+	return KEVENT_RING_BYTES(size) + sizeof(struct kevent_stats);
+}
+
 /*
  * The ring: pages allocated with GFP_KERNEL_ACCOUNT (vmalloc_user() is not
  * charged to the caller's memory cgroup), mapped contiguously in the kernel
@@ -2006,7 +2097,7 @@ static void kevent_ring_free(void *ring, struct page **pages,
 static struct kevent_ring *kevent_ring_alloc(u32 size, struct page ***pagesp,
 					     unsigned int *npagesp)
 {
-	unsigned int i, npages = PAGE_ALIGN(KEVENT_RING_BYTES(size)) >>
+	unsigned int i, npages = PAGE_ALIGN(kevent_ring_total(size)) >>
 				 PAGE_SHIFT;
 	struct page **pages;
 	void *ring;
@@ -2062,7 +2153,7 @@ static long kevent_ioc_setup(struct kevent_queue *q,
 		return -EFAULT;
 	size = s.ring_size ? roundup_pow_of_two(s.ring_size) :
 			     KEVENT_RING_DEFAULT;
-	charge = PAGE_ALIGN(KEVENT_RING_BYTES(size)) +
+	charge = PAGE_ALIGN(kevent_ring_total(size)) +
 		 PAGE_ALIGN((u64)size * sizeof(*owner));
 	if (!kevent_charge(&q->user->ring_bytes, charge,
 			   READ_ONCE(max_user_ring_bytes)))
@@ -2084,6 +2175,8 @@ static long kevent_ioc_setup(struct kevent_queue *q,
 	ring->version = KEVENT_ABI_VERSION;
 	ring->entry_size = sizeof(struct ukevent);
 	ring->entries_offset = KEVENT_RING_ENTRIES_OFFSET;
+	/* the statistics follow the entries; zeroed, as every page */
+	ring->stats_offset = KEVENT_RING_BYTES(size);
 
 	if (mutex_lock_killable(&q->mtx)) {
 		err = -EINTR;
@@ -2100,8 +2193,12 @@ static long kevent_ioc_setup(struct kevent_queue *q,
 	q->owner = owner;
 	q->size = size;
 	q->mask = size - 1;
-	q->ring_bytes = KEVENT_RING_BYTES(size);
+	q->ring_bytes = kevent_ring_total(size);
 	q->ring_charge = charge;
+	/* the kernel's own pointer: stats_offset is the user's to scribble */
+	q->stats_area = (struct kevent_stats *)((char *)ring +
+						KEVENT_RING_BYTES(size));
+	ring->flags = q->stats ? KEVENT_RING_STATS : 0;
 	/* publishes the initialised ring: paired with kevent_ring_of() */
 	smp_store_release(&q->ring, ring);
 	spin_unlock_irq(&q->lock);
@@ -2109,7 +2206,7 @@ static long kevent_ioc_setup(struct kevent_queue *q,
 
 	s.ring_size = size;
 	s.abi_version = KEVENT_ABI_VERSION;
-	s.ring_bytes = KEVENT_RING_BYTES(size);
+	s.ring_bytes = kevent_ring_total(size);
 	if (copy_to_user(uarg, &s, sizeof(s)))
 		return -EFAULT;	/* unmapped meanwhile: set up all the same */
 	return 0;
@@ -2256,15 +2353,22 @@ static long kevent_ioc_opt(struct kevent_queue *q,
 		return err;
 	if (a.__reserved[0] || a.__reserved[1])
 		return -EINVAL;
-	if (a.opt == KEVENT_OPT_PRIO_BOUND) {
-		if (set && (!a.value || a.value > KEVENT_PRIO_BOUND_MAX))
-			return -EINVAL;
-		/* read by kevent_publish(): the next pick uses it */
+	if (set && a.opt == KEVENT_OPT_PRIO_BOUND &&
+	    (!a.value || a.value > KEVENT_PRIO_BOUND_MAX))
+		return -EINVAL;
+	if (set && a.opt == KEVENT_OPT_STATS && a.value > 1)
+		return -EINVAL;
+	if (a.opt == KEVENT_OPT_PRIO_BOUND || a.opt == KEVENT_OPT_STATS) {
+		bool stats = a.opt == KEVENT_OPT_STATS;
+
+		/* read by kevent_publish(): the next pick or entry uses it */
 		spin_lock_irq(&q->lock);
-		if (set)
-			q->prio_bound = a.value;
+		if (!set)
+			a.value = stats ? q->stats : q->prio_bound;
+		else if (stats)
+			kevent_stats_set(q, a.value);
 		else
-			a.value = q->prio_bound;
+			q->prio_bound = a.value;
 		spin_unlock_irq(&q->lock);
 		if (!set && put_user(a.value, &uarg->value))
 			return -EFAULT;
@@ -2342,6 +2446,9 @@ static long kevent_ioc_wait(struct kevent_queue *q,
 		sigdelsetmask(&ksig, sigmask(SIGKILL) | sigmask(SIGSTOP));
 		sigprocmask(SIG_SETMASK, &ksig, &saved);
 	}
+	spin_lock_irq(&q->lock);
+	kevent_count(&q->ring->waits);
+	spin_unlock_irq(&q->lock);
 
 	/*
 	 * First what the consumer passed (level-triggered entries go to be
@@ -2408,6 +2515,9 @@ static long kevent_ioc_wait(struct kevent_queue *q,
 			cond_resched();
 			continue;
 		}
+		spin_lock_irq(&q->lock);
+		kevent_count(&q->ring->sleeps);
+		spin_unlock_irq(&q->lock);
 		if (!timed)
 			schedule();
 		else if (!schedule_hrtimeout_range(&expires, 0,

@@ -263,11 +263,14 @@ static struct ukevent some_entry(struct rnd *r)
 	case 1: e.prio = KEVENT_PRIO_MAX + 1 + rn(r, 4); break;
 	default: e.prio = rn(r, 2) ? 0 : rn(r, KEVENT_PRIO_LEVELS); break;
 	}
-	if (!rn(r, 32)) {
-		if (rn(r, 2))
-			e.__reserved0 = (uint32_t)rnd(r);
-		else
-			e.stamp = rnd(r);	/* output only: ignored */
+	if (!rn(r, 32))
+		e.__reserved0 = (uint32_t)rnd(r);
+	/* output only, ignored on input: a time, a small value or any */
+	switch (rn(r, 8)) {
+	case 0: e.stamp = rnd(r); break;
+	case 1: e.stamp = (uint64_t)now_ns(CLOCK_MONOTONIC); break;
+	case 2: e.stamp = rn(r, 4); break;
+	default: break;
 	}
 	return e;
 }
@@ -362,9 +365,27 @@ static void do_opt(struct rnd *r, int fd)
 
 	a.opt = rn(r, 8) ? 1 + rn(r, KEVENT_OPT_MAX) : (uint32_t)rnd(r);
 	v = rn(r, 4) ? values[rn(r, 7)] : rnd(r);
+	if (!rn(r, 3)) {
+		/* statistics on and off, often */
+		a.opt = KEVENT_OPT_STATS;
+		v = rn(r, 8) ? rn(r, 2) : rnd(r);
+	}
 	a.value = v;
 	ret = ioctl(fd, set ? KEVENT_IOC_SETOPT : KEVENT_IOC_GETOPT, &a);
 	count(2);
+	if (a.opt == KEVENT_OPT_STATS) {
+		if (set && (v <= 1) != (ret == 0))
+			violation("SETOPT of the statistics to %llu: %s",
+				  (unsigned long long)v,
+				  ret ? strerror(errno) : "0");
+		else if (set && ret < 0 && errno != EINVAL)
+			violation("SETOPT of the statistics: %s",
+				  strerror(errno));
+		if (!set && (ret < 0 || a.value > 1))
+			violation("GETOPT of the statistics: %d, %llu", ret,
+				  (unsigned long long)a.value);
+		return;
+	}
 	if (a.opt != KEVENT_OPT_PRIO_BOUND) {
 		if (ret < 0 && errno != EINVAL && errno != EBUSY &&
 		    errno != EINTR)

@@ -15,6 +15,7 @@
 #include <linux/io_uring.h>
 #include <linux/userfaultfd.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -1459,6 +1460,11 @@ static int i11_options(void)
 	r = ioctl(q.fd, KEVENT_IOC_GETOPT, o);
 	CHECK(r < 0 && errno == EFAULT, "read-only answer (bound): %d", r);
 	CHECK(mprotect(buf, (size_t)page, PROT_READ | PROT_WRITE) == 0, "rw");
+	o->opt = KEVENT_OPT_STATS;
+	CHECK(mprotect(buf, (size_t)page, PROT_READ) == 0, "mprotect");
+	r = ioctl(q.fd, KEVENT_IOC_GETOPT, o);
+	CHECK(r < 0 && errno == EFAULT, "read-only answer (stats): %d", r);
+	CHECK(mprotect(buf, (size_t)page, PROT_READ | PROT_WRITE) == 0, "rw");
 	o->opt = KEVENT_OPT_TIMER_SLACK;
 	memset(&g, 0, sizeof(g));
 	g.size = sizeof(g);
@@ -1790,6 +1796,294 @@ static int prio_teardown(void)
 	return 0;
 }
 
+/*
+ * ---- statistics (issue 20, part 2): user space owns every byte of the
+ * mapping, stats_offset, flags, the histograms and the counters included.
+ * The module only adds to its counters and histogram, at the place it
+ * chose itself, and never reads an address or a switch from the mapping.
+ */
+
+static int opt_stats_set(int fd, uint64_t value)
+{
+	struct kevent_opt_args a = {
+		.size = sizeof(a), .opt = KEVENT_OPT_STATS, .value = value,
+	};
+
+	return ioctl(fd, KEVENT_IOC_SETOPT, &a);
+}
+
+static uint64_t hsum(const __u64 *h)
+{
+	uint64_t n = 0;
+	unsigned int i;
+
+	for (i = 0; i < KEVENT_STATS_BUCKETS; i++)
+		n += h[i];
+	return n;
+}
+
+struct stats_storm {
+	struct prio_storm ps;	/* its producer, stop flags and errors */
+	int efd;
+	int64_t t0;		/* before the first entry */
+};
+
+/* Garbage: the extremes, and any value. */
+static uint64_t stats_garbage(uint64_t *s)
+{
+	static const uint64_t v[] = {
+		0, 1, ~0ULL, 1ULL << 63, 0xfffffff8, 0x7fffffff, 4096,
+	};
+	uint32_t r = prio_rnd(s);
+
+	return r % 2 ? v[(r >> 1) % 7] :
+	       (uint64_t)prio_rnd(s) << 32 | prio_rnd(s);
+}
+
+static void *stats_scribbler(void *arg)
+{
+	struct stats_storm *ss = arg;
+	struct kevent_ring *r = ss->ps.q.ring;
+	struct kevent_stats *st = (void *)((char *)r + KEVENT_RING_BYTES(8));
+	__u64 *c[] = {
+		&r->published, &r->deferred, &r->coalesced, &r->waits,
+		&r->sleeps, &r->__pad1[0], &r->__pad1[1], &r->__reserved[7],
+	};
+	uint64_t s = 0x243f6a8885a308d3ULL;
+
+	while (!__atomic_load_n(&ss->ps.stop_all, __ATOMIC_ACQUIRE)) {
+		uint32_t x = prio_rnd(&s);
+		uint64_t v = stats_garbage(&s);
+
+		switch (x % 7) {
+		case 0:
+			__atomic_store_n(&r->stats_offset, (uint32_t)v,
+					 __ATOMIC_RELAXED);
+			break;
+		case 1:
+			__atomic_store_n(&r->flags, (uint32_t)v,
+					 __ATOMIC_RELAXED);
+			break;
+		case 2:
+			__atomic_store_n(&st->fire_to_publish[(x >> 8) %
+				KEVENT_STATS_BUCKETS], v, __ATOMIC_RELAXED);
+			break;
+		case 3:
+			__atomic_store_n(&st->publish_to_consume[(x >> 8) %
+				KEVENT_STATS_BUCKETS], v, __ATOMIC_RELAXED);
+			break;
+		case 4:
+			__atomic_store_n(c[(x >> 8) % 8], v, __ATOMIC_RELAXED);
+			break;
+		case 5:
+			memset(st, (int)(x >> 8), sizeof(*st));
+			break;
+		default:
+			__atomic_store_n(&r->__pad3[(x >> 8) % 9], (uint32_t)v,
+					 __ATOMIC_RELAXED);
+			break;
+		}
+		if (!(x & 0xff00000))
+			sched_yield();
+	}
+	return NULL;
+}
+
+/* The option on and off, and refused values; GETOPT says 0 or 1. */
+static void *stats_toggler(void *arg)
+{
+	static const uint64_t values[] = { 0, 1, 1, 0, 2, ~0ULL, 1ULL << 32 };
+	struct stats_storm *ss = arg;
+	uint64_t s = 0x13198a2e03707344ULL;
+
+	while (!__atomic_load_n(&ss->ps.stop_all, __ATOMIC_ACQUIRE)) {
+		uint64_t v = values[prio_rnd(&s) % 7];
+		struct kevent_opt_args a = {
+			.size = sizeof(a), .opt = KEVENT_OPT_STATS, .value = v,
+		};
+		int r = ioctl(ss->ps.q.fd, KEVENT_IOC_SETOPT, &a);
+
+		if (v <= 1 ? r != 0 : r == 0 || errno != EINVAL)
+			prio_bad(&ss->ps, "SETOPT of the statistics",
+				 r ? errno : 0);
+		a.value = 7;
+		if (ioctl(ss->ps.q.fd, KEVENT_IOC_GETOPT, &a) != 0 ||
+		    a.value > 1)
+			prio_bad(&ss->ps, "GETOPT of the statistics", errno);
+		usleep(prio_rnd(&s) % 200);
+	}
+	return NULL;
+}
+
+/* Wake-ups with a key: entries published from the eventfd's callback. */
+static void *stats_writer(void *arg)
+{
+	struct stats_storm *ss = arg;
+	uint64_t one = 1;
+	int i;
+
+	for (i = 0; !__atomic_load_n(&ss->ps.stop_all, __ATOMIC_ACQUIRE); i++) {
+		if (write(ss->efd, &one, sizeof(one)) != sizeof(one) &&
+		    errno != EAGAIN)
+			prio_bad(&ss->ps, "eventfd write", errno);
+		if (i % 16 == 0)
+			usleep(50);
+	}
+	return NULL;
+}
+
+/*
+ * Consume without the inline functions of <kevent.h>, which trust flags
+ * and stats_offset (the consumer's own to keep, scribbled here), with the
+ * size the ring was given.  USER firings are added up; every stamp is 0 or
+ * a time between the start and now.
+ */
+static int stats_take(struct stats_storm *ss, int64_t *got, int *nstamped)
+{
+	struct kevent_ring *r = ss->ps.q.ring;
+	const struct ukevent *e = (const void *)((char *)r +
+						 KEVENT_RING_ENTRIES_OFFSET);
+	uint32_t k = __atomic_load_n(&r->kidx, __ATOMIC_ACQUIRE);
+	uint32_t u = r->uidx;
+	int64_t now = now_ns(CLOCK_MONOTONIC);
+
+	CHECK(k - u <= 8, "kidx %u uidx %u", k, u);
+	for (; u != k; u++) {
+		const struct ukevent *x = &e[u & 7];
+
+		CHECK(!x->stamp || ((int64_t)x->stamp >= ss->t0 &&
+				    (int64_t)x->stamp <= now),
+		      "stamp %llu not in [%lld, %lld]",
+		      (unsigned long long)x->stamp, (long long)ss->t0,
+		      (long long)now);
+		if (x->stamp && nstamped)
+			(*nstamped)++;
+		if (x->type == KEVENT_USER) {
+			CHECK(x->id < PS_REGS && x->ret_data, "entry %llu",
+			      (unsigned long long)x->id);
+			if (got)
+				got[x->id] += (int64_t)x->ret_data;
+		} else {
+			CHECK(x->type == KEVENT_TIMER || x->type == KEVENT_POLL,
+			      "entry of type %u", x->type);
+		}
+	}
+	__atomic_store_n(&r->uidx, u, __ATOMIC_RELEASE);
+	return 0;
+}
+
+static int stats_scribble_body(void)
+{
+	static struct stats_storm ss;
+	struct kevent_stats *st, snap;
+	struct ukevent b[3];
+	int64_t got[PS_REGS] = { 0 }, t0;
+	int i, n, stamped = 0;
+	pthread_t th[4];
+	struct kq *q = &ss.ps.q;
+
+	memset(&ss, 0, sizeof(ss));
+	CHECK(kq_open(q, 8) == 0, "open");
+	st = (void *)((char *)q->ring + KEVENT_RING_BYTES(8));
+	ss.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	CHECK(ss.efd >= 0, "eventfd");
+	for (i = 0; i < PS_REGS; i++)
+		CHECK(ctl1(q->fd, KEVENT_CTL_ADD, mk(KEVENT_USER, (uint64_t)i,
+			0, 0, 0)) == 0, "add %d", i);
+	CHECK(ctl1(q->fd, KEVENT_CTL_ADD, mk(KEVENT_TIMER, 1, 0, 0, 50000)) ==
+	      0, "timer");
+	CHECK(ctl1(q->fd, KEVENT_CTL_ADD, mk(KEVENT_POLL, (unsigned)ss.efd,
+		KEVENT_POLL_IN, KEVENT_REQ_ET, 0)) == 0, "eventfd");
+	ss.t0 = now_ns(CLOCK_MONOTONIC);
+	CHECK(opt_stats_set(q->fd, 1) == 0, "on");
+	pthread_create(&th[0], NULL, prio_producer, &ss.ps);
+	pthread_create(&th[1], NULL, stats_scribbler, &ss);
+	pthread_create(&th[2], NULL, stats_toggler, &ss);
+	pthread_create(&th[3], NULL, stats_writer, &ss);
+	t0 = now_ns(CLOCK_MONOTONIC);
+	while (!ss.ps.bad &&
+	       !__atomic_load_n(&ss.ps.stop, __ATOMIC_ACQUIRE)) {
+		CHECK(now_ns(CLOCK_MONOTONIC) - t0 < 3 * HANG_NS,
+		      "the producer hangs");
+		if (kq_wait(q->fd, 1, 1000000) < 0 && errno != EINTR)
+			prio_bad(&ss.ps, "wait", errno);
+		if (stats_take(&ss, got, &stamped))
+			break;
+	}
+	__atomic_store_n(&ss.ps.stop_all, 1, __ATOMIC_RELEASE);
+	for (i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	CHECK(!ss.ps.bad, "%s", ss.ps.what);
+	if (why[0])
+		return -1;
+	CHECK(ctl1(q->fd, KEVENT_CTL_REMOVE, mk(KEVENT_TIMER, 1, 0, 0, 0)) ==
+	      0 && ctl1(q->fd, KEVENT_CTL_REMOVE, mk(KEVENT_POLL,
+		(unsigned)ss.efd, 0, 0, 0)) == 0, "remove");
+	while ((n = kq_wait(q->fd, 1, 0)) > 0)
+		CHECK(!stats_take(&ss, got, &stamped), "take");
+	CHECK(n == 0, "wait: %d", n);
+	for (i = 0; i < PS_REGS; i++)
+		CHECK(got[i] == ss.ps.sent[i],
+		      "registration %d: %lld firings, %lld sent", i,
+		      (long long)got[i], (long long)ss.ps.sent[i]);
+	printf("# stats_scribble: %d entries stamped\n", stamped);
+
+	/* off, whatever flags says: nothing stamped, nothing counted */
+	CHECK(opt_stats_set(q->fd, 0) == 0 && q->ring->flags == 0,
+	      "off: flags %#x", q->ring->flags);
+	q->ring->flags = ~0u;
+	q->ring->stats_offset = 0xfffffff8u;
+	snap = *st;
+	for (i = 0; i < 3; i++)
+		b[i] = mk(KEVENT_USER, (uint64_t)i, 0, 0, 0);
+	stamped = 0;
+	CHECK(kq_ctl(q->fd, KEVENT_CTL_READY, 3, b) == 3, "ready");
+	CHECK(kq_wait(q->fd, 3, 0) == 3 && !stats_take(&ss, NULL, &stamped) &&
+	      !stamped, "stamped while off: %d", stamped);
+	CHECK(!memcmp(&snap, st, sizeof(snap)), "counted while off");
+	/* on: the flag rewritten whole; counted on from what is there */
+	CHECK(opt_stats_set(q->fd, 1) == 0 &&
+	      q->ring->flags == KEVENT_RING_STATS, "on: flags %#x",
+	      q->ring->flags);
+	memset(st, 0, sizeof(*st));
+	q->ring->published = 1000;
+	q->ring->coalesced = 41;
+	q->ring->waits = 7;
+	q->ring->sleeps = 3;
+	CHECK(kq_wait(q->fd, 1, 0) == 0 && q->ring->waits == 8 &&
+	      q->ring->sleeps == 3, "waits %llu sleeps %llu",
+	      (unsigned long long)q->ring->waits,
+	      (unsigned long long)q->ring->sleeps);
+	CHECK(kq_ctl(q->fd, KEVENT_CTL_READY, 3, b) == 3 &&
+	      kq_ctl(q->fd, KEVENT_CTL_READY, 1, b) == 1, "ready");
+	CHECK(q->ring->coalesced == 42 && q->ring->published == 1003,
+	      "coalesced %llu published %llu",
+	      (unsigned long long)q->ring->coalesced,
+	      (unsigned long long)q->ring->published);
+	CHECK(hsum(st->fire_to_publish) == 3 && !hsum(st->publish_to_consume),
+	      "histograms %llu %llu (want 3 0)",
+	      (unsigned long long)hsum(st->fire_to_publish),
+	      (unsigned long long)hsum(st->publish_to_consume));
+	CHECK(!stats_take(&ss, NULL, &stamped) && stamped == 3,
+	      "%d entries stamped", stamped);
+	/* unmapped: the module's writes go on into its own mapping */
+	munmap(q->ring, q->bytes);
+	for (i = 0; i < 64; i++) {
+		kq_ctl(q->fd, KEVENT_CTL_READY, 3, b);
+		kq_wait(q->fd, 1, 0);
+		opt_stats_set(q->fd, (uint64_t)i & 1);
+	}
+	close(q->fd);
+	close(ss.efd);
+	return 0;
+}
+
+/* as nobody */
+static int stats_scribble(void)
+{
+	return as_nobody(stats_scribble_body);
+}
+
 static const struct kq_test tests[] = {
 	{ "i01_epoll_loop", i01_epoll_loop },
 	{ "i02_nest_depth", i02_nest_depth },
@@ -1814,6 +2108,7 @@ static const struct kq_test tests[] = {
 	{ "i11_signal_owner", i11_signal_owner },
 	{ "prio_modify_storm", prio_modify_storm },
 	{ "prio_teardown", prio_teardown },
+	{ "stats_scribble", stats_scribble },
 };
 
 KQ_MAIN(tests)

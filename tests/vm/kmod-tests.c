@@ -9,6 +9,7 @@
  * event arrives first), never by a short sleep.
  */
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 
 #include "kq.h"
@@ -28,7 +29,8 @@ static int t_setup(void)
 	CHECK(ioctl(fd, KEVENT_IOC_SETUP, &s) == 0, "setup: %s",
 	      strerror(errno));
 	CHECK(s.ring_size == 128 && s.abi_version == KEVENT_ABI_VERSION &&
-	      s.ring_bytes == KEVENT_RING_BYTES(128), "setup out %u %llu",
+	      s.ring_bytes == KEVENT_RING_BYTES(128) +
+	      sizeof(struct kevent_stats), "setup out %u %llu",
 	      s.ring_size, (unsigned long long)s.ring_bytes);
 	CHECK(ioctl(fd, KEVENT_IOC_SETUP, &s) < 0 && errno == EBUSY,
 	      "second setup");
@@ -1507,6 +1509,515 @@ static int t_churn(void)
 	return 0;
 }
 
+/*
+ * ---- statistics (issue 20, part 2): KEVENT_OPT_STATS, the ring's
+ * counters, struct ukevent.stamp and struct kevent_stats after the entries.
+ */
+
+static struct kevent_stats *stats_of(struct kq *q)
+{
+	return (struct kevent_stats *)(void *)((char *)q->ring +
+					       KEVENT_RING_BYTES(q->ring->size));
+}
+
+static uint64_t hsum(const __u64 *h)
+{
+	uint64_t n = 0;
+	unsigned int i;
+
+	for (i = 0; i < KEVENT_STATS_BUCKETS; i++)
+		n += h[i];
+	return n;
+}
+
+/* The highest bucket that counts anything, -1 if none. */
+static int htop(const __u64 *h)
+{
+	int i;
+
+	for (i = KEVENT_STATS_BUCKETS - 1; i >= 0; i--)
+		if (h[i])
+			return i;
+	return -1;
+}
+
+/* Every latency counted is at most max ns: no bucket above it counts. */
+static int hwithin(const __u64 *h, int64_t max)
+{
+	int top = htop(h);
+
+	return top <= 0 || (int64_t)(1ULL << top) <= max;
+}
+
+/* Wait until the ring holds n entries (a hang guard only). */
+static int stats_wait_n(struct kq *q, unsigned int n)
+{
+	int r = kq_wait(q->fd, n, HANG_NS);
+
+	CHECK(r >= (int)n, "wait for %u entries: %d", n, r);
+	return 0;
+}
+
+/*
+ * Off by default: no flag, entries stamped 0, histograms zero; the values
+ * other than 0 and 1 are refused; the mapping holds the statistics after
+ * the entries, and an option set before KEVENT_IOC_SETUP is in the ring's
+ * flags from the start.
+ */
+static int t_stats_default(void)
+{
+	struct kevent_setup s = { .size = sizeof(s), .ring_size = 8 };
+	struct kevent_stats zero;
+	struct ukevent e, out;
+	struct kevent_ring *r;
+	struct kq q;
+	int fd, p[2], n = 0;
+
+	memset(&zero, 0, sizeof(zero));
+	CHECK(kq_open(&q, 8) == 0, "open");
+	CHECK(q.bytes == KEVENT_RING_BYTES(8) + sizeof(struct kevent_stats),
+	      "ring_bytes %zu", q.bytes);
+	CHECK(q.ring->stats_offset == KEVENT_RING_BYTES(8), "stats_offset %u",
+	      q.ring->stats_offset);
+	CHECK(opt_get(q.fd, KEVENT_OPT_STATS) == 0, "on by default");
+	CHECK(q.ring->flags == 0, "flags %#x", q.ring->flags);
+	CHECK(!memcmp(stats_of(&q), &zero, sizeof(zero)),
+	      "histograms not zero at setup");
+	CHECK(!q.ring->coalesced && !q.ring->waits && !q.ring->sleeps,
+	      "counters not zero at setup");
+	CHECK(opt_set(q.fd, KEVENT_OPT_STATS, 2) < 0 && errno == EINVAL,
+	      "2 accepted");
+	CHECK(opt_set(q.fd, KEVENT_OPT_STATS, UINT64_MAX) < 0 &&
+	      errno == EINVAL, "UINT64_MAX accepted");
+	CHECK(opt_set(q.fd, KEVENT_OPT_STATS, 1ULL << 32) < 0 &&
+	      errno == EINVAL, "2^32 accepted");
+	CHECK(opt_get(q.fd, KEVENT_OPT_STATS) == 0 && q.ring->flags == 0,
+	      "turned on by a refusal");
+	CHECK(opt_set(q.fd, KEVENT_OPT_STATS, 0) == 0, "0 refused");
+	/* USER, TIMER and POLL entries: stamp 0, nothing counted */
+	e = mk(KEVENT_USER, 1, 0, 0, 0);
+	e.stamp = 12345;	/* input: ignored */
+	CHECK(ctl1(q.fd, KEVENT_CTL_ADD, e) == 0, "add user");
+	CHECK(ctl1(q.fd, KEVENT_CTL_READY, e) == 0, "ready");
+	CHECK(ctl1(q.fd, KEVENT_CTL_ADD, mk(KEVENT_TIMER, 2, 0,
+		KEVENT_REQ_ONESHOT, 1000)) == 0, "add timer");
+	CHECK(pipe(p) == 0, "pipe");
+	CHECK(ctl1(q.fd, KEVENT_CTL_ADD, mk(KEVENT_POLL, (unsigned)p[1],
+		KEVENT_POLL_OUT, KEVENT_REQ_ONESHOT, 0)) == 0, "add poll");
+	if (stats_wait_n(&q, 3))
+		return -1;
+	while (kevent_ring_consume(q.ring, &out)) {
+		CHECK(out.stamp == 0, "entry type %u stamped %llu while off",
+		      out.type, (unsigned long long)out.stamp);
+		n++;
+	}
+	CHECK(n == 3, "%d entries", n);
+	close(p[0]);
+	close(p[1]);
+	CHECK(!memcmp(stats_of(&q), &zero, sizeof(zero)),
+	      "histograms counted while off");
+	kq_close(&q);
+
+	/* on before the ring exists: the ring starts with the flag */
+	fd = open("/dev/kevent", O_RDWR | O_CLOEXEC);
+	CHECK(fd >= 0, "open");
+	CHECK(opt_set(fd, KEVENT_OPT_STATS, 1) == 0 &&
+	      opt_get(fd, KEVENT_OPT_STATS) == 1, "on before setup");
+	CHECK(ioctl(fd, KEVENT_IOC_SETUP, &s) == 0, "setup");
+	r = mmap(NULL, s.ring_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	CHECK(r != MAP_FAILED, "mmap");
+	CHECK(r->flags == KEVENT_RING_STATS &&
+	      r->stats_offset == KEVENT_RING_BYTES(8), "flags %#x offset %u",
+	      r->flags, r->stats_offset);
+	munmap(r, s.ring_bytes);
+	close(fd);
+	return 0;
+}
+
+/*
+ * On: the flag, each entry stamped between two readings of CLOCK_MONOTONIC
+ * around its publication, one count in fire_to_publish per entry, within
+ * the time the test saw; the inline consumption of <kevent.h> finds the
+ * histograms through stats_offset and counts publish_to_consume.
+ */
+static int t_stats_on(void)
+{
+	enum { N = 5 };
+	struct ukevent b[N], out;
+	struct kevent_stats *st;
+	int64_t t0, t1;
+	struct kq q;
+	int i, p[2];
+
+	CHECK(kq_open(&q, 16) == 0, "open");
+	st = stats_of(&q);
+	CHECK(opt_set(q.fd, KEVENT_OPT_STATS, 1) == 0, "on");
+	CHECK(opt_get(q.fd, KEVENT_OPT_STATS) == 1, "GETOPT");
+	CHECK(q.ring->flags == KEVENT_RING_STATS, "flags %#x", q.ring->flags);
+	CHECK(opt_set(q.fd, KEVENT_OPT_STATS, 1) == 0 &&
+	      q.ring->flags == KEVENT_RING_STATS, "on twice");
+	for (i = 0; i < N; i++)
+		b[i] = mk(KEVENT_USER, (unsigned)i, 0, 0, 0);
+	CHECK(kq_ctl(q.fd, KEVENT_CTL_ADD, N, b) == N, "add");
+	t0 = now_ns(CLOCK_MONOTONIC);
+	CHECK(kq_ctl(q.fd, KEVENT_CTL_READY, N, b) == N, "ready");
+	t1 = now_ns(CLOCK_MONOTONIC);
+	CHECK(kevent_ring_count(q.ring) == N, "count %u",
+	      kevent_ring_count(q.ring));
+	for (i = 0; i < N; i++) {
+		const struct ukevent *x = &kevent_ring_entries(q.ring)[i];
+
+		CHECK((int64_t)x->stamp >= t0 && (int64_t)x->stamp <= t1,
+		      "entry %d stamp %llu not in [%lld, %lld]", i,
+		      (unsigned long long)x->stamp, (long long)t0,
+		      (long long)t1);
+	}
+	CHECK(hsum(st->fire_to_publish) == N, "fire_to_publish counts %llu",
+	      (unsigned long long)hsum(st->fire_to_publish));
+	CHECK(hwithin(st->fire_to_publish, t1 - t0),
+	      "a latency in bucket %d, longer than the %lld ns seen",
+	      htop(st->fire_to_publish), (long long)(t1 - t0));
+	CHECK(hsum(st->publish_to_consume) == 0, "consumed already");
+	for (i = 0; i < N; i++)
+		CHECK(kevent_ring_consume(q.ring, &out), "consume");
+	CHECK(hsum(st->publish_to_consume) == N, "publish_to_consume %llu",
+	      (unsigned long long)hsum(st->publish_to_consume));
+
+	/* a timer (from the hrtimer) and a pipe (from its wake-up) */
+	t0 = now_ns(CLOCK_MONOTONIC);
+	CHECK(ctl1(q.fd, KEVENT_CTL_ADD, mk(KEVENT_TIMER, 1, 0,
+		KEVENT_REQ_ONESHOT, 1000000)) == 0, "add timer");
+	if (stats_wait_n(&q, 1))
+		return -1;
+	t1 = now_ns(CLOCK_MONOTONIC);
+	CHECK(kevent_ring_consume(q.ring, &out) && out.type == KEVENT_TIMER,
+	      "timer entry");
+	CHECK((int64_t)out.stamp >= t0 + 1000000 && (int64_t)out.stamp <= t1,
+	      "timer stamp %llu not in [%lld + 1 ms, %lld]",
+	      (unsigned long long)out.stamp, (long long)t0, (long long)t1);
+	CHECK(pipe(p) == 0, "pipe");
+	CHECK(ctl1(q.fd, KEVENT_CTL_ADD, mk(KEVENT_POLL, (unsigned)p[0],
+		KEVENT_POLL_IN, KEVENT_REQ_ET, 0)) == 0, "add poll");
+	t0 = now_ns(CLOCK_MONOTONIC);
+	CHECK(write(p[1], "x", 1) == 1, "write");
+	if (stats_wait_n(&q, 1))
+		return -1;
+	t1 = now_ns(CLOCK_MONOTONIC);
+	CHECK(kevent_ring_consume(q.ring, &out) && out.type == KEVENT_POLL,
+	      "poll entry");
+	CHECK((int64_t)out.stamp >= t0 && (int64_t)out.stamp <= t1,
+	      "poll stamp %llu not in [%lld, %lld]",
+	      (unsigned long long)out.stamp, (long long)t0, (long long)t1);
+	CHECK(hsum(st->fire_to_publish) == N + 2 &&
+	      hsum(st->publish_to_consume) == N + 2, "counts %llu %llu",
+	      (unsigned long long)hsum(st->fire_to_publish),
+	      (unsigned long long)hsum(st->publish_to_consume));
+	CHECK(q.ring->published == N + 2, "published %llu",
+	      (unsigned long long)q.ring->published);
+	close(p[0]);
+	close(p[1]);
+	kq_close(&q);
+	return 0;
+}
+
+/*
+ * A registration made ready while the ring is full waits for room: its
+ * latency, counted at its publication, holds the wait (5 ms: a bucket of
+ * 2^22 ns or more), and no more than the test saw.
+ */
+static int t_stats_deferred(void)
+{
+	struct kevent_stats before, *st;
+	struct ukevent b[5], out;
+	int64_t t0, t1;
+	struct kq q;
+	int i, top;
+
+	CHECK(kq_open(&q, 4) == 0, "open");
+	st = stats_of(&q);
+	CHECK(opt_set(q.fd, KEVENT_OPT_STATS, 1) == 0, "on");
+	for (i = 0; i < 5; i++)
+		b[i] = mk(KEVENT_USER, (unsigned)i, 0, 0, 0);
+	CHECK(kq_ctl(q.fd, KEVENT_CTL_ADD, 5, b) == 5, "add");
+	CHECK(kq_ctl(q.fd, KEVENT_CTL_READY, 4, b) == 4, "ready fillers");
+	CHECK(kevent_ring_count(q.ring) == 4, "not full");
+	before = *st;
+	t0 = now_ns(CLOCK_MONOTONIC);
+	CHECK(ctl1(q.fd, KEVENT_CTL_READY, b[4]) == 0, "ready 4");
+	CHECK(q.ring->deferred > 0 && kevent_ring_count(q.ring) == 4,
+	      "not deferred");
+	while (now_ns(CLOCK_MONOTONIC) - t0 < 5000000)
+		usleep(5000);
+	CHECK(kevent_ring_consume(q.ring, &out) && out.id == 0, "consume");
+	CHECK(kq_wait(q.fd, 4, 0) == 4, "the deferred one not published");
+	t1 = now_ns(CLOCK_MONOTONIC);
+	CHECK(hsum(st->fire_to_publish) == hsum(before.fire_to_publish) + 1,
+	      "fire_to_publish %llu, was %llu",
+	      (unsigned long long)hsum(st->fire_to_publish),
+	      (unsigned long long)hsum(before.fire_to_publish));
+	for (i = 0; i < (int)KEVENT_STATS_BUCKETS; i++)
+		before.fire_to_publish[i] = st->fire_to_publish[i] -
+					    before.fire_to_publish[i];
+	top = htop(before.fire_to_publish);
+	CHECK(top >= 22, "5 ms counted in bucket %d", top);
+	CHECK(hwithin(before.fire_to_publish, t1 - t0),
+	      "bucket %d, longer than the %lld ns seen", top,
+	      (long long)(t1 - t0));
+	for (i = 0; i < 4; i++)
+		CHECK(kevent_ring_consume(q.ring, &out), "consume");
+	CHECK(out.id == 4 && (int64_t)out.stamp >= t0 + 5000000 &&
+	      (int64_t)out.stamp <= t1, "entry %llu stamp %llu",
+	      (unsigned long long)out.id, (unsigned long long)out.stamp);
+	kq_close(&q);
+	return 0;
+}
+
+/*
+ * coalesced: a firing that finds its registration queued, ready (waiting
+ * for room) or disabled counts one, whether statistics are on or not.
+ */
+static int t_stats_coalesced(void)
+{
+	struct ukevent out;
+	struct kq q;
+	uint64_t one = 1;
+	int efd;
+
+	CHECK(kq_open(&q, 1) == 0, "open");
+	CHECK(ctl1(q.fd, KEVENT_CTL_ADD, mk(KEVENT_USER, 1, 0, 0, 0)) == 0 &&
+	      ctl1(q.fd, KEVENT_CTL_ADD, mk(KEVENT_USER, 2, 0, 0, 0)) == 0 &&
+	      ctl1(q.fd, KEVENT_CTL_ADD, mk(KEVENT_USER, 3, 0, 0, 0)) == 0,
+	      "add");
+	CHECK(ctl1(q.fd, KEVENT_CTL_READY, mk(KEVENT_USER, 1, 0, 0, 0)) == 0,
+	      "ready 1");
+	CHECK(kevent_ring_count(q.ring) == 1 && q.ring->coalesced == 0,
+	      "first firing coalesced: %llu",
+	      (unsigned long long)q.ring->coalesced);
+	/* queued */
+	CHECK(ctl1(q.fd, KEVENT_CTL_READY, mk(KEVENT_USER, 1, 0, 0, 0)) == 0 &&
+	      q.ring->coalesced == 1, "queued: %llu",
+	      (unsigned long long)q.ring->coalesced);
+	CHECK(ctl1(q.fd, KEVENT_CTL_READY, mk(KEVENT_USER, 1, 0, 0, 0)) == 0 &&
+	      q.ring->coalesced == 2, "queued again: %llu",
+	      (unsigned long long)q.ring->coalesced);
+	/* ready, the ring full */
+	CHECK(ctl1(q.fd, KEVENT_CTL_READY, mk(KEVENT_USER, 2, 0, 0, 0)) == 0 &&
+	      q.ring->coalesced == 2, "made ready: %llu",
+	      (unsigned long long)q.ring->coalesced);
+	CHECK(ctl1(q.fd, KEVENT_CTL_READY, mk(KEVENT_USER, 2, 0, 0, 0)) == 0 &&
+	      q.ring->coalesced == 3, "ready: %llu",
+	      (unsigned long long)q.ring->coalesced);
+	/* disabled */
+	CHECK(ctl1(q.fd, KEVENT_CTL_DISABLE, mk(KEVENT_USER, 3, 0, 0, 0)) == 0,
+	      "disable");
+	CHECK(ctl1(q.fd, KEVENT_CTL_READY, mk(KEVENT_USER, 3, 0, 0, 0)) == 0 &&
+	      q.ring->coalesced == 4, "disabled: %llu",
+	      (unsigned long long)q.ring->coalesced);
+	/* what was merged comes out in one entry each */
+	CHECK(kevent_ring_consume(q.ring, &out) && out.id == 1 &&
+	      out.ret_data == 1, "entry 1");
+	CHECK(kq_wait(q.fd, 1, 0) == 1 && kevent_ring_consume(q.ring, &out) &&
+	      out.id == 2 && out.ret_data == 2, "entry 2: %llu %llu",
+	      (unsigned long long)out.id, (unsigned long long)out.ret_data);
+	CHECK(kq_wait(q.fd, 1, 0) == 1 && kevent_ring_consume(q.ring, &out) &&
+	      out.id == 1 && out.ret_data == 2, "entry 1 again");
+	CHECK(ctl1(q.fd, KEVENT_CTL_ENABLE, mk(KEVENT_USER, 3, 0, 0, 0)) == 0 &&
+	      kq_wait(q.fd, 1, 0) == 1 && kevent_ring_consume(q.ring, &out) &&
+	      out.id == 3 && out.ret_data == 1, "entry 3");
+	CHECK(q.ring->coalesced == 4, "coalesced %llu after the deliveries",
+	      (unsigned long long)q.ring->coalesced);
+	/* a POLL wake-up (an eventfd, woken at each write) while queued */
+	CHECK(opt_set(q.fd, KEVENT_OPT_STATS, 1) == 0, "on");
+	efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	CHECK(efd >= 0, "eventfd");
+	CHECK(ctl1(q.fd, KEVENT_CTL_ADD, mk(KEVENT_POLL, (unsigned)efd,
+		KEVENT_POLL_IN, KEVENT_REQ_ET, 0)) == 0, "add poll");
+	CHECK(write(efd, &one, 8) == 8, "write");
+	CHECK(kevent_ring_count(q.ring) == 1 && q.ring->coalesced == 4,
+	      "poll: count %u coalesced %llu", kevent_ring_count(q.ring),
+	      (unsigned long long)q.ring->coalesced);
+	CHECK(write(efd, &one, 8) == 8 && q.ring->coalesced == 5,
+	      "poll queued: %llu", (unsigned long long)q.ring->coalesced);
+	CHECK(write(efd, &one, 8) == 8 && q.ring->coalesced == 6,
+	      "poll queued again: %llu", (unsigned long long)q.ring->coalesced);
+	close(efd);
+	kq_close(&q);
+	return 0;
+}
+
+struct stats_sleeper {
+	struct kq *q;
+	uint64_t sleeps;	/* the count to see before READY */
+	int seen;		/* out: it was seen */
+};
+
+static void *stats_waker(void *arg)
+{
+	struct stats_sleeper *s = arg;
+	struct ukevent e = mk(KEVENT_USER, 1, 0, 0, 0);
+	int64_t t0 = now_ns(CLOCK_MONOTONIC);
+
+	while (now_ns(CLOCK_MONOTONIC) - t0 < HANG_NS / 3) {
+		if (__atomic_load_n(&s->q->ring->sleeps, __ATOMIC_RELAXED) ==
+		    s->sleeps) {
+			s->seen = 1;
+			break;
+		}
+		usleep(1000);
+	}
+	kq_ctl(s->q->fd, KEVENT_CTL_READY, 1, &e);
+	return NULL;
+}
+
+/*
+ * waits: each KEVENT_IOC_WAIT with valid arguments; sleeps: each time one
+ * blocks, counted before it sleeps.
+ */
+static int t_stats_waits(void)
+{
+	struct kevent_wait_args a = { .size = sizeof(a), .min_nr = 1 };
+	struct stats_sleeper s;
+	struct ukevent out;
+	pthread_t th;
+	struct kq q;
+	int r;
+
+	CHECK(kq_open(&q, 8) == 0, "open");
+	CHECK(ctl1(q.fd, KEVENT_CTL_ADD, mk(KEVENT_USER, 1, 0, 0, 0)) == 0,
+	      "add");
+	a.__reserved[0] = 1;
+	CHECK(ioctl(q.fd, KEVENT_IOC_WAIT, &a) < 0 && errno == EINVAL,
+	      "reserved accepted");
+	a.__reserved[0] = 0;
+	a.timeout_ns = -5;
+	CHECK(ioctl(q.fd, KEVENT_IOC_WAIT, &a) < 0 && errno == EINVAL,
+	      "timeout -5 accepted");
+	CHECK(q.ring->waits == 0 && q.ring->sleeps == 0,
+	      "refused waits counted: %llu %llu",
+	      (unsigned long long)q.ring->waits,
+	      (unsigned long long)q.ring->sleeps);
+	/* nothing there, no timeout: no sleep */
+	CHECK(kq_wait(q.fd, 1, 0) == 0, "wait 0");
+	CHECK(q.ring->waits == 1 && q.ring->sleeps == 0, "wait 0: %llu %llu",
+	      (unsigned long long)q.ring->waits,
+	      (unsigned long long)q.ring->sleeps);
+	/* an entry there: no sleep */
+	CHECK(ctl1(q.fd, KEVENT_CTL_READY, mk(KEVENT_USER, 1, 0, 0, 0)) == 0,
+	      "ready");
+	CHECK(kq_wait(q.fd, 1, HANG_NS) == 1, "wait");
+	CHECK(q.ring->waits == 2 && q.ring->sleeps == 0, "found: %llu %llu",
+	      (unsigned long long)q.ring->waits,
+	      (unsigned long long)q.ring->sleeps);
+	CHECK(kevent_ring_consume(q.ring, &out), "consume");
+	/* a timeout: one sleep */
+	CHECK(kq_wait(q.fd, 1, 20000000) == 0, "timeout");
+	CHECK(q.ring->waits == 3 && q.ring->sleeps == 1, "timed out: %llu %llu",
+	      (unsigned long long)q.ring->waits,
+	      (unsigned long long)q.ring->sleeps);
+	/* asleep until another thread makes an entry: counted before */
+	s.q = &q;
+	s.sleeps = 2;
+	s.seen = 0;
+	pthread_create(&th, NULL, stats_waker, &s);
+	r = kq_wait(q.fd, 1, HANG_NS);
+	pthread_join(th, NULL);
+	CHECK(r == 1, "woken wait: %d", r);
+	CHECK(s.seen, "the sleep was not counted while it slept");
+	CHECK(q.ring->waits == 4 && q.ring->sleeps == 2, "woken: %llu %llu",
+	      (unsigned long long)q.ring->waits,
+	      (unsigned long long)q.ring->sleeps);
+	/* on or off, the same */
+	CHECK(opt_set(q.fd, KEVENT_OPT_STATS, 1) == 0, "on");
+	CHECK(kq_wait(q.fd, 1, 0) == 1 && q.ring->waits == 5 &&
+	      q.ring->sleeps == 2, "with statistics on: %llu %llu",
+	      (unsigned long long)q.ring->waits,
+	      (unsigned long long)q.ring->sleeps);
+	kq_close(&q);
+	return 0;
+}
+
+/*
+ * Off again: no flag, stamps 0, histograms unchanged.  On once more: the
+ * registrations that were ready all along, one made ready while on before
+ * and one while off, count from the switch, not from when they became
+ * ready (50 ms before).
+ */
+static int t_stats_off_again(void)
+{
+	struct kevent_stats snap, *st;
+	struct ukevent out;
+	int64_t ta, td;
+	struct kq q;
+	int i;
+
+	CHECK(kq_open(&q, 1) == 0, "open");
+	st = stats_of(&q);
+	for (i = 1; i <= 3; i++)
+		CHECK(ctl1(q.fd, KEVENT_CTL_ADD, mk(KEVENT_USER, (unsigned)i, 0,
+			0, 0)) == 0, "add %d", i);
+	CHECK(opt_set(q.fd, KEVENT_OPT_STATS, 1) == 0, "on");
+	CHECK(ctl1(q.fd, KEVENT_CTL_READY, mk(KEVENT_USER, 1, 0, 0, 0)) == 0,
+	      "ready");
+	CHECK(kevent_ring_consume(q.ring, &out) && out.stamp, "stamped entry");
+	CHECK(hsum(st->fire_to_publish) == 1 &&
+	      hsum(st->publish_to_consume) == 1, "counted");
+	snap = *st;
+	CHECK(opt_set(q.fd, KEVENT_OPT_STATS, 0) == 0, "off");
+	CHECK(opt_get(q.fd, KEVENT_OPT_STATS) == 0 && q.ring->flags == 0,
+	      "off: flags %#x", q.ring->flags);
+	for (i = 0; i < 3; i++) {
+		CHECK(ctl1(q.fd, KEVENT_CTL_READY, mk(KEVENT_USER, 1, 0, 0,
+			0)) == 0, "ready");
+		CHECK(kq_wait(q.fd, 1, 0) == 1 &&
+		      kevent_ring_consume(q.ring, &out) && out.stamp == 0,
+		      "entry stamped %llu while off",
+		      (unsigned long long)out.stamp);
+	}
+	CHECK(kq_wait(q.fd, 1, 0) == 0, "entries left");
+	CHECK(!memcmp(&snap, st, sizeof(snap)), "histograms moved while off");
+
+	/* on: 1 in the ring, 3 waits for room; off: 2 waits too */
+	CHECK(opt_set(q.fd, KEVENT_OPT_STATS, 1) == 0, "on");
+	CHECK(ctl1(q.fd, KEVENT_CTL_READY, mk(KEVENT_USER, 1, 0, 0, 0)) == 0 &&
+	      ctl1(q.fd, KEVENT_CTL_READY, mk(KEVENT_USER, 3, 0, 0, 0)) == 0 &&
+	      kevent_ring_count(q.ring) == 1, "fill");
+	CHECK(opt_set(q.fd, KEVENT_OPT_STATS, 0) == 0, "off");
+	CHECK(ctl1(q.fd, KEVENT_CTL_READY, mk(KEVENT_USER, 2, 0, 0, 0)) == 0,
+	      "ready 2");
+	snap = *st;
+	usleep(50000);
+	ta = now_ns(CLOCK_MONOTONIC);
+	CHECK(opt_set(q.fd, KEVENT_OPT_STATS, 1) == 0, "on again");
+	CHECK(q.ring->flags == KEVENT_RING_STATS, "flags %#x", q.ring->flags);
+	CHECK(kevent_ring_consume(q.ring, &out) && out.id == 1 && out.stamp,
+	      "entry 1");
+	CHECK(kq_wait(q.fd, 1, 0) == 1 && kevent_ring_consume(q.ring, &out) &&
+	      out.id == 3, "3 not published");
+	CHECK(kq_wait(q.fd, 1, 0) == 1, "2 not published");
+	td = now_ns(CLOCK_MONOTONIC);
+	CHECK((int64_t)out.stamp >= ta && (int64_t)out.stamp <= td,
+	      "entry 3 stamp %llu", (unsigned long long)out.stamp);
+	CHECK(kevent_ring_consume(q.ring, &out) && out.id == 2 &&
+	      (int64_t)out.stamp >= ta && (int64_t)out.stamp <= td,
+	      "entry %llu stamp %llu", (unsigned long long)out.id,
+	      (unsigned long long)out.stamp);
+	for (i = 0; i < (int)KEVENT_STATS_BUCKETS; i++) {
+		snap.fire_to_publish[i] = st->fire_to_publish[i] -
+					  snap.fire_to_publish[i];
+		snap.publish_to_consume[i] = st->publish_to_consume[i] -
+					     snap.publish_to_consume[i];
+	}
+	CHECK(hsum(snap.fire_to_publish) == 2 &&
+	      hsum(snap.publish_to_consume) == 3, "counts %llu %llu",
+	      (unsigned long long)hsum(snap.fire_to_publish),
+	      (unsigned long long)hsum(snap.publish_to_consume));
+	CHECK(hwithin(snap.fire_to_publish, td - ta),
+	      "counted from when it became ready: bucket %d, %lld ns since "
+	      "the switch", htop(snap.fire_to_publish), (long long)(td - ta));
+	kq_close(&q);
+	return 0;
+}
+
 static const struct kq_test tests[] = {
 	{ "setup", t_setup },
 	{ "user", t_user },
@@ -1521,6 +2032,12 @@ static const struct kq_test tests[] = {
 	{ "prio_order", t_prio_order },
 	{ "prio_bound", t_prio_bound },
 	{ "prio_modify", t_prio_modify },
+	{ "stats_default", t_stats_default },
+	{ "stats_on", t_stats_on },
+	{ "stats_deferred", t_stats_deferred },
+	{ "stats_coalesced", t_stats_coalesced },
+	{ "stats_waits", t_stats_waits },
+	{ "stats_off_again", t_stats_off_again },
 	{ "hostile_uidx", t_hostile },
 	{ "smp_stress", t_smp_stress },
 	{ "many_queues", t_many_queues },
