@@ -978,7 +978,6 @@ TEST(Stats, OffByDefaultTheCountersAreKeptAnyway)
 	EXPECT_FALSE(st.enabled);
 	EXPECT_EQ(st.published, 10u);
 	EXPECT_EQ(st.deferred, 0u);
-	EXPECT_LE(st.sleeps, st.waits);
 	EXPECT_EQ(total(st.fire_to_publish), 0u);
 	EXPECT_EQ(total(st.publish_to_consume), 0u);
 }
@@ -1004,7 +1003,6 @@ TEST(Stats, AKnownWorkloadFillsBothHistograms)
 	EXPECT_EQ(total(st.publish_to_consume), n + 1);
 	EXPECT_GE(st.waits, 1u);
 	EXPECT_GE(st.sleeps, 1u);
-	EXPECT_LE(st.sleeps, st.waits);
 	EXPECT_EQ(st.deferred, 0u);
 	// no latency here comes near the last bucket (2^31 ns, 2 s)
 	EXPECT_EQ(st.fire_to_publish.back(), 0u);
