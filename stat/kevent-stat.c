@@ -924,8 +924,9 @@ int main(int argc, char **argv)
 	else
 		print_text(pid, comm, &cur);
 	if (cur.skipped)
-		err_msg("note: %u anonymous mappings larger than %llu GiB were "
-			"not searched", cur.skipped, MAX_SCAN_BYTES >> 30);
+		err_msg("note: %u anonymous mapping%s larger than %llu GiB "
+			"not searched", cur.skipped, cur.skipped == 1 ? "" : "s",
+			MAX_SCAN_BYTES >> 30);
 	fflush(stdout);
 	if (!interval) {
 		snapshot_free(&cur);

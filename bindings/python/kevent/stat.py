@@ -536,8 +536,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(file=out)
             _print_ring(out, r)
     if skipped:
-        _err(f"note: {skipped} anonymous mappings larger than 4 GiB were "
-             "not searched")
+        _err(f"note: {skipped} anonymous mapping{'' if skipped == 1 else 's'}"
+             " larger than 4 GiB not searched")
     out.flush()
     if not a.interval:
         return 0
