@@ -338,13 +338,18 @@ def test_cli_errors():
                   if not os.path.exists(f"/proc/{p}"))
     r = stat(unused)
     assert r.returncode == 1 and f"no process {unused}" in r.stderr
-    s = subprocess.Popen(["sleep", "60"])
+    s = subprocess.Popen(
+        [PY, "-c", "import ctypes, sys;"
+         "ctypes.CDLL(None).prctl(0x59616d61, ctypes.c_ulong(-1), 0, 0, 0);"
+         "print('ready', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
+        assert s.stdout.readline().strip() == "ready"
         r = stat(s.pid)
         assert r.returncode == 0 and "no kevent queue" in r.stdout
         assert json.loads(stat("--json", s.pid).stdout)["queues"] == []
     finally:
-        s.kill()
+        s.stdin.close()
         s.wait()
 
 

@@ -2,7 +2,7 @@
 /*
  * stat-helper - a process for kevent-stat to look at (tests/stat/test-stat.py).
  *
- *   stat-helper N [--garbage] [--undumpable]
+ *   stat-helper N [--garbage] [--undumpable] [--no-queue] [--big]
  *
  * Opens queue A on the epoll backend with statistics on and queue B on the
  * uring backend (epoll without it) with statistics off.  On each, N user
@@ -25,6 +25,9 @@
  * forgery that kevent-stat must take for a ring (published 12345).  --undumpable makes the process
  * not dumpable (PR_SET_DUMPABLE 0): only a privileged reader may read it.
  * Any process may read it otherwise (PR_SET_PTRACER_ANY, for Yama).
+ * --no-queue opens no queue (it prints "ready" and waits); --big maps
+ * 1 GiB of anonymous memory and writes to 64 MiB of it, for a search
+ * through much memory.
  */
 #include <errno.h>
 #include <kevent.h>
@@ -149,7 +152,7 @@ int main(int argc, char **argv)
 	struct ukevent e, out;
 	const char *bname;
 	char line[64], *forged = NULL;
-	int fa, fb;
+	int fa, fb, no_queue = 0;
 
 	if (argc < 2) {
 		fprintf(stderr, "usage: stat-helper N [--garbage] [--undumpable]\n");
@@ -158,10 +161,28 @@ int main(int argc, char **argv)
 	n = strtoul(argv[1], NULL, 10);
 	prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
 	for (int i = 2; i < argc; i++) {
-		if (strcmp(argv[i], "--garbage") == 0)
+		if (strcmp(argv[i], "--garbage") == 0) {
 			forged = garbage();
-		else if (strcmp(argv[i], "--undumpable") == 0)
+		} else if (strcmp(argv[i], "--undumpable") == 0) {
 			prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+		} else if (strcmp(argv[i], "--no-queue") == 0) {
+			no_queue = 1;
+		} else if (strcmp(argv[i], "--big") == 0) {
+			char *big = mmap(NULL, 1ul << 30, PROT_READ | PROT_WRITE,
+					 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+			if (big == MAP_FAILED)
+				die("mmap 1 GiB");
+			memset(big, 1, 64ul << 20);
+		}
+	}
+	if (no_queue) {
+		printf("ready A=0x0 B=0x0 a_consumed=0 b_consumed=0 b_backend=none\n");
+		fflush(stdout);
+		while (fgets(line, sizeof(line), stdin) &&
+		       strncmp(line, "exit", 4) != 0)
+			;
+		return 0;
 	}
 
 	fa = open_queue(&ra, KEVENT_BACKEND_EPOLL);

@@ -281,21 +281,26 @@ def check_errors():
     r = run(pid)
     ok(r.returncode == 1 and f'no process {pid}' in r.stderr and
        not r.stdout, 'an unused PID: "no process", exit status 1', r.stderr)
-    s = subprocess.Popen(['sleep', '60'])
+    h = Helper('--no-queue')
     try:
-        r = run(s.pid)
+        r = run(h.pid)
         ok(r.returncode == 0 and 'no kevent queue' in r.stdout,
            'a process without a queue: "no kevent queue"', r.stdout)
-        r = run('--json', s.pid)
+        r = run('--json', h.pid)
         ok(r.returncode == 0 and json.loads(r.stdout)['queues'] == [],
            'a process without a queue: --json has no queue', r.stdout)
     finally:
-        s.kill()
-        s.wait()
-    r = run(os.getpid())
-    ok(r.returncode == 0 and 'no kevent queue' in r.stdout,
-       'the Python interpreter (much anonymous memory): no kevent queue',
-       r.stdout + r.stderr)
+        h.close()
+    h = Helper('--no-queue', '--big')
+    try:
+        t0 = time.monotonic()
+        r = run(h.pid)
+        secs = time.monotonic() - t0
+    finally:
+        h.close()
+    ok(r.returncode == 0 and 'no kevent queue' in r.stdout and secs < 20,
+       f'1 GiB of anonymous memory, 64 MiB of it written: no kevent queue '
+       f'({secs:.2f} s)', r.stdout + r.stderr)
 
 
 def check_permission():
