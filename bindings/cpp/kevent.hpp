@@ -56,6 +56,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -895,6 +896,29 @@ inline constexpr bool std::ranges::enable_borrowed_range<kevent::ring_range> = t
 
 namespace kevent {
 
+// --------------------------------------------------------- statistics
+
+// A snapshot of a queue's statistics (queue::stats(); libkev 1.2, kevent(7)
+// "Statistics"), read from its ring without a system call.  The counters
+// are kept always; the histograms only while statistics are on
+// (queue::set_stats).  Bucket i of a histogram counts latencies of 2^i to
+// 2^(i+1) ns; bucket 0 also those below 1 ns, the last every latency from
+// 2^31 ns.  Each field is read on its own while the producer runs: each is
+// exact, together they are not one instant.
+struct queue_stats {
+	static constexpr std::size_t buckets = KEVENT_STATS_BUCKETS;
+	using histogram = std::array<std::uint64_t, buckets>;
+
+	std::uint64_t published = 0;	// entries published since creation
+	std::uint64_t deferred = 0;	// publications that waited for room
+	std::uint64_t coalesced = 0;	// firings merged into a pending delivery
+	std::uint64_t waits = 0;	// kevent_wait() calls
+	std::uint64_t sleeps = 0;	// of which slept
+	bool enabled = false;		// statistics on (KEVENT_RING_STATS)
+	histogram fire_to_publish{};	// from the firing to the publication
+	histogram publish_to_consume{};	// from the publication to the consumption
+};
+
 // -------------------------------------------------------------- queue
 
 class queue;
@@ -1282,6 +1306,62 @@ public:
 	void set_prio_bound(std::uint32_t bound, std::error_code &ec) noexcept
 	{
 		set_option(KEVENT_OPT_PRIO_BOUND, bound, ec);
+	}
+
+	// ---- statistics (KEVENT_OPT_STATS, libkev 1.2)
+
+	// Whether statistics are on (kevent_getopt).  EINVAL from a library
+	// older than 1.2.
+	[[nodiscard]] bool stats_enabled() const
+	{
+		return option(KEVENT_OPT_STATS) != 0;
+	}
+	[[nodiscard]] bool stats_enabled(std::error_code &ec) const noexcept
+	{
+		return option(KEVENT_OPT_STATS, ec) != 0;
+	}
+	// Turn statistics on or off (off by default).  While on, the producer
+	// stamps each entry and fills queue_stats::fire_to_publish, and the
+	// consumption through this queue (events(), try_consume(), dequeue(),
+	// the dispatcher) fills publish_to_consume.  Off keeps what was
+	// counted.  May change at any time.
+	void set_stats(bool on)
+	{
+		std::error_code ec;
+		set_stats(on, ec);
+		detail::throw_if(ec, "kevent_setopt");
+	}
+	void set_stats(bool on, std::error_code &ec) noexcept
+	{
+		set_option(KEVENT_OPT_STATS, on ? 1u : 0u, ec);
+	}
+	// The counters and histograms of the ring, with no system call.  All
+	// zero for a closed queue; histograms all zero where the ring has no
+	// statistics area (a library or module older than 1.2).
+	[[nodiscard]] queue_stats stats() const noexcept
+	{
+		queue_stats st;
+		const kevent_ring *r = ring();
+
+		if (!r)
+			return st;
+		st.published = kevent_load_relaxed(&r->published);
+		st.deferred = kevent_load_relaxed(&r->deferred);
+		st.coalesced = kevent_load_relaxed(&r->coalesced);
+		st.waits = kevent_load_relaxed(&r->waits);
+		st.sleeps = kevent_load_relaxed(&r->sleeps);
+		st.enabled = (kevent_load_relaxed(&r->flags) & KEVENT_RING_STATS) != 0;
+		if (const std::uint32_t off = r->stats_offset) {
+			const auto *h = reinterpret_cast<const kevent_stats *>(
+				reinterpret_cast<const char *>(r) + off);
+			for (std::size_t i = 0; i < queue_stats::buckets; i++) {
+				st.fire_to_publish[i] =
+					kevent_load_relaxed(&h->fire_to_publish[i]);
+				st.publish_to_consume[i] =
+					kevent_load_relaxed(&h->publish_to_consume[i]);
+			}
+		}
+		return st;
 	}
 
 	// ---- kevent_ctl

@@ -63,6 +63,14 @@ int queue_calls()
 	CHECK(ec == std::errc::invalid_argument && !b);
 	q.set_prio_bound(0, ec);
 	CHECK(ec == std::errc::invalid_argument);
+	q.set_stats(true, ec);
+	CHECK(!ec && q.stats_enabled(ec) && !ec && q.stats().enabled);
+	u.trigger(ec);
+	CHECK(!ec && q.dequeue(ec).id == u.id() && !ec);
+	CHECK(q.stats().publish_to_consume[0] + q.stats().publish_to_consume[31] <=
+	      q.stats().published);
+	q.set_stats(false, ec);
+	CHECK(!ec && !q.stats_enabled(ec) && !ec);
 	kevent::queue gone(std::move(q));
 	CHECK(q.wait(ec) == 0 && ec == std::errc::bad_file_descriptor);
 	gone.close(ec);

@@ -32,6 +32,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <numeric>
 #include <ratio>
 #include <sstream>
 #include <stdexcept>
@@ -940,6 +941,174 @@ TEST(Range, TryConsumeAndDequeue)
 	const ukevent ev = q.dequeue();
 	EXPECT_EQ(ev.user, 9u);
 	EXPECT_FALSE(q.try_consume().has_value());
+}
+
+// ============================================================ statistics
+
+namespace {
+
+std::uint64_t total(const kevent::queue_stats::histogram &h)
+{
+	return std::accumulate(h.begin(), h.end(), std::uint64_t{0});
+}
+
+// n user events, each triggered and consumed with dequeue().
+void user_round_trips(kevent::queue &q, std::uint64_t id, std::uint64_t n)
+{
+	for (std::uint64_t i = 0; i < n; i++) {
+		q.trigger(id);
+		const ukevent ev = q.dequeue();
+		ASSERT_EQ(ev.id, id);
+	}
+}
+
+} // namespace
+
+static_assert(kevent::queue_stats::buckets == KEVENT_STATS_BUCKETS);
+static_assert(std::tuple_size_v<kevent::queue_stats::histogram> == 32);
+
+TEST(Stats, OffByDefaultTheCountersAreKeptAnyway)
+{
+	kevent::queue q;
+	EXPECT_FALSE(q.stats_enabled());
+	EXPECT_EQ(q.option(KEVENT_OPT_STATS), 0u);
+	auto u = q.add_user(1);
+	user_round_trips(q, 1, 10);
+	const kevent::queue_stats st = q.stats();
+	EXPECT_FALSE(st.enabled);
+	EXPECT_EQ(st.published, 10u);
+	EXPECT_EQ(st.deferred, 0u);
+	EXPECT_EQ(total(st.fire_to_publish), 0u);
+	EXPECT_EQ(total(st.publish_to_consume), 0u);
+}
+
+TEST(Stats, AKnownWorkloadFillsBothHistograms)
+{
+	kevent::queue q;
+	q.set_stats(true);
+	EXPECT_TRUE(q.stats_enabled());
+	EXPECT_EQ(q.option(KEVENT_OPT_STATS), 1u);
+	EXPECT_TRUE(q.stats().enabled);
+	EXPECT_TRUE(kevent_load_relaxed(&q.ring()->flags) & KEVENT_RING_STATS);
+	constexpr std::uint64_t n = 100;
+	auto u = q.add_user(1);
+	user_round_trips(q, 1, n);
+	// and a timer, waited for: a wait that sleeps
+	auto t = q.add_timer(2, 2ms, kevent::mode::oneshot);
+	const ukevent te = q.dequeue();
+	EXPECT_EQ(te.id, 2u);
+	const kevent::queue_stats st = q.stats();
+	EXPECT_EQ(st.published, n + 1);
+	EXPECT_EQ(total(st.fire_to_publish), n + 1);
+	EXPECT_EQ(total(st.publish_to_consume), n + 1);
+	EXPECT_GE(st.waits, 1u);
+	EXPECT_GE(st.sleeps, 1u);
+	EXPECT_EQ(st.deferred, 0u);
+	// no latency here comes near the last bucket (2^31 ns, 2 s)
+	EXPECT_EQ(st.fire_to_publish.back(), 0u);
+	EXPECT_EQ(st.publish_to_consume.back(), 0u);
+}
+
+TEST(Stats, FiringsMergedIntoAPendingDeliveryAreCoalesced)
+{
+	kevent::queue q;
+	auto u = q.add_user(1);
+	q.trigger(1);
+	q.trigger(1);
+	q.trigger(1);
+	std::uint64_t count = 0;
+	while (count < 3) {
+		const ukevent ev = q.dequeue();
+		count += kevent::event(ev).count();
+	}
+	EXPECT_EQ(count, 3u);
+	EXPECT_GE(q.stats().coalesced, 2u);
+}
+
+// The range's ++ goes through kevent_ring_advance(): each release counts.
+TEST(Stats, TheRangeRecordsPublishToConsume)
+{
+	kevent::queue q(16);
+	q.set_stats(true);
+	std::vector<kevent::registration> regs;
+	for (std::uint64_t i = 0; i < 5; i++)
+		regs.push_back(q.add_user(i));
+	for (std::uint64_t i = 0; i < 5; i++)
+		q.trigger(i);
+	ASSERT_EQ(q.wait_for(5s, 5), 5u);
+	EXPECT_EQ(total(q.stats().fire_to_publish), 5u);
+	EXPECT_EQ(total(q.stats().publish_to_consume), 0u);
+	std::uint64_t n = 0;
+	for (kevent::event ev : q.events()) {
+		(void)ev;
+		EXPECT_EQ(total(q.stats().publish_to_consume), n);	// not yet released
+		n++;
+	}
+	EXPECT_EQ(n, 5u);
+	EXPECT_EQ(total(q.stats().publish_to_consume), 5u);
+}
+
+TEST(Stats, TheDispatcherRecordsPublishToConsume)
+{
+	kevent::queue q;
+	q.set_stats(true);
+	kevent::dispatcher d(std::move(q));
+	int calls = 0;
+	auto h = d.add_user(1, [&](const ukevent &) { calls++; });
+	for (int i = 0; i < 4; i++) {
+		d.trigger(1);
+		ASSERT_EQ(d.run_once_for(5s), 1u);
+	}
+	EXPECT_EQ(calls, 4);
+	const kevent::queue_stats st = d.get_queue().stats();
+	EXPECT_TRUE(st.enabled);
+	EXPECT_EQ(total(st.fire_to_publish), st.published);
+	EXPECT_EQ(total(st.publish_to_consume), 4u);
+}
+
+TEST(Stats, OffKeepsWhatWasCountedAndCountsNoMore)
+{
+	kevent::queue q;
+	auto u = q.add_user(1);
+	q.set_stats(true);
+	user_round_trips(q, 1, 3);
+	q.set_stats(false);
+	EXPECT_FALSE(q.stats_enabled());
+	user_round_trips(q, 1, 3);
+	const kevent::queue_stats st = q.stats();
+	EXPECT_FALSE(st.enabled);
+	EXPECT_EQ(st.published, 6u);
+	EXPECT_EQ(total(st.fire_to_publish), 3u);
+	EXPECT_EQ(total(st.publish_to_consume), 3u);
+	// on again: counting goes on from there
+	q.set_stats(true);
+	user_round_trips(q, 1, 2);
+	EXPECT_EQ(total(q.stats().fire_to_publish), 5u);
+	EXPECT_EQ(total(q.stats().publish_to_consume), 5u);
+}
+
+TEST(Stats, ErrorsAndAClosedQueue)
+{
+	kevent::queue q;
+	std::error_code ec;
+	q.set_stats(true, ec);
+	EXPECT_FALSE(ec);
+	EXPECT_TRUE(q.stats_enabled(ec));
+	EXPECT_FALSE(ec);
+	// 0 and 1 only
+	EXPECT_EQ(thrown_errno([&] { q.set_option(KEVENT_OPT_STATS, 2); }), EINVAL);
+	EXPECT_TRUE(q.stats_enabled());
+	q.close();
+	q.set_stats(false, ec);
+	EXPECT_EQ(ec, std::errc::bad_file_descriptor);
+	(void)q.stats_enabled(ec);
+	EXPECT_EQ(ec, std::errc::bad_file_descriptor);
+	EXPECT_EQ(thrown_errno([&] { q.set_stats(true); }), EBADF);
+	EXPECT_EQ(thrown_errno([&] { (void)q.stats_enabled(); }), EBADF);
+	const kevent::queue_stats st = q.stats();	// no ring: all zero
+	EXPECT_FALSE(st.enabled);
+	EXPECT_EQ(st.published, 0u);
+	EXPECT_EQ(total(st.fire_to_publish), 0u);
 }
 
 // ============================================================ priorities

@@ -6,7 +6,8 @@
 # under DIR's share/man/manN (or DIR/manN if DIR is itself a man tree),
 # `MANPATH=<that tree> man N name` must print the page, without any warning,
 # and its NAME section must list the name.  Also checks that the pages
-# kevent_wait(2), kevent_pwait(2), kevent(4) and kevent(7) are there.
+# kevent_wait(2), kevent_pwait(2), kevent(4), kevent(7) and kevent-stat(1)
+# are there.
 # Output is TAP; the last line is "# man: N passed, N failed".
 set -u
 dir=${1:?usage: check-installed.sh DESTDIR}
@@ -44,7 +45,7 @@ unset MANOPT MANSECT
 
 for want in man2/kevent_wait.2 man2/kevent_pwait.2 man2/kevent_init.2 \
 	    man2/kevent_ctl.2 man3/kevent_ring_consume.3 man4/kevent.4 \
-	    man7/kevent.7 man3/libkev.3; do
+	    man7/kevent.7 man3/libkev.3 man1/kevent-stat.1; do
 	if [ -f "$root/$want" ] || [ -f "$root/$want.gz" ]; then
 		ok "$want is installed"
 	else

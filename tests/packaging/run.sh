@@ -7,7 +7,7 @@
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d /tmp/libkev-pkg.XXXXXX)
-pkgs="libkev1 libkev-dev python3-kevent kevent-dkms libkev-examples"
+pkgs="libkev1 libkev-dev python3-kevent kevent-dkms libkev-examples kevent-tools"
 passed=0
 failed=0
 
@@ -58,7 +58,7 @@ check "lintian is clean" \
 check "apt-get install ./*.deb" \
 	sh -c "cd '$work' && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 		./libkev1_*.deb ./libkev-dev_*.deb ./python3-kevent_*.deb \
-		./kevent-dkms_*.deb ./libkev-examples_*.deb"
+		./kevent-dkms_*.deb ./libkev-examples_*.deb ./kevent-tools_*.deb"
 dpkg -L $pkgs 2>/dev/null | sort -u >"$work/files"
 
 # Everything below uses only the installed system.
@@ -93,6 +93,21 @@ assert kevent.run(main()) == 42
 print("python: ok")
 '
 check "the demo from libkev-examples runs" /usr/libexec/libkev/demo
+check "kevent-stat from kevent-tools reads a queue with statistics on" \
+	/usr/bin/python3 -c '
+import os, subprocess, kevent
+with kevent.Queue(backend="epoll") as q:
+    q.stats_enabled = True
+    q.add_user(1)
+    q.trigger(1)
+    assert q.wait(timeout=5)
+    out = subprocess.run(["kevent-stat", str(os.getpid())], check=True,
+                         capture_output=True, text=True).stdout
+    assert "1 kevent queue" in out, out
+    assert "publish to consume: 1 entries" in out, out
+'
+check "man 1 kevent-stat renders" \
+	sh -c "MANWIDTH=80 man 1 kevent-stat | grep -q 'kevent-stat - show the statistics'"
 kver=$(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sed 's|.*/linux-headers-||' | sort -V | tail -n1)
 if [ -n "$kver" ]; then
 	check "dkms builds the module for $kver" \

@@ -91,6 +91,10 @@ def use(q: kevent.Queue) -> None:
     q.modify_user(4, prio=None)
     q.prio_bound = kevent.PRIO_BOUND_DEFAULT
     bound: int = q.prio_bound
+    q.stats_enabled = True
+    st: kevent.Stats = q.stats
+    hist: tuple[int, ...] = st.publish_to_consume
+    print(st.published, st.enabled, hist[kevent.STATS_BUCKETS - 1])
     for ev in q.wait(0.1, max_events=8):
         t: kevent.EventType = ev.type
         s: int | None = ev.status

@@ -55,7 +55,7 @@ from ._flags import (
     RetFlag,
     TimerFlag,
 )
-from ._queue import BACKENDS, Event, Queue
+from ._queue import BACKENDS, Event, Queue, Stats
 from ._selector import EventLoopPolicy, KeventSelector, new_event_loop, run
 
 __all__ = [
@@ -72,6 +72,7 @@ __all__ = [
     "Queue",
     "ReqFlag",
     "RetFlag",
+    "Stats",
     "TimerFlag",
     "Trigger",
     "LIBKEV_VERSION",
@@ -81,6 +82,8 @@ __all__ = [
     "PRIO_DEFAULT",
     "PRIO_LEVELS",
     "PRIO_MAX",
+    "OPT_STATS",
+    "STATS_BUCKETS",
     "new_event_loop",
     "run",
     "wait_pid",
@@ -102,10 +105,14 @@ PRIO_LEVELS = int(_kevent.KEVENT_PRIO_LEVELS)
 OPT_PRIO_BOUND = int(_kevent.KEVENT_OPT_PRIO_BOUND)
 PRIO_BOUND_DEFAULT = int(_kevent.KEVENT_PRIO_BOUND_DEFAULT)
 PRIO_BOUND_MAX = int(_kevent.KEVENT_PRIO_BOUND_MAX)
+#: The queue option of :attr:`Queue.stats_enabled` (libkev 1.2), and the
+#: number of buckets of each histogram of :class:`Stats` (32).
+OPT_STATS = int(_kevent.KEVENT_OPT_STATS)
+STATS_BUCKETS = int(_kevent.KEVENT_STATS_BUCKETS)
 
 # Public names present themselves as kevent.X (repr, pickle, docs, doctest).
 for _obj in (Clock, Event, EventLoopPolicy, EventType, InodeFlag, KeventSelector,
-             PathWatch, PollFlag, ProcFlag, Queue, ReqFlag, RetFlag, TimerFlag,
-             Trigger, new_event_loop, run, wait_pid, watch_path):
+             PathWatch, PollFlag, ProcFlag, Queue, ReqFlag, RetFlag, Stats,
+             TimerFlag, Trigger, new_event_loop, run, wait_pid, watch_path):
     _obj.__module__ = __name__
 del _obj

@@ -8,7 +8,7 @@ import selectors
 import signal
 from collections.abc import Mapping
 from typing import (Any, AsyncIterator, Coroutine, Dict, Iterator, List,
-                    Optional, Protocol, Tuple, TypeVar, Union)
+                    NamedTuple, Optional, Protocol, Tuple, TypeVar, Union)
 
 _T = TypeVar("_T")
 
@@ -33,6 +33,8 @@ PRIO_LEVELS: int
 OPT_PRIO_BOUND: int
 PRIO_BOUND_DEFAULT: int
 PRIO_BOUND_MAX: int
+OPT_STATS: int
+STATS_BUCKETS: int
 
 class EventType(enum.IntEnum):
     """The source of an event (``struct ukevent.type``)."""
@@ -132,6 +134,17 @@ class Event:
     def gone(self) -> bool:
         """True when the watched object no longer exists."""
 
+class Stats(NamedTuple):
+    """The statistics of a queue (Queue.stats)."""
+    published: int
+    deferred: int
+    coalesced: int
+    waits: int
+    sleeps: int
+    enabled: bool
+    fire_to_publish: Tuple[int, ...]
+    publish_to_consume: Tuple[int, ...]
+
 class Queue:
     """A kevent queue: one ring of events from many sources."""
     def __init__(self, size: int = ..., backend: Optional[str] = ...) -> None: ...
@@ -154,6 +167,12 @@ class Queue:
     def prio_bound(self) -> int: ...
     @prio_bound.setter
     def prio_bound(self, bound: int) -> None: ...
+    @property
+    def stats_enabled(self) -> bool: ...
+    @stats_enabled.setter
+    def stats_enabled(self, on: bool) -> None: ...
+    @property
+    def stats(self) -> Stats: ...
     def fileno(self) -> int: ...
     def close(self) -> None: ...
     def wait(self, timeout: Optional[float] = ..., *,

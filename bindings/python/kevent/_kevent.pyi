@@ -18,7 +18,8 @@ class RawQueue:
     def getopt(self, opt: int) -> int: ...
     def setopt(self, opt: int, value: int) -> None: ...
     def pending(self) -> int: ...
-    def stats(self) -> Tuple[int, int]: ...
+    def stats(self) -> Tuple[int, int, int, int, int, bool,
+                             Tuple[int, ...], Tuple[int, ...]]: ...
     def ctl(self, cmd: int, type: int, id: int, event: int = 0,
             req_flags: int = 0, data: int = 0, user: int = 0,
             prio: int = 0) -> None: ...
@@ -109,6 +110,9 @@ KEVENT_TIMER_SLACK_MAX: int
 KEVENT_OPT_PRIO_BOUND: int
 KEVENT_PRIO_BOUND_DEFAULT: int
 KEVENT_PRIO_BOUND_MAX: int
+KEVENT_OPT_STATS: int
+KEVENT_RING_STATS: int
+KEVENT_STATS_BUCKETS: int
 KEVENT_PRIO_DEFAULT: int
 KEVENT_PRIO_MAX: int
 KEVENT_PRIO_LEVELS: int

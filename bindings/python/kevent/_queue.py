@@ -12,8 +12,8 @@ import os
 import signal as _signal
 import threading
 import time
-from typing import (Any, Deque, Dict, Iterator, List, Optional, Tuple,
-                    Union)
+from typing import (Any, Deque, Dict, Iterator, List, NamedTuple, Optional,
+                    Tuple, Union)
 
 from . import _args
 from . import _kevent as _k
@@ -28,7 +28,7 @@ from ._flags import (
     TimerFlag,
 )
 
-__all__ = ["Queue", "Event", "BACKENDS"]
+__all__ = ["Queue", "Event", "Stats", "BACKENDS"]
 
 #: Names accepted by ``Queue(backend=...)``.
 BACKENDS = dict(_args.BACKENDS)
@@ -296,6 +296,43 @@ class Event:
                 f"{prio_s} user={self.user!r}>")
 
 
+class Stats(NamedTuple):
+    """The statistics of a queue (:attr:`Queue.stats`; libkev 1.2,
+    kevent(7) "Statistics"), read from its ring without a system call.
+
+    ``published``, ``deferred`` (publications that waited for room in the
+    ring), ``coalesced`` (firings merged into a pending delivery),
+    ``waits`` (kevent_wait calls) and ``sleeps`` (of them, those that
+    slept) are kept always.  ``enabled`` says whether statistics are on
+    (:attr:`Queue.stats_enabled`); only then are the histograms
+    ``fire_to_publish`` (from the firing to the publication) and
+    ``publish_to_consume`` (from the publication to the consumption by
+    this queue's :meth:`Queue.wait`, :meth:`Queue.poll`, iteration or
+    :meth:`Queue.get`) counted: tuples of :data:`STATS_BUCKETS` ints, where
+    bucket ``i`` counts latencies of ``2**i`` to ``2**(i+1)`` ns (bucket 0
+    also below 1 ns, the last every latency from ``2**31`` ns).
+
+    >>> import kevent
+    >>> with kevent.Queue() as q:
+    ...     q.stats_enabled = True
+    ...     q.add_user(1)
+    ...     q.trigger(1)
+    ...     _ = q.wait(1.0)
+    ...     st = q.stats
+    >>> st.published, st.enabled, sum(st.fire_to_publish), sum(st.publish_to_consume)
+    (1, True, 1, 1)
+    """
+
+    published: int
+    deferred: int
+    coalesced: int
+    waits: int
+    sleeps: int
+    enabled: bool
+    fire_to_publish: Tuple[int, ...]
+    publish_to_consume: Tuple[int, ...]
+
+
 class Queue:
     """A kevent queue: one ring of events from many sources.
 
@@ -453,6 +490,27 @@ class Queue:
             raise ValueError("prio_bound: 1 to %d (KEVENT_PRIO_BOUND_MAX), "
                              "not %d" % (_k.KEVENT_PRIO_BOUND_MAX, bound))
         self._raw.setopt(_k.KEVENT_OPT_PRIO_BOUND, bound)
+
+    @property
+    def stats_enabled(self) -> bool:
+        """Whether the queue keeps latency statistics: ``KEVENT_OPT_STATS``
+        (kevent_setopt(2), libkev 1.2), off by default; it may change at
+        any time, and turning it off keeps what was counted (see
+        :attr:`stats`).  A bool (or 0/1): :class:`TypeError` otherwise;
+        :class:`OSError` (``EINVAL``) from a library older than 1.2."""
+        return bool(self._raw.getopt(_k.KEVENT_OPT_STATS))
+
+    @stats_enabled.setter
+    def stats_enabled(self, on: bool) -> None:
+        on = _args.flag("stats_enabled", on)
+        self._raw.setopt(_k.KEVENT_OPT_STATS, 1 if on else 0)
+
+    @property
+    def stats(self) -> Stats:
+        """A :class:`Stats` snapshot of the queue's counters and latency
+        histograms, read from its ring with no system call.  Each field is
+        exact, but they are read one by one while the producer runs."""
+        return Stats._make(self._raw.stats())
 
     def fileno(self) -> int:
         """The queue's file descriptor (readable while events are pending)."""

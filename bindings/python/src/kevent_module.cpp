@@ -137,12 +137,33 @@ public:
 		return kevent_ring_count(ring_);
 	}
 
+	// (published, deferred, coalesced, waits, sleeps, enabled,
+	// fire_to_publish, publish_to_consume): the ring's counters and, where
+	// it has a statistics area, its histograms (tuples of
+	// KEVENT_STATS_BUCKETS ints; zeros without one).  No system call.
 	py::tuple stats() const
 	{
 		check_open();
+		const struct kevent_ring *r = ring_;
+		py::tuple f2p(KEVENT_STATS_BUCKETS), p2c(KEVENT_STATS_BUCKETS);
+		const struct kevent_stats *st = r->stats_offset ?
+			(const struct kevent_stats *)(const void *)
+			((const char *)r + r->stats_offset) : nullptr;
+
+		for (unsigned int i = 0; i < KEVENT_STATS_BUCKETS; i++) {
+			f2p[i] = py::int_((unsigned long long)(st ?
+				kevent_load_relaxed(&st->fire_to_publish[i]) : 0));
+			p2c[i] = py::int_((unsigned long long)(st ?
+				kevent_load_relaxed(&st->publish_to_consume[i]) : 0));
+		}
 		return py::make_tuple(
-			(unsigned long long)kevent_load_relaxed(&ring_->published),
-			(unsigned long long)kevent_load_relaxed(&ring_->deferred));
+			(unsigned long long)kevent_load_relaxed(&r->published),
+			(unsigned long long)kevent_load_relaxed(&r->deferred),
+			(unsigned long long)kevent_load_relaxed(&r->coalesced),
+			(unsigned long long)kevent_load_relaxed(&r->waits),
+			(unsigned long long)kevent_load_relaxed(&r->sleeps),
+			(kevent_load_relaxed(&r->flags) & KEVENT_RING_STATS) != 0,
+			f2p, p2c);
 	}
 
 	// Apply one entry; 0 on success, else the entry's errno (no raise),
@@ -267,7 +288,9 @@ PYBIND11_MODULE(_kevent, m)
 		.def("pending", &RawQueue::pending,
 		     "Entries published in the ring and not yet consumed.")
 		.def("stats", &RawQueue::stats,
-		     "(published, deferred) counters of the ring.")
+		     "(published, deferred, coalesced, waits, sleeps, enabled, "
+		     "fire_to_publish, publish_to_consume) of the ring, read "
+		     "without a system call.")
 		.def("ctl", &RawQueue::ctl, py::arg("cmd"), py::arg("type"),
 		     py::arg("id"), py::arg("event") = 0u,
 		     py::arg("req_flags") = 0u, py::arg("data") = 0ull,
@@ -315,6 +338,7 @@ PYBIND11_MODULE(_kevent, m)
 	C(KEVENT_TIMER_SLACK_MAX);
 	C(KEVENT_OPT_PRIO_BOUND); C(KEVENT_PRIO_BOUND_DEFAULT);
 	C(KEVENT_PRIO_BOUND_MAX);
+	C(KEVENT_OPT_STATS); C(KEVENT_RING_STATS); C(KEVENT_STATS_BUCKETS);
 	C(KEVENT_PRIO_DEFAULT); C(KEVENT_PRIO_MAX); C(KEVENT_PRIO_LEVELS);
 	C(LIBKEV_VERSION_MAJOR); C(LIBKEV_VERSION_MINOR);
 #undef C
