@@ -531,6 +531,15 @@ static void kevent_count_coalesced(struct kevent_queue *q,
 	if (reg->state == KREG_DEAD ||
 	    (reg->state == KREG_IDLE && !reg->disabled))
 		return;
+	/*
+	 * QUEUED, but the consumer has passed the entry and only the reap
+	 * is to come: the firing will have a delivery of its own.  (uidx is
+	 * the consumer's word: read for this count only.)
+	 */
+	if (reg->state == KREG_QUEUED && !reg->disabled &&
+	    (s32)(READ_ONCE(q->ring->uidx) - reg->slot) > 0 &&
+	    (s32)(q->kidx - READ_ONCE(q->ring->uidx)) >= 0)
+		return;
 	kevent_count(&q->ring->coalesced);
 }
 
@@ -2420,7 +2429,7 @@ static long kevent_ioc_wait(struct kevent_queue *q,
 	sigset_t ksig, saved = {};
 	DEFINE_WAIT(wait);
 	ktime_t expires = 0;
-	bool timed, timed_out = false;
+	bool timed, timed_out = false, slept = false;
 	u32 n, min_nr;
 	long ret = 0;
 	int err;
@@ -2515,9 +2524,12 @@ static long kevent_ioc_wait(struct kevent_queue *q,
 			cond_resched();
 			continue;
 		}
-		spin_lock_irq(&q->lock);
-		kevent_count(&q->ring->sleeps);
-		spin_unlock_irq(&q->lock);
+		if (!slept) {	/* a call that blocks counts once */
+			slept = true;
+			spin_lock_irq(&q->lock);
+			kevent_count(&q->ring->sleeps);
+			spin_unlock_irq(&q->lock);
+		}
 		if (!timed)
 			schedule();
 		else if (!schedule_hrtimeout_range(&expires, 0,

@@ -5,6 +5,7 @@
 #include "core.hpp"
 
 #include <sys/mman.h>
+#include <sys/prctl.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -37,6 +38,18 @@ int Core::init(unsigned int size)
 	if (!mapping_)
 		return -1;
 	ring_ = static_cast<kevent_ring *>(mapping_.get());
+	/*
+	 * Name the mapping "[anon:kevent-ring]" in /proc/PID/maps, so that
+	 * kevent-stat(1) finds it at once and the kernel does not merge it
+	 * with its neighbours.  Kernels without CONFIG_ANON_VMA_NAME refuse
+	 * (EINVAL): kevent-stat then looks for the header itself.
+	 */
+	const int err = errno;
+
+	prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME,
+	      reinterpret_cast<unsigned long>(mapping_.get()), bytes,
+	      reinterpret_cast<unsigned long>("kevent-ring"));
+	errno = err;
 	ring_->size = size;
 	ring_->mask = size - 1;
 	ring_->version = KEVENT_ABI_VERSION;

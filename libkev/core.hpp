@@ -461,7 +461,8 @@ public:
 			reg->pending = true;
 			if (!reg->disabled)
 				note_work(reg);
-			count_coalesced();
+			if (reg->disabled || !passed(reg))
+				count_coalesced();
 			return false;
 		}
 		if (reg->state == RegState::ready) {
@@ -540,6 +541,18 @@ public:
 	}
 
 private:
+	/*
+	 * Queued, but the consumer has passed its entry and only the reap is
+	 * to come: a firing now will have a delivery of its own, not a
+	 * coalesced one.
+	 */
+	bool passed(const Reg *reg) const
+	{
+		const uint32_t u = kevent_load_relaxed(&ring_->uidx);
+
+		return static_cast<int32_t>(u - reg->slot) > 0 &&
+		       static_cast<int32_t>(kidx_ - u) >= 0;
+	}
 	void count_coalesced()
 	{
 		kevent_store_relaxed(&ring_->coalesced, ring_->coalesced + 1);

@@ -1471,7 +1471,7 @@ int UserBackend<W>::wait_events(unsigned int min_nr, const timespec *timeout,
 				const sigset_t *sigmask)
 {
 	const bool polling = timeout && !timeout->tv_sec && !timeout->tv_nsec;
-	bool collected = false, full = false, kick_it = false;
+	bool collected = false, full = false, kick_it = false, slept = false;
 	int64_t deadline = 0;
 	int ret;
 
@@ -1531,14 +1531,15 @@ int UserBackend<W>::wait_events(unsigned int min_nr, const timespec *timeout,
 			ret = static_cast<int>(count);
 			break;
 		}
-		if (!expired && futex_ok(relp, sigmask)) {
+		if (!expired && !slept) {	// a call that blocks counts once
+			slept = true;
 			core.count_sleep();
+		}
+		if (!expired && futex_ok(relp, sigmask)) {
 			if (futex_sleep(relp) < 0)
 				goto fail;
 			continue;
 		}
-		if (!expired)
-			core.count_sleep();
 		if (sleep(relp, sigmask, &full) < 0)
 			goto fail;
 		/*

@@ -173,7 +173,7 @@ struct kevent_ring {
 	__u64 deferred;		/* publications deferred because the ring was full */
 	__u64 coalesced;	/* firings merged into a pending delivery (1.2) */
 	__u64 waits;		/* kevent_wait() calls (1.2) */
-	__u64 sleeps;		/* of which slept (1.2) */
+	__u64 sleeps;		/* of which blocked (1.2) */
 	__u64 __pad1[2];
 	/* cache line 1: written by the consumer */
 	__u32 uidx;		/* consumer index */
