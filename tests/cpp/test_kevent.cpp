@@ -1236,6 +1236,22 @@ std::vector<kevent::registration> fill_ring(kevent::queue &q)
 	return fill;
 }
 
+// Register user events (user = id) at the given levels, fill the ring,
+// then trigger them in the given order: they wait for room together.
+template <typename Order>
+std::vector<kevent::registration> ready_at_levels(kevent::queue &q, const Order &order,
+						  std::vector<kevent::registration> &fill)
+{
+	std::vector<kevent::registration> regs;
+	for (const auto &[user, prio] : order)
+		regs.push_back(q.add(kevent::with_prio(kevent::user_event(user, kevent::mode::none, user),
+						       prio)));
+	fill = fill_ring(q);
+	for (const auto &[user, prio] : order)
+		q.trigger(user);
+	return regs;
+}
+
 } // namespace
 
 // Ready at the same time and no room in the ring: published highest level
@@ -1249,12 +1265,8 @@ TEST(Prio, ReadyRegistrationsArePublishedHighestLevelFirst)
 		{15, 6}, {16, 2}, {17, 4}, {18, 5}, {19, 7},
 	};
 	std::vector<kevent::registration> regs;
-	for (const auto &[user, prio] : order)
-		regs.push_back(q.add(kevent::with_prio(kevent::user_event(user, kevent::mode::none, user),
-						       prio)));
-	std::vector<kevent::registration> fill = fill_ring(q);
-	for (const auto &[user, prio] : order)
-		q.trigger(user);
+	std::vector<kevent::registration> fill;
+	regs = ready_at_levels(q, order, fill);
 	EXPECT_EQ(q.events().count(), 4u) << "nothing was published over the full ring";
 	EXPECT_EQ(drain_users(q, 14),
 		  (std::vector<std::uint64_t>{100, 101, 102, 103,
@@ -1271,12 +1283,8 @@ TEST(Prio, BoundOneAlternatesBetweenLevels)
 	const std::pair<std::uint64_t, std::uint32_t> order[] = {	// ready in this order
 		{1, 7}, {2, 7}, {3, 7}, {4, 0}, {5, 0}, {6, 0},
 	};
-	for (const auto &[user, prio] : order)
-		regs.push_back(q.add(kevent::with_prio(kevent::user_event(user, kevent::mode::none, user),
-						       prio)));
-	std::vector<kevent::registration> fill = fill_ring(q);
-	for (const auto &[user, prio] : order)
-		q.trigger(user);
+	std::vector<kevent::registration> fill;
+	regs = ready_at_levels(q, order, fill);
 	EXPECT_EQ(drain_users(q, 8), (std::vector<std::uint64_t>{100, 101, 1, 4, 2, 5, 3, 6}));
 }
 

@@ -1812,16 +1812,6 @@ static int opt_stats_set(int fd, uint64_t value)
 	return ioctl(fd, KEVENT_IOC_SETOPT, &a);
 }
 
-static uint64_t hsum(const __u64 *h)
-{
-	uint64_t n = 0;
-	unsigned int i;
-
-	for (i = 0; i < KEVENT_STATS_BUCKETS; i++)
-		n += h[i];
-	return n;
-}
-
 struct stats_storm {
 	struct prio_storm ps;	/* its producer, stop flags and errors */
 	int efd;

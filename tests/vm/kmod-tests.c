@@ -1520,16 +1520,6 @@ static struct kevent_stats *stats_of(struct kq *q)
 					       KEVENT_RING_BYTES(q->ring->size));
 }
 
-static uint64_t hsum(const __u64 *h)
-{
-	uint64_t n = 0;
-	unsigned int i;
-
-	for (i = 0; i < KEVENT_STATS_BUCKETS; i++)
-		n += h[i];
-	return n;
-}
-
 /* The highest bucket that counts anything, -1 if none. */
 static int htop(const __u64 *h)
 {

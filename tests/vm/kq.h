@@ -382,4 +382,15 @@ int main(int argc, char **argv) \
 	return kq_main(tests, sizeof(tests) / sizeof(tests[0]), argc, argv); \
 }
 
+/* The sum of a statistics histogram (struct kevent_stats). */
+static inline uint64_t hsum(const __u64 *h)
+{
+	uint64_t n = 0;
+	unsigned int i;
+
+	for (i = 0; i < KEVENT_STATS_BUCKETS; i++)
+		n += h[i];
+	return n;
+}
+
 #endif
