@@ -103,29 +103,11 @@ static inline unsigned int kevent__stats_bucket(uint64_t d)
 
 /*
  * Statistics on (KEVENT_OPT_STATS): count the publication-to-consumption
- * latency of the n entries from index u.  Out of line in spirit: only a
- * queue with statistics on comes here.
+ * latency of the n entries from index u, which the caller is about to
+ * release.  Called by kevent_ring_advance(); since libkev 1.2.
  */
-static inline __attribute__((cold)) void
-kevent__stats_consume(struct kevent_ring *ring, unsigned int u, unsigned int n)
-{
-	struct kevent_stats *st = (struct kevent_stats *)(void *)
-		((char *)(void *)ring + ring->stats_offset);
-	const struct ukevent *e = kevent_ring_entries(ring);
-	struct timespec ts;
-	uint64_t now;
-
-	if (!ring->stats_offset || clock_gettime(CLOCK_MONOTONIC, &ts))
-		return;
-	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-	for (; n; n--, u++) {
-		uint64_t stamp = e[u & ring->mask].stamp;
-
-		if (stamp)	/* published while statistics were on */
-			st->publish_to_consume[kevent__stats_bucket(
-				now > stamp ? now - stamp : 0)]++;
-	}
-}
+void kevent_ring_stats_consume(struct kevent_ring *ring, unsigned int u,
+			       unsigned int n);
 
 /*
  * Release the n oldest entries to the producer.  n must not exceed
@@ -138,7 +120,7 @@ kevent_ring_advance(struct kevent_ring *ring, unsigned int n)
 
 	if (__builtin_expect(kevent_load_relaxed(&ring->flags) &
 			     KEVENT_RING_STATS, 0))
-		kevent__stats_consume(ring, u, n);
+		kevent_ring_stats_consume(ring, u, n);
 	kevent_store_release(&ring->uidx, u + n);
 }
 

@@ -244,6 +244,7 @@ struct mreg {
 	uint32_t type;
 	uint64_t id;
 	uint32_t req_flags;
+	uint32_t prio;		/* its priority level (the last ADD/MODIFY) */
 	/*
 	 * The (user, req_flags) it had, each with the ring indices an entry
 	 * carrying it may have: from the kidx before the call that set it to
@@ -611,17 +612,36 @@ static int nlive(const struct mq *q)
 	return n;
 }
 
+/* The highest priority level of the live registrations. */
+static uint32_t top_prio(const struct mq *q)
+{
+	uint32_t top = 0;
+	int i;
+
+	for (i = 0; i < MAXREG; i++)
+		if (q->regs[i].used && q->regs[i].prio > top)
+			top = q->regs[i].prio;
+	return top;
+}
+
 /*
  * Drain and wait with a zero timeout as many times as the fairness bound
  * needs for everything ready to be published, then check what had to be.
+ * With several priority levels the fairness bound holds for the highest
+ * level only (a lower one may wait for KEVENT_OPT_PRIO_BOUND entries of
+ * higher levels, kevent(7)); entries of lower levels forced out by the
+ * starvation bound come at most one per higher entry, hence twice the
+ * rounds.
  */
 static void settle(struct mq *q)
 {
 	int rounds, i, j;
+	uint32_t top;
 
 	if (q->fd < 0)
 		return;
-	rounds = (nlive(q) + (int)q->size) / (int)q->size + 3;
+	rounds = 2 * (nlive(q) + (int)q->size) / (int)q->size + 3;
+	top = top_prio(q);
 	for (j = 0; j < MAXREG; j++)
 		q->regs[j].got = false;
 	consume(q, ~0u);
@@ -635,7 +655,7 @@ static void settle(struct mq *q)
 		const struct obj *o;
 		bool must = false;
 
-		if (!r->used || r->disabled)
+		if (!r->used || r->disabled || r->prio < top)
 			continue;
 		if (r->type == KEVENT_USER && r->delivered != r->triggers)
 			fail("USER %llu: %llu triggers, %llu delivered after "
@@ -1011,6 +1031,7 @@ static void do_ctl(struct input *in)
 			r->type = e->type;
 			r->id = e->id;
 			r->req_flags = e->req_flags;
+			r->prio = e->prio;
 			r->event = e->event;
 			r->masks = e->event;
 			hist_set(q, r, e->user, e->req_flags, before,
@@ -1100,6 +1121,7 @@ static void do_ctl(struct input *in)
 					r->triggers++;
 			} else if (cmd == KEVENT_CTL_MODIFY && ok) {
 				r->req_flags = e->req_flags;
+				r->prio = e->prio;
 				r->event = e->event;
 				r->masks |= e->event;
 				hist_set(q, r, e->user, e->req_flags, before,
