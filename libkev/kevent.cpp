@@ -607,41 +607,4 @@ KEV_EXPORT int kevent_getopt(int fd, unsigned int opt, uint64_t *value)
 	return 0;
 }
 
-// KEVENT_1.2
-
-/*
- * Called by the inline kevent_ring_advance() of <kevent.h> while the
- * ring's statistics are on: one count per stamped entry of the n from u,
- * in the consumer's histogram.  The consumer owns the entries until it
- * releases them, and the histogram is written by one consumer only.
- * Trusts nothing of the ring but what it indexes with its own mask.
- */
-KEV_EXPORT void kevent_ring_stats_consume(struct kevent_ring *ring,
-					  unsigned int u, unsigned int n)
-{
-	const uint32_t off = kevent_load_relaxed(&ring->stats_offset);
-
-	if (!off || off != KEVENT_RING_BYTES(ring->size))
-		return;
-	auto *st = reinterpret_cast<kevent_stats *>(
-		reinterpret_cast<char *>(ring) + off);
-	const ukevent *e = kevent_ring_entries(ring);
-	timespec ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts))
-		return;
-	const uint64_t now = static_cast<uint64_t>(ts.tv_sec) * 1000000000u +
-			     static_cast<uint64_t>(ts.tv_nsec);
-
-	for (; n; n--, u++) {
-		const uint64_t stamp = e[u & ring->mask].stamp;
-
-		if (!stamp)	// published while statistics were off
-			continue;
-		__u64 *h = &st->publish_to_consume[kevent__stats_bucket(
-			now > stamp ? now - stamp : 0)];
-		kevent_store_relaxed(h, *h + 1);
-	}
-}
-
 } // extern "C"
