@@ -2,9 +2,10 @@
 # What issue 20 costs, measured with bench-native: 151cd00 (before) against
 # HEAD with priorities and statistics unused, with statistics on, and with
 # the fds spread over the eight levels.  Interleaved rounds; medians.
-old=/tmp/bbase/bench/bench-native
-new=/tmp/bprof/bench/bench-native
-out=/tmp/ab.txt
+# OLD: bench-native built at 151cd00 (before issue 20); NEW: at HEAD
+old=${OLD:?set OLD to a bench-native built at 151cd00}
+new=${NEW:-build-bench/bench/bench-native}
+out=${TMPDIR:-/tmp}/issue20-costs.txt
 : > $out
 for i in 1 2 3 4 5 6 7; do
   for cfg in before head head-stats head-prio; do
@@ -21,7 +22,7 @@ done
 /usr/bin/python3 - <<'PY'
 import re, statistics
 rows={}
-for l in open('/tmp/ab.txt'):
+for l in open(__import__('os').environ.get('TMPDIR','/tmp') + '/issue20-costs.txt'):
     cfg, wl = l.split()[:2]
     kv=dict(re.findall(r'(\w+)=([0-9.]+)', l))
     for k in (['ns_per_event'] if wl=='chain' else ['harvest_ns','consume_ns','cycle_ns']):
