@@ -301,19 +301,10 @@ void Core::make_ready(Reg *reg)
 // Out of line: a call to the clock would make make_ready() save registers.
 void Core::stamp_ready(Reg *reg)
 {
-	reg->slot = stamp16(mono_ns());
+	reg->slot = stamp16(clock_now(Clock::monotonic));
 }
 
 // ---- statistics (KEVENT_OPT_STATS)
-
-uint64_t Core::mono_ns()
-{
-	timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return static_cast<uint64_t>(ts.tv_sec) * 1000000000u +
-	       static_cast<uint64_t>(ts.tv_nsec);
-}
 
 void Core::set_stats(bool on)
 {
@@ -322,7 +313,7 @@ void Core::set_stats(bool on)
 	stats_ = on;
 	if (on) {
 		/* what is ready already counts from now */
-		const uint32_t now = stamp16(mono_ns());
+		const uint32_t now = stamp16(clock_now(Clock::monotonic));
 
 		ready_.for_each([now](Reg *reg) { reg->slot = now; });
 	}

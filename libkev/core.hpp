@@ -22,9 +22,9 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <ctime>
 
 #include "buffer.hpp"
+#include "clock.hpp"
 #include "internal.hpp"
 #include "lock.hpp"
 #include "mapping.hpp"
@@ -478,13 +478,13 @@ public:
 	{
 		if (reg->prio == prio)
 			return;
-		if (reg->state == RegState::ready) {
-			ready_.erase(reg);
-			reg->prio = prio & KEVENT_PRIO_MAX;
+		const bool ready = reg->state == RegState::ready;
+
+		if (ready)
+			ready_.erase(reg);	// by its old level
+		reg->prio = prio & KEVENT_PRIO_MAX;
+		if (ready)
 			ready_.push_back(reg);
-		} else {
-			reg->prio = prio & KEVENT_PRIO_MAX;
-		}
 	}
 	uint32_t prio_bound() const { return ready_.bound(); }
 
@@ -557,7 +557,6 @@ private:
 	{
 		kevent_store_relaxed(&ring_->coalesced, ring_->coalesced + 1);
 	}
-	static uint64_t mono_ns();
 	[[gnu::cold, gnu::noinline]] static void stamp_ready(Reg *reg);
 	// A time in 16 ns units, 32 bits: a ready registration's stamp
 	// (in slot, unused while ready); differences up to 68 s.
@@ -579,7 +578,7 @@ private:
 	template <typename Owner> void publish_ready(Owner &owner)
 	{
 		if (stats_) [[unlikely]]
-			publish_ready<Owner, true>(owner, mono_ns());
+			publish_ready<Owner, true>(owner, clock_now(Clock::monotonic));
 		else
 			publish_ready<Owner, false>(owner, 0);
 	}

@@ -14,16 +14,6 @@
 
 namespace kev {
 
-// The clock of a timer: the low bits of its event word.
-enum class Clock : uint8_t {
-	monotonic = KEVENT_TIMER_MONOTONIC,
-	realtime = KEVENT_TIMER_REALTIME,
-	boottime = KEVENT_TIMER_BOOTTIME,
-};
-inline constexpr unsigned int num_clocks = 3;
-
-uint64_t clock_now(Clock clock);
-
 // A timer's fields as a kevent_ctl entry gives them.
 struct TimerSpec {
 	uint32_t event;

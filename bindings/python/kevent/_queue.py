@@ -457,16 +457,24 @@ class Queue:
         for a value that is not an integer."""
         return self._raw.getopt(_k.KEVENT_OPT_TIMER_SLACK)
 
+    def _set_int_option(self, what: str, opt: int, value: int, lo: int,
+                        hi: int, hi_name: str, of: str = "",
+                        unit: str = "") -> None:
+        """Check an integer option's value, then kevent_setopt(2)."""
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError("%s: an int%s, not %s"
+                            % (what, of, type(value).__name__))
+        if not lo <= value <= hi:
+            raise ValueError("%s: %d to %d%s (%s), not %d"
+                             % (what, lo, hi, unit, hi_name, value))
+        self._raw.setopt(opt, value)
+
     @timer_slack_ns.setter
     def timer_slack_ns(self, ns: int) -> None:
-        if isinstance(ns, bool) or not isinstance(ns, int):
-            raise TypeError("timer_slack_ns: an int of nanoseconds, not %s"
-                            % type(ns).__name__)
-        if not 0 <= ns <= _k.KEVENT_TIMER_SLACK_MAX:
-            raise ValueError("timer_slack_ns: 0 to %d ns "
-                             "(KEVENT_TIMER_SLACK_MAX), not %d"
-                             % (_k.KEVENT_TIMER_SLACK_MAX, ns))
-        self._raw.setopt(_k.KEVENT_OPT_TIMER_SLACK, ns)
+        self._set_int_option("timer_slack_ns", _k.KEVENT_OPT_TIMER_SLACK, ns,
+                             0, _k.KEVENT_TIMER_SLACK_MAX,
+                             "KEVENT_TIMER_SLACK_MAX", " of nanoseconds",
+                             " ns")
 
     @property
     def prio_bound(self) -> int:
@@ -483,13 +491,9 @@ class Queue:
 
     @prio_bound.setter
     def prio_bound(self, bound: int) -> None:
-        if isinstance(bound, bool) or not isinstance(bound, int):
-            raise TypeError("prio_bound: an int, not %s"
-                            % type(bound).__name__)
-        if not 1 <= bound <= _k.KEVENT_PRIO_BOUND_MAX:
-            raise ValueError("prio_bound: 1 to %d (KEVENT_PRIO_BOUND_MAX), "
-                             "not %d" % (_k.KEVENT_PRIO_BOUND_MAX, bound))
-        self._raw.setopt(_k.KEVENT_OPT_PRIO_BOUND, bound)
+        self._set_int_option("prio_bound", _k.KEVENT_OPT_PRIO_BOUND, bound,
+                             1, _k.KEVENT_PRIO_BOUND_MAX,
+                             "KEVENT_PRIO_BOUND_MAX")
 
     @property
     def stats_enabled(self) -> bool:
